@@ -1,0 +1,48 @@
+"""Stockroom's application factory; ``app`` is what ``flask --app app`` and gunicorn load."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from flask import Flask
+from flask_migrate import Migrate
+
+from core import api as core_api
+from core import config as core_config
+from core import db, errors, health, observability, web
+from core.db import Base
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build an app from the environment, with ``config`` overriding single settings (tests)."""
+    app = Flask(__name__, instance_path=str(core_config.INSTANCE_DIR))
+    app.config.update(core_config.from_environment())
+    if config:
+        app.config.update(config)
+        if "DATABASE_URL" in config:
+            app.config["DATABASE_URL"] = core_config.normalise_database_url(config["DATABASE_URL"])
+
+    import accounts
+    import inventory
+    from accounts.auth import principal_or_none
+
+    observability.init_app(app)
+    db.init_app(app)
+    errors.init_app(app)
+    web.init_app(app, principal_or_none)
+    core_api.init_app(app)
+    health.init_app(app)
+    Migrate(
+        app,
+        SimpleNamespace(metadata=Base.metadata),
+        directory=str(health.MIGRATIONS_DIR),
+        compare_type=True,
+        render_as_batch=True,
+    )
+    accounts.init_app(app)
+    inventory.init_app(app)
+    return app
+
+
+app = create_app()

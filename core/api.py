@@ -1,0 +1,180 @@
+"""The project's own wrappers around flask-smorest, so every API customisation has one home.
+
+Features import ``Blueprint``, ``Schema``, ``PageArgs`` and ``page_of`` from here, never from
+flask-smorest directly: the error format, the pager and the OpenAPI details stay consistent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import flask_smorest
+import marshmallow as ma
+from flask import Flask, Response, send_from_directory
+from sqlalchemy import Select, tuple_
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+from werkzeug.exceptions import HTTPException
+
+from core import errors
+
+API_PREFIX = "/api/v1"
+
+
+class Schema(ma.Schema):
+    """Unknown fields are an error: a typo in a field name must not be silently ignored."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+
+class ProblemSchema(Schema):
+    type = ma.fields.String()
+    title = ma.fields.String()
+    status = ma.fields.Integer()
+    detail = ma.fields.String()
+    instance = ma.fields.String()
+    errors = ma.fields.Dict(metadata={"description": "field or CSV row -> messages"})
+    request_id = ma.fields.String()
+
+
+class Api(flask_smorest.Api):
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
+        return errors.handle_http_exception(error)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """A feature's API blueprint; mounted under ``/api/v1`` by ``register_api``."""
+
+
+api = Api()
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("API_TITLE", "Stockroom")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/api")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/api/docs/assets/")
+    app.config.setdefault(
+        "API_SPEC_OPTIONS",
+        {
+            "info": {
+                "description": (
+                    "Inventory, storefront availability and reservations, procurement, "
+                    "forecasting and logistics. Errors are RFC 9457 problem documents."
+                )
+            },
+            "security": [{"bearerAuth": []}],
+        },
+    )
+    api.init_app(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "API token"}
+    )
+    _serve_swagger_assets(app)
+
+
+def _serve_swagger_assets(app: Flask) -> None:
+    """Swagger UI comes from the installed ``swagger-ui-bundle`` package, never from a CDN."""
+    import swagger_ui_bundle
+
+    assets = Path(swagger_ui_bundle.swagger_ui_path)
+
+    def swagger_asset(filename: str) -> Response:
+        return send_from_directory(assets, filename, max_age=86400)
+
+    app.add_url_rule("/api/docs/assets/<path:filename>", "swagger_asset", swagger_asset)
+
+
+def register_api(app: Flask, blueprint: Blueprint) -> None:
+    """Mount a feature's API; token-authenticated routes need no CSRF token."""
+    api.register_blueprint(blueprint, url_prefix=API_PREFIX + (blueprint.url_prefix or ""))
+    csrf = app.extensions.get("csrf")
+    if csrf is not None:
+        csrf.exempt(blueprint)
+
+
+# --------------------------------------------------------------------------------------------------
+# Cursor pagination
+
+
+class PageArgs(Schema):
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
+    cursor = ma.fields.String(load_default=None)
+
+
+_page_schemas: dict[type[ma.Schema], type[ma.Schema]] = {}
+
+
+def page_of(item_schema: type[ma.Schema]) -> type[ma.Schema]:
+    """``{"items": [...], "next_cursor": ...}`` around an item schema, one class per item type."""
+    if item_schema not in _page_schemas:
+        name = item_schema.__name__.removesuffix("Schema") + "PageSchema"
+        _page_schemas[item_schema] = type(
+            name,
+            (Schema,),
+            {
+                "items": ma.fields.List(ma.fields.Nested(item_schema)),
+                "next_cursor": ma.fields.String(
+                    allow_none=True,
+                    metadata={"description": "pass as `cursor` for the next page; null at the end"},
+                ),
+            },
+        )
+    return _page_schemas[item_schema]
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps(list(values), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, arity: int) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        values = None
+    if not isinstance(values, list) or len(values) != arity:
+        raise errors.Invalid(
+            "The cursor is not one this service issued.",
+            errors={"cursor": ["Not a valid cursor; use next_cursor from a previous page."]},
+        )
+    return values
+
+
+def keyset_page(
+    session: Session,
+    stmt: Select[Any],
+    keys: Sequence[ColumnElement[Any]],
+    key_of: Callable[[Any], Sequence[Any]],
+    *,
+    limit: int,
+    cursor: str | None,
+    descending: bool = False,
+    scalars: bool = True,
+) -> tuple[list[Any], str | None]:
+    """Keyset pagination over a 2.0 ``select()``: stable under concurrent inserts, O(limit)."""
+    if cursor:
+        after = decode_cursor(cursor, len(keys))
+        left = tuple_(*keys) if len(keys) > 1 else keys[0]
+        right = tuple_(*after) if len(keys) > 1 else after[0]
+        stmt = stmt.where(left < right if descending else left > right)
+    stmt = stmt.order_by(*(k.desc() if descending else k.asc() for k in keys)).limit(limit + 1)
+    result = session.execute(stmt)
+    rows = list(result.scalars() if scalars else result.all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(key_of(rows[-1]))
+    return rows, next_cursor

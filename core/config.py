@@ -1,0 +1,52 @@
+"""Configuration from the environment, with defaults that need no database server."""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+
+
+def normalise_database_url(url: str) -> str:
+    """Map plain driver-less URLs to the drivers we install.
+
+    Operators paste ``postgresql://user@host/db`` from their provider's console; SQLAlchemy would
+    pick psycopg2 for that, which we do not ship, so we point it at psycopg 3.
+    """
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def default_database_url() -> str:
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{INSTANCE_DIR / 'stockroom.db'}"
+
+
+def _decimal(name: str, default: str) -> Decimal:
+    return Decimal(os.environ.get(name, default))
+
+
+def from_environment() -> dict[str, Any]:
+    """Read settings once at app creation; tests pass overrides to ``create_app`` instead."""
+    return {
+        "DATABASE_URL": normalise_database_url(
+            os.environ.get("DATABASE_URL") or default_database_url()
+        ),
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-change-me"),
+        "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL") or None,
+        "CELERY_RESULT_BACKEND": os.environ.get("CELERY_RESULT_BACKEND") or None,
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        "DEFAULT_CURRENCY": os.environ.get("DEFAULT_CURRENCY", "CNY"),
+        # Purchase orders under this total are approved on submit; above the second threshold
+        # two different approvers must sign.
+        "PO_AUTO_APPROVE_LIMIT": _decimal("PO_AUTO_APPROVE_LIMIT", "1000"),
+        "PO_SECOND_APPROVAL_LIMIT": _decimal("PO_SECOND_APPROVAL_LIMIT", "50000"),
+        "RESERVATION_DEFAULT_TTL": int(os.environ.get("RESERVATION_DEFAULT_TTL", "900")),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+    }

@@ -1,0 +1,258 @@
+"""Database engine, the per-context session and the unit of work every use case runs in.
+
+SQLite is the embedded default and PostgreSQL the production database; the differences that matter
+for correctness (write serialisation, UTC timestamps, retryable conflicts) are absorbed here so that
+services are written once.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+from flask import Flask, current_app, g
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    TypeDecorator,
+    create_engine,
+    event,
+)
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column
+
+log = logging.getLogger(__name__)
+
+#: Stable constraint names so Alembic migrations are the same on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored as UTC and always read back timezone-aware.
+
+    SQLite has no time zones and returns naive values; without this, comparisons between values
+    read from SQLite and ``utcnow()`` would raise or, worse, silently shift by the local offset.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a UTC timestamp is required")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Column types shared by every feature, so a quantity or an amount means the same everywhere.
+Qty = Annotated[int, mapped_column(Integer)]
+Money = Annotated[Decimal, mapped_column(Numeric(14, 4))]
+Code = Annotated[str, mapped_column(String(64))]
+Timestamp = Annotated[datetime, mapped_column(UTCDateTime())]
+BigId = Annotated[int, mapped_column(BigInteger().with_variant(Integer(), "sqlite"))]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), Decimal: Numeric(14, 4), str: String(255)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Give SQLite the behaviour the services rely on.
+
+    The driver's own transaction handling is switched off so that we can emit ``BEGIN IMMEDIATE``
+    for writers: it takes the write lock up front, serialising writers instead of letting two read
+    the same stock level and fail (or worse) on upgrade.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(url: str, **overrides: Any) -> Engine:
+    options: dict[str, Any] = {"future": True}
+    if url.startswith("sqlite"):
+        options["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        options.update(pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800)
+    options.update(overrides)
+    engine = create_engine(url, **options)
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["stockroom.engine"] = make_engine(app.config["DATABASE_URL"])
+    app.teardown_appcontext(_close_session)
+
+
+def engine() -> Engine:
+    return current_app.extensions["stockroom.engine"]  # type: ignore[no-any-return]
+
+
+def is_sqlite() -> bool:
+    return engine().dialect.name == "sqlite"
+
+
+def session() -> Session:
+    """The session of the current app context (one per request, job or command)."""
+    s: Session | None = g.get("_db_session")
+    if s is None:
+        s = Session(bind=engine(), expire_on_commit=False, autoflush=True)
+        g._db_session = s
+    return s
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    s: Session | None = g.pop("_db_session", None)
+    if s is not None:
+        s.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Unit of work
+
+
+class UnitOfWork:
+    """One use case, one transaction: nothing is kept unless the use case calls ``commit``.
+
+    A half-done use case that raises (or simply forgets to commit) leaves the database untouched,
+    which is what "every write is all or nothing" means in practice.
+    """
+
+    def __init__(self, *, write: bool = True) -> None:
+        self.write = write
+        self.committed = False
+        self.session: Session = session()
+
+    def __enter__(self) -> UnitOfWork:
+        s = self.session
+        if s.in_transaction():
+            if s.new or s.dirty or s.deleted:
+                raise RuntimeError("a unit of work started with unsaved changes in the session")
+            # End the read transaction a previous step (authentication, say) left open, so ours
+            # starts fresh and, on SQLite, takes the write lock up front.
+            s.rollback()
+        if self.write and s.get_bind().dialect.name == "sqlite":
+            s.connection(execution_options={"sqlite_immediate": True})
+        return self
+
+    def commit(self) -> None:
+        self.session.commit()
+        self.committed = True
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if not self.committed:
+            self.session.rollback()
+
+
+@contextmanager
+def read_only() -> Iterator[Session]:
+    """A short read transaction that never holds locks beyond the block."""
+    s = session()
+    try:
+        yield s
+    finally:
+        s.rollback()
+
+
+# --------------------------------------------------------------------------------------------------
+# Retrying conflicts
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: PostgreSQL's serialization failure and deadlock: the transaction was sound but lost a race;
+#: running it again from the start is the documented remedy.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate in RETRYABLE_SQLSTATES:
+        return True
+    # SQLite reports a lock it could not get within busy_timeout as "database is locked".
+    return "database is locked" in str(orig)
+
+
+def retry_on_conflict(attempts: int = 5) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """Re-run a whole use case when the database aborted it to resolve a race."""
+
+    def decorate(fn: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            for attempt in range(1, attempts + 1):
+                try:
+                    return fn(*args, **kwargs)
+                except DBAPIError as exc:
+                    if attempt == attempts or not is_retryable(exc):
+                        raise
+                    session().rollback()
+                    log.info("retrying %s after %s (attempt %d)", fn.__name__, exc.orig, attempt)
+                    time.sleep(0.005 * attempt)
+            raise AssertionError("unreachable")
+
+        return wrapper
+
+    return decorate
+
+
+# --------------------------------------------------------------------------------------------------
+# Dialect helpers
+
+
+def insert_ignoring_conflicts(table: Any, index_elements: list[str]) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for the dialect in use (SQLite and PostgreSQL)."""
+    if is_sqlite():
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert  # type: ignore[assignment]
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=index_elements)

@@ -1,0 +1,201 @@
+"""Problems (RFC 9457) raised by services and rendered as ``application/problem+json``.
+
+Services raise these instead of HTTP aborts so the same rule reads the same from the API, the web UI
+and the command line.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, g, json, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.http import HTTP_STATUS_CODES
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """A failure the caller can understand and act on."""
+
+    status: int = 400
+    slug: str | None = None
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: dict[str, Any] | None = None,
+        slug: str | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        if slug is not None:
+            self.slug = slug
+        if status is not None:
+            self.status = status
+        self.headers = headers or {}
+        self.extra = extra
+
+    @property
+    def title(self) -> str:
+        return HTTP_STATUS_CODES.get(self.status, "Error")
+
+    def to_dict(self) -> dict[str, Any]:
+        return problem_body(
+            self.status, self.detail, errors=self.errors, slug=self.slug, extra=self.extra
+        )
+
+
+class BadRequest(Problem):
+    status = 400
+
+
+class Unauthorized(Problem):
+    status = 401
+
+    def __init__(self, detail: str = "A valid bearer token is required.", **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="stockroom"'})
+        super().__init__(detail, **kw)
+
+
+class Forbidden(Problem):
+    status = 403
+
+
+class NotFound(Problem):
+    status = 404
+
+
+class Conflict(Problem):
+    status = 409
+
+
+class PreconditionFailed(Problem):
+    status = 412
+
+
+class Invalid(Problem):
+    """The request is well-formed but breaks a rule (422), e.g. a field naming an unknown thing."""
+
+    status = 422
+
+
+def problem_body(
+    status: int,
+    detail: str | None = None,
+    *,
+    errors: Any = None,
+    slug: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"/problems/{slug}" if slug else "about:blank",
+        "title": HTTP_STATUS_CODES.get(status, "Error"),
+        "status": status,
+        "detail": detail or HTTP_STATUS_CODES.get(status, "Error"),
+        "instance": request.path if request else None,
+    }
+    if errors:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    request_id = g.get("request_id")
+    if request_id:
+        body["request_id"] = request_id
+    return body
+
+
+def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    response = Response(json.dumps(body), status=body["status"], mimetype=PROBLEM_JSON)
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def wants_problem_json() -> bool:
+    """API clients get problem documents; people in a browser get an HTML page."""
+    path = request.path
+    if path.startswith(("/api/", "/healthz", "/readyz", "/metrics")):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json", PROBLEM_JSON])
+    return best in ("application/json", PROBLEM_JSON)
+
+
+def flatten_validation_messages(messages: Any) -> Any:
+    """webargs nests messages by location ({"json": {...}}); clients want field -> messages."""
+    if isinstance(messages, dict) and len(messages) == 1:
+        (location, inner), *_ = messages.items()
+        if location in ("json", "query", "form", "headers", "view_args", "files") and isinstance(
+            inner, dict
+        ):
+            return inner
+    if isinstance(messages, dict) and set(messages) <= {"json", "query", "form", "headers"}:
+        merged: dict[str, Any] = {}
+        for inner in messages.values():
+            if isinstance(inner, dict):
+                merged.update(inner)
+        return merged
+    return messages
+
+
+def http_exception_to_problem(error: HTTPException) -> Response:
+    data = getattr(error, "data", None) or {}
+    errors = data.get("errors") or data.get("messages")
+    status = error.code or 500
+    detail = data.get("message") or error.description
+    if status == 422 and errors:
+        detail = "The request did not pass validation; see errors for each field."
+    body = problem_body(status, detail, errors=flatten_validation_messages(errors))
+    headers = dict(data.get("headers") or {})
+    if status == 405 and getattr(error, "valid_methods", None):
+        headers["Allow"] = ", ".join(error.valid_methods or [])
+    return problem_response(body, headers)
+
+
+def _render_html_error(status: int, detail: str) -> Response:
+    try:
+        html = render_template("errors/error.html", status=status, detail=detail)
+    except Exception:
+        html = f"<h1>{status}</h1><p>{detail}</p>"
+    return Response(html, status=status, mimetype="text/html")
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    if wants_problem_json():
+        return http_exception_to_problem(error)
+    if isinstance(error, HTTPException) and error.code in (301, 302, 303, 307, 308):
+        return error.get_response()
+    return _render_html_error(error.code or 500, error.description or "")
+
+
+def handle_problem(problem: Problem) -> Response:
+    if wants_problem_json():
+        return problem_response(problem.to_dict(), problem.headers)
+    return _render_html_error(problem.status, problem.detail)
+
+
+def handle_unexpected(error: Exception) -> Response:
+    """Log the whole story under the request id; tell the caller only that it failed."""
+    if isinstance(error, HTTPException):
+        return handle_http_exception(error)
+    log.exception("unhandled error")
+    generic = InternalServerError()
+    if wants_problem_json():
+        return problem_response(
+            problem_body(500, "The server failed to complete the request; it has been logged.")
+        )
+    return _render_html_error(500, generic.description or "")
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(Problem, handle_problem)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,93 @@
+"""The web UI shell: layout, navigation, CSRF and locally served Bootstrap.
+
+Features add pages with their own blueprints and announce them with ``register_nav``; the shell
+shows each person only the entries their roles allow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_bootstrap import Bootstrap5
+from flask_wtf.csrf import CSRFProtect
+
+bp = Blueprint(
+    "web",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static/core",
+)
+
+csrf = CSRFProtect()
+bootstrap = Bootstrap5()
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    endpoint: str
+    roles: tuple[str, ...] = ()
+    icon: str = "circle"
+    order: int = 100
+
+
+def register_nav(
+    app: Flask,
+    label: str,
+    endpoint: str,
+    *,
+    roles: tuple[str, ...] = (),
+    icon: str = "circle",
+    order: int = 100,
+) -> None:
+    """Add a top-level page to the navigation; empty ``roles`` means everyone signed in."""
+    items: list[NavItem] = app.extensions.setdefault("stockroom.nav", [])
+    items.append(NavItem(label, endpoint, roles, icon, order))
+    items.sort(key=lambda i: (i.order, i.label))
+
+
+def nav_for(roles: frozenset[str]) -> list[NavItem]:
+    items: list[NavItem] = current_app.extensions.get("stockroom.nav", [])
+    admin = "admin" in roles
+    return [i for i in items if not i.roles or admin or not roles.isdisjoint(i.roles)]
+
+
+#: Set by the accounts feature: returns the signed-in person's principal or None.
+PrincipalLoader = Callable[[], Any]
+
+
+def init_app(app: Flask, principal_loader: PrincipalLoader) -> None:
+    app.config.setdefault("BOOTSTRAP_SERVE_LOCAL", True)
+    app.config.setdefault("BOOTSTRAP_BTN_SIZE", "sm")
+    app.extensions["stockroom.principal_loader"] = principal_loader
+    csrf.init_app(app)
+    bootstrap.init_app(app)
+    app.register_blueprint(bp)
+
+    @app.template_filter("dict_without")
+    def dict_without(args: dict[str, Any], *keys: str) -> dict[str, Any]:
+        """Query arguments minus some keys (and blanks), for building pager links."""
+        return {k: v for k, v in args.items() if k not in keys and v not in (None, "")}
+
+    @app.context_processor
+    def _layout_context() -> dict[str, Any]:
+        principal = principal_loader()
+        roles = principal.roles if principal is not None else frozenset()
+        return {"principal": principal, "nav_items": nav_for(roles) if principal else []}
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    """Send people to the first page their roles allow, or to sign in."""
+    principal = current_app.extensions["stockroom.principal_loader"]()
+    if principal is None:
+        return redirect(url_for(current_app.config["LOGIN_ENDPOINT"]))
+    items = nav_for(principal.roles)
+    if not items:
+        return render_template("no_pages.html")
+    return redirect(url_for(items[0].endpoint))
