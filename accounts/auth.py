@@ -1,0 +1,120 @@
+"""Authentication for API clients (bearer tokens) and people (session cookie), and role checks."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from flask import Flask, current_app, g, request
+from flask_login import LoginManager, UserMixin, current_user
+
+from accounts import services
+from accounts.models import User
+from accounts.principal import Principal
+from core import db
+from core.api import API_PREFIX
+from core.errors import Forbidden, Unauthorized
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class WebUser(UserMixin):
+    """What flask-login keeps for a signed-in person: a principal, never a live ORM object."""
+
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+
+    def get_id(self) -> str:
+        return str(self.principal.user_id)
+
+
+login_manager = LoginManager()
+login_manager.login_view = "accounts_web.login"
+login_manager.login_message_category = "warning"
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> WebUser | None:
+    with db.read_only() as s:
+        user = s.get(User, int(user_id)) if user_id.isdigit() else None
+        if user is None or not user.active:
+            return None
+        return WebUser(services.principal_of(user))
+
+
+def _bearer_principal() -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if not header:
+        raise Unauthorized("Send an API token as `Authorization: Bearer <token>`.")
+    if scheme.lower() != "bearer" or not secret.strip() or " " in secret.strip():
+        raise Unauthorized("The Authorization header must be `Bearer <token>`.")
+    with db.read_only() as s:
+        principal = services.authenticate_token(s, secret.strip())
+    if principal is None:
+        raise Unauthorized("The token is unknown or has been revoked.")
+    return principal
+
+
+def current_principal() -> Principal:
+    """The caller of this request; raises 401 when there is none."""
+    principal: Principal | None = g.get("principal")
+    if principal is not None:
+        return principal
+    if "Authorization" not in request.headers and current_user.is_authenticated:
+        principal = current_user.principal
+    else:
+        principal = _bearer_principal()
+    g.principal = principal
+    return principal
+
+
+def require(*roles: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """Allow a view to callers holding one of ``roles`` (admins always); 403 for the rest.
+
+    Put it above flask-smorest's decorators so a caller without the right is told so before
+    their input is validated.
+    """
+
+    def decorate(fn: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            principal = current_principal()
+            if roles and not principal.has_any(*roles):
+                raise Forbidden(
+                    f"This needs one of the roles: {', '.join(roles)}.", slug="forbidden-role"
+                )
+            return fn(*args, **kwargs)
+
+        wrapper._required_roles = roles  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def _authenticate_api_request() -> None:
+    """Every API call needs a valid token before anything else happens (401 before 403/422)."""
+    if not request.path.startswith(API_PREFIX + "/") or request.method == "OPTIONS":
+        return
+    current_principal()
+    cookie_authenticated = "Authorization" not in request.headers
+    if cookie_authenticated and request.method not in ("GET", "HEAD"):
+        # The web UI may call the API with its session cookie; a write then needs the CSRF
+        # token like any form post, or another site could make the browser do it.
+        csrf = current_app.extensions.get("csrf")
+        if csrf is not None:
+            csrf.protect()
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    app.before_request(_authenticate_api_request)
+
+
+def principal_or_none() -> Any:
+    """For templates: the signed-in person, or None on public pages."""
+    if current_user.is_authenticated:
+        return current_user.principal
+    return None

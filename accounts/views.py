@@ -1,0 +1,67 @@
+"""Signing in and out of the web UI, and a page about oneself."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from accounts import services
+from accounts.auth import WebUser
+from core import db
+
+bp = Blueprint("accounts_web", __name__, template_folder="templates")
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
+    password = PasswordField("Password", validators=[DataRequired()])
+    remember = BooleanField("Keep me signed in on this device")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only follow ``next`` to a page of this site, never to another host."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/"):
+            return target
+    return url_for("web.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    if current_user.is_authenticated:
+        return redirect(url_for("web.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        with db.read_only() as s:
+            user = services.authenticate_password(
+                s, form.username.data or "", form.password.data or ""
+            )
+            principal = services.principal_of(user) if user else None
+        if principal is not None:
+            login_user(WebUser(principal), remember=form.remember.data)
+            return redirect(_safe_next(request.args.get("next")))
+        flash("Unknown username or wrong password.", "error")
+    return render_template(
+        "accounts/login.html", form=form
+    ), 200 if request.method == "GET" else 401
+
+
+@bp.post("/logout")
+@login_required
+def logout() -> ResponseReturnValue:
+    logout_user()
+    flash("You are signed out.", "info")
+    return redirect(url_for("accounts_web.login"))
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("LOGIN_ENDPOINT", "accounts_web.login")
+    app.config.setdefault("LOGOUT_ENDPOINT", "accounts_web.logout")
+    app.register_blueprint(bp)
