@@ -1,0 +1,231 @@
+"""Products, warehouses, the append-only stock ledger and the stock levels projected from it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import (
+    DDL,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    event,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.db import Base, BigId, Qty, Timestamp, utcnow
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The retailer's stock-keeping unit; what every client uses to name a product.
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: Unit of measure; every quantity of this product is a whole number of these.
+    uom: Mapped[str] = mapped_column(String(16), default="ea")
+    unit_cost: Mapped[Decimal | None] = mapped_column(Numeric(14, 4))
+    currency: Mapped[str] = mapped_column(String(3))
+    weight_kg: Mapped[Decimal | None] = mapped_column(Numeric(10, 3))
+    volume_m3: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+    updated_at: Mapped[Timestamp] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("unit_cost IS NULL OR unit_cost >= 0", name="unit_cost_not_negative"),
+        CheckConstraint("weight_kg IS NULL OR weight_kg >= 0", name="weight_not_negative"),
+        CheckConstraint("volume_m3 IS NULL OR volume_m3 >= 0", name="volume_not_negative"),
+    )
+
+
+class Warehouse(Base):
+    __tablename__ = "warehouses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    latitude: Mapped[float | None] = mapped_column()
+    longitude: Mapped[float | None] = mapped_column()
+    #: Some sites ship before the paperwork of a receipt is done; they may go below zero.
+    allow_negative_stock: Mapped[bool] = mapped_column(default=False)
+    #: Tie-breaker when several warehouses could serve an order equally well (lower first).
+    priority: Mapped[int] = mapped_column(default=100)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(
+            "latitude IS NULL OR (latitude >= -90 AND latitude <= 90)", name="latitude_range"
+        ),
+        CheckConstraint(
+            "longitude IS NULL OR (longitude >= -180 AND longitude <= 180)", name="longitude_range"
+        ),
+    )
+
+
+class StockLevel(Base):
+    """The ledger's projection per (product, warehouse), kept in the movement's transaction.
+
+    ``on_hand`` always equals the sum of the movements; the CHECKs are the last line of defence
+    behind the services' conditional updates.
+    """
+
+    __tablename__ = "stock_levels"
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"), primary_key=True)
+    on_hand: Mapped[Qty] = mapped_column(default=0)
+    #: Units held by active reservations.
+    reserved: Mapped[Qty] = mapped_column(default=0)
+    #: Units on approved or sent purchase orders not yet received.
+    incoming: Mapped[Qty] = mapped_column(default=0)
+    #: Copy of the warehouse's flag so the database itself can refuse negative availability.
+    allow_negative: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[Timestamp] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    product: Mapped[Product] = relationship(lazy="raise")
+    warehouse: Mapped[Warehouse] = relationship(lazy="raise")
+
+    __table_args__ = (
+        CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+        CheckConstraint("incoming >= 0", name="incoming_not_negative"),
+        CheckConstraint("allow_negative OR on_hand >= reserved", name="available_not_negative"),
+        Index("ix_stock_levels_warehouse_id", "warehouse_id"),
+    )
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+class MovementType(StrEnum):
+    RECEIPT = "receipt"
+    ISSUE = "issue"
+    ADJUSTMENT = "adjustment"
+    TRANSFER_OUT = "transfer_out"
+    TRANSFER_IN = "transfer_in"
+
+
+MOVEMENT_TYPES = tuple(t.value for t in MovementType)
+
+
+class StockMovement(Base):
+    """One line of the ledger. Never updated or deleted; a mistake is corrected by a new line."""
+
+    __tablename__ = "stock_movements"
+
+    id: Mapped[BigId] = mapped_column(primary_key=True, autoincrement=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"))
+    type: Mapped[str] = mapped_column(String(16))
+    #: Signed: receipts and transfers in are positive, issues and transfers out negative.
+    quantity: Mapped[Qty]
+    #: On hand in this warehouse right after this movement; lets history be read without replay.
+    on_hand_after: Mapped[Qty]
+    reason: Mapped[str | None] = mapped_column(Text)
+    #: What caused it: a purchase order, a reservation, a count, an external document.
+    reference: Mapped[str | None] = mapped_column(String(128))
+    #: Links the two legs of a transfer.
+    transfer_id: Mapped[str | None] = mapped_column(String(36))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+    #: When it happened physically if that differs from when it was recorded (imports, backfills).
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    product: Mapped[Product] = relationship(lazy="raise")
+    warehouse: Mapped[Warehouse] = relationship(lazy="raise")
+
+    __table_args__ = (
+        CheckConstraint("quantity <> 0", name="quantity_not_zero"),
+        CheckConstraint(f"type IN {MOVEMENT_TYPES!r}", name="known_type"),
+        CheckConstraint(
+            "(type IN ('receipt', 'transfer_in') AND quantity > 0)"
+            " OR (type IN ('issue', 'transfer_out') AND quantity < 0)"
+            " OR type = 'adjustment'",
+            name="sign_matches_type",
+        ),
+        Index("ix_stock_movements_product_warehouse", "product_id", "warehouse_id", "id"),
+        Index("ix_stock_movements_warehouse_id", "warehouse_id", "id"),
+        Index("ix_stock_movements_occurred_at", "occurred_at"),
+        Index("ix_stock_movements_reference", "reference"),
+    )
+
+
+class StockCount(Base):
+    """A cycle count: what staff found on the shelf, and the adjustments it caused."""
+
+    __tablename__ = "stock_counts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+    warehouse: Mapped[Warehouse] = relationship(lazy="joined")
+    lines: Mapped[list[StockCountLine]] = relationship(
+        back_populates="count", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class StockCountLine(Base):
+    __tablename__ = "stock_count_lines"
+
+    count_id: Mapped[int] = mapped_column(
+        ForeignKey("stock_counts.id", ondelete="CASCADE"), primary_key=True
+    )
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    counted: Mapped[Qty]
+    on_hand_before: Mapped[Qty]
+    movement_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), ForeignKey("stock_movements.id")
+    )
+
+    count: Mapped[StockCount] = relationship(back_populates="lines")
+    product: Mapped[Product] = relationship(lazy="joined")
+
+    __table_args__ = (CheckConstraint("counted >= 0", name="counted_not_negative"),)
+
+    @property
+    def difference(self) -> int:
+        return self.counted - self.on_hand_before
+
+
+# The ledger is append-only in the database itself, not just by convention in the code: a stray
+# UPDATE or DELETE (a script, a console session) fails loudly. Mirrored in the migration.
+APPEND_ONLY_SQLITE = [
+    DDL(
+        "CREATE TRIGGER stock_movements_no_update BEFORE UPDATE ON stock_movements "
+        "BEGIN SELECT RAISE(ABORT, 'stock_movements is append-only'); END"
+    ),
+    DDL(
+        "CREATE TRIGGER stock_movements_no_delete BEFORE DELETE ON stock_movements "
+        "BEGIN SELECT RAISE(ABORT, 'stock_movements is append-only'); END"
+    ),
+]
+APPEND_ONLY_POSTGRESQL = [
+    DDL(
+        "CREATE OR REPLACE FUNCTION stock_movements_append_only() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION 'stock_movements is append-only'; END; $$ LANGUAGE plpgsql"
+    ),
+    DDL(
+        "CREATE TRIGGER stock_movements_append_only BEFORE UPDATE OR DELETE ON stock_movements "
+        "FOR EACH ROW EXECUTE FUNCTION stock_movements_append_only()"
+    ),
+]
+for _ddl in APPEND_ONLY_SQLITE:
+    event.listen(StockMovement.__table__, "after_create", _ddl.execute_if(dialect="sqlite"))
+for _ddl in APPEND_ONLY_POSTGRESQL:
+    event.listen(StockMovement.__table__, "after_create", _ddl.execute_if(dialect="postgresql"))

@@ -1,0 +1,210 @@
+"""Request validation and response shapes for the catalog and stock API."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from core.api import PageArgs, Schema
+
+CODE = validate.Regexp(
+    r"^[A-Za-z0-9][A-Za-z0-9._/-]*$",
+    error="Use letters, digits and . _ / - (starting with a letter or digit).",
+)
+CURRENCY = validate.Regexp(r"^[A-Z]{3}$", error="An ISO 4217 code such as CNY or EUR.")
+
+
+# --- catalog --------------------------------------------------------------------------------------
+
+
+class ProductBaseSchema(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    category = fields.String(allow_none=True, validate=validate.Length(max=64))
+    uom = fields.String(validate=validate.Length(min=1, max=16))
+    unit_cost = fields.Decimal(allow_none=True, as_string=True, validate=validate.Range(min=0))
+    currency = fields.String(validate=CURRENCY)
+    weight_kg = fields.Decimal(allow_none=True, as_string=True, validate=validate.Range(min=0))
+    volume_m3 = fields.Decimal(allow_none=True, as_string=True, validate=validate.Range(min=0))
+    active = fields.Boolean()
+
+
+class ProductCreateSchema(ProductBaseSchema):
+    sku = fields.String(required=True, validate=[validate.Length(min=1, max=64), CODE])
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class ProductPatchSchema(ProductBaseSchema):
+    """Every field optional; the sku is the product's identity and cannot change."""
+
+
+class ProductSchema(Schema):
+    sku = fields.String()
+    name = fields.String()
+    category = fields.String(allow_none=True)
+    uom = fields.String()
+    unit_cost = fields.Decimal(allow_none=True, as_string=True, places=4)
+    currency = fields.String()
+    weight_kg = fields.Float(allow_none=True)
+    volume_m3 = fields.Float(allow_none=True)
+    active = fields.Boolean()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class ProductQuerySchema(PageArgs):
+    q = fields.String(metadata={"description": "matches sku or name, case-insensitive"})
+    category = fields.String()
+
+
+class WarehouseBaseSchema(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    latitude = fields.Float(allow_none=True, validate=validate.Range(min=-90, max=90))
+    longitude = fields.Float(allow_none=True, validate=validate.Range(min=-180, max=180))
+    allow_negative_stock = fields.Boolean()
+    priority = fields.Integer(validate=validate.Range(min=0, max=10_000))
+    active = fields.Boolean()
+
+
+class WarehouseCreateSchema(WarehouseBaseSchema):
+    code = fields.String(required=True, validate=[validate.Length(min=1, max=32), CODE])
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class WarehousePatchSchema(WarehouseBaseSchema):
+    pass
+
+
+class WarehouseSchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    latitude = fields.Float(allow_none=True)
+    longitude = fields.Float(allow_none=True)
+    allow_negative_stock = fields.Boolean()
+    priority = fields.Integer()
+    active = fields.Boolean()
+    created_at = fields.DateTime()
+
+
+# --- stock ----------------------------------------------------------------------------------------
+
+
+class StockQuerySchema(PageArgs):
+    sku = fields.String()
+    warehouse = fields.String()
+
+
+class LevelSchema(Schema):
+    sku = fields.String()
+    warehouse = fields.String()
+    on_hand = fields.Integer()
+    reserved = fields.Integer()
+    available = fields.Integer()
+    incoming = fields.Integer()
+
+
+MOVEMENT_REQUEST_TYPES = ("receipt", "issue", "adjustment", "transfer")
+
+
+class MovementCreateSchema(Schema):
+    type = fields.String(required=True, validate=validate.OneOf(MOVEMENT_REQUEST_TYPES))
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    warehouse = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    to_warehouse = fields.String(validate=validate.Length(min=1, max=32))
+    quantity = fields.Integer(required=True, strict=True)
+    reason = fields.String(validate=validate.Length(max=1000))
+    reference = fields.String(validate=validate.Length(max=128))
+
+    @validates_schema
+    def _rules_of_each_type(self, data: dict[str, Any], **_: Any) -> None:
+        kind, qty = data.get("type"), data.get("quantity")
+        if kind is None or qty is None:
+            return
+        if kind == "adjustment":
+            if qty == 0:
+                raise ValidationError("An adjustment must change stock (not 0).", "quantity")
+            if not (data.get("reason") or "").strip():
+                raise ValidationError("Say why stock is adjusted.", "reason")
+        elif qty <= 0:
+            raise ValidationError(f"A {kind} moves a positive quantity.", "quantity")
+        if kind == "transfer":
+            if not data.get("to_warehouse"):
+                raise ValidationError("A transfer needs a destination.", "to_warehouse")
+            if data["to_warehouse"] == data.get("warehouse"):
+                raise ValidationError("Source and destination are the same.", "to_warehouse")
+        elif "to_warehouse" in data:
+            raise ValidationError("Only transfers have a destination.", "to_warehouse")
+
+
+class MovementSchema(Schema):
+    id = fields.Integer()
+    type = fields.String()
+    sku = fields.String()
+    warehouse = fields.String()
+    quantity = fields.Integer(metadata={"description": "signed: + into stock, - out of stock"})
+    on_hand_after = fields.Integer()
+    reason = fields.String(allow_none=True)
+    reference = fields.String(allow_none=True)
+    transfer_id = fields.String(allow_none=True)
+    actor = fields.String()
+    created_at = fields.DateTime()
+    occurred_at = fields.DateTime()
+
+
+class MovementResultSchema(Schema):
+    movements = fields.List(fields.Nested(MovementSchema))
+    levels = fields.List(fields.Nested(LevelSchema))
+
+
+class MovementQuerySchema(PageArgs):
+    sku = fields.String()
+    warehouse = fields.String()
+    type = fields.String(
+        validate=validate.OneOf(("receipt", "issue", "adjustment", "transfer_out", "transfer_in"))
+    )
+    reference = fields.String()
+    since = fields.AwareDateTime(
+        default_timezone=UTC,
+        metadata={"description": "ISO 8601 with offset; movements at or after"},
+    )
+
+
+class CountLineSchema(Schema):
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    counted = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+
+
+class CountCreateSchema(Schema):
+    warehouse = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    reason = fields.String(validate=validate.Length(max=1000))
+    lines = fields.List(
+        fields.Nested(CountLineSchema), required=True, validate=validate.Length(min=1, max=5000)
+    )
+
+    @validates_schema
+    def _one_line_per_sku(self, data: dict[str, Any], **_: Any) -> None:
+        seen: set[str] = set()
+        for i, line in enumerate(data.get("lines", [])):
+            if line["sku"] in seen:
+                raise ValidationError({str(i): {"sku": ["Counted twice in one count."]}}, "lines")
+            seen.add(line["sku"])
+
+
+class CountLineOutSchema(Schema):
+    sku = fields.String()
+    counted = fields.Integer()
+    on_hand_before = fields.Integer()
+    difference = fields.Integer()
+    movement_id = fields.Integer(allow_none=True)
+
+
+class CountSchema(Schema):
+    id = fields.Integer()
+    warehouse = fields.String()
+    reason = fields.String(allow_none=True)
+    actor = fields.String()
+    created_at = fields.DateTime()
+    lines = fields.List(fields.Nested(CountLineOutSchema))
+    movements = fields.List(fields.Nested(MovementSchema))
+    levels = fields.List(fields.Nested(LevelSchema))

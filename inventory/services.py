@@ -1,0 +1,540 @@
+"""Use cases of the catalog and the stock ledger; each is one transaction that commits itself."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from accounts import audit
+from accounts.principal import Principal
+from core.api import keyset_page
+from core.db import UnitOfWork, read_only, retry_on_conflict
+from core.errors import Conflict, Invalid, NotFound
+from inventory import ledger
+from inventory.models import (
+    Product,
+    StockCount,
+    StockCountLine,
+    StockLevel,
+    StockMovement,
+    Warehouse,
+)
+
+PRODUCT_FIELDS = (
+    "name",
+    "category",
+    "uom",
+    "unit_cost",
+    "currency",
+    "weight_kg",
+    "volume_m3",
+    "active",
+)
+WAREHOUSE_FIELDS = ("name", "latitude", "longitude", "allow_negative_stock", "priority", "active")
+
+
+@dataclass(frozen=True)
+class Level:
+    sku: str
+    warehouse: str
+    on_hand: int
+    reserved: int
+    incoming: int
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+def _snapshot(obj: Any, names: Iterable[str]) -> dict[str, Any]:
+    """A JSON-friendly picture of an object for the audit log."""
+    out: dict[str, Any] = {}
+    for name in names:
+        value = getattr(obj, name)
+        out[name] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+    return out
+
+
+# --- lookups --------------------------------------------------------------------------------------
+
+
+def product_by_sku(s: Session, sku: str, *, field: str = "sku") -> Product:
+    product = s.scalar(select(Product).where(Product.sku == sku))
+    if product is None:
+        raise NotFound(f"No product with sku {sku}.", errors={field: [f"unknown sku {sku}"]})
+    return product
+
+
+def warehouse_by_code(s: Session, code: str, *, field: str = "warehouse") -> Warehouse:
+    warehouse = s.scalar(select(Warehouse).where(Warehouse.code == code))
+    if warehouse is None:
+        raise NotFound(f"No warehouse {code}.", errors={field: [f"unknown warehouse {code}"]})
+    return warehouse
+
+
+def _referenced(
+    s: Session, sku: str, code: str, *, sku_field: str = "sku", warehouse_field: str = "warehouse"
+) -> tuple[Product, Warehouse]:
+    """Things named in a request body that do not exist are a 422 on that field, not a 404."""
+    try:
+        return (
+            product_by_sku(s, sku, field=sku_field),
+            warehouse_by_code(s, code, field=warehouse_field),
+        )
+    except NotFound as missing:
+        raise Invalid(missing.detail, errors=missing.errors) from None
+
+
+# --- catalog --------------------------------------------------------------------------------------
+
+
+def create_product(actor: Principal, data: dict[str, Any]) -> Product:
+    with UnitOfWork() as uow:
+        s = uow.session
+        if s.scalar(select(Product.id).where(Product.sku == data["sku"])) is not None:
+            raise Conflict(f"A product with sku {data['sku']} exists.", errors={"sku": ["taken"]})
+        product = Product(sku=data["sku"], currency=current_app.config["DEFAULT_CURRENCY"])
+        for name in PRODUCT_FIELDS:
+            if name in data:
+                setattr(product, name, data[name])
+        s.add(product)
+        try:
+            s.flush()
+        except IntegrityError:  # a concurrent create of the same sku won the race
+            raise Conflict(f"A product with sku {data['sku']} exists.", errors={"sku": ["taken"]})
+        audit.record(
+            s,
+            actor,
+            "product.create",
+            "product",
+            product.sku,
+            after=_snapshot(product, PRODUCT_FIELDS),
+        )
+        uow.commit()
+        return product
+
+
+def update_product(actor: Principal, sku: str, changes: dict[str, Any]) -> Product:
+    with UnitOfWork() as uow:
+        s = uow.session
+        product = product_by_sku(s, sku)
+        before = _snapshot(product, changes)
+        for name, value in changes.items():
+            setattr(product, name, value)
+        audit.record(
+            s,
+            actor,
+            "product.update",
+            "product",
+            sku,
+            before=before,
+            after=_snapshot(product, changes),
+        )
+        uow.commit()
+        return product
+
+
+def list_products(args: dict[str, Any]) -> tuple[list[Product], str | None]:
+    stmt = select(Product)
+    if args.get("q"):
+        pattern = f"%{args['q'].lower()}%"
+        stmt = stmt.where(
+            or_(func.lower(Product.sku).like(pattern), func.lower(Product.name).like(pattern))
+        )
+    if args.get("category"):
+        stmt = stmt.where(Product.category == args["category"])
+    with read_only() as s:
+        return keyset_page(
+            s,
+            stmt,
+            [Product.sku],
+            lambda p: [p.sku],
+            limit=args["limit"],
+            cursor=args.get("cursor"),
+        )
+
+
+def get_product(sku: str) -> Product:
+    with read_only() as s:
+        return product_by_sku(s, sku)
+
+
+def create_warehouse(actor: Principal, data: dict[str, Any]) -> Warehouse:
+    with UnitOfWork() as uow:
+        s = uow.session
+        if s.scalar(select(Warehouse.id).where(Warehouse.code == data["code"])) is not None:
+            raise Conflict(f"Warehouse {data['code']} exists.", errors={"code": ["taken"]})
+        warehouse = Warehouse(code=data["code"])
+        for name in WAREHOUSE_FIELDS:
+            if name in data:
+                setattr(warehouse, name, data[name])
+        s.add(warehouse)
+        try:
+            s.flush()
+        except IntegrityError:
+            raise Conflict(f"Warehouse {data['code']} exists.", errors={"code": ["taken"]})
+        audit.record(
+            s,
+            actor,
+            "warehouse.create",
+            "warehouse",
+            warehouse.code,
+            after=_snapshot(warehouse, WAREHOUSE_FIELDS),
+        )
+        uow.commit()
+        return warehouse
+
+
+def update_warehouse(actor: Principal, code: str, changes: dict[str, Any]) -> Warehouse:
+    with UnitOfWork() as uow:
+        s = uow.session
+        warehouse = warehouse_by_code(s, code)
+        before = _snapshot(warehouse, changes)
+        for name, value in changes.items():
+            setattr(warehouse, name, value)
+        if "allow_negative_stock" in changes:
+            if not changes["allow_negative_stock"]:
+                negative = s.scalar(
+                    select(func.count())
+                    .select_from(StockLevel)
+                    .where(
+                        StockLevel.warehouse_id == warehouse.id,
+                        StockLevel.on_hand < StockLevel.reserved,
+                    )
+                )
+                if negative:
+                    raise Conflict(
+                        f"{negative} items in {code} are below zero available; correct them first.",
+                        errors={"allow_negative_stock": ["stock is negative"]},
+                    )
+            s.execute(
+                StockLevel.__table__.update()
+                .where(StockLevel.warehouse_id == warehouse.id)
+                .values(allow_negative=bool(changes["allow_negative_stock"]))
+            )
+        audit.record(
+            s,
+            actor,
+            "warehouse.update",
+            "warehouse",
+            code,
+            before=before,
+            after=_snapshot(warehouse, changes),
+        )
+        uow.commit()
+        return warehouse
+
+
+def list_warehouses(args: dict[str, Any]) -> tuple[list[Warehouse], str | None]:
+    with read_only() as s:
+        return keyset_page(
+            s,
+            select(Warehouse),
+            [Warehouse.code],
+            lambda w: [w.code],
+            limit=args["limit"],
+            cursor=args.get("cursor"),
+        )
+
+
+def get_warehouse(code: str) -> Warehouse:
+    with read_only() as s:
+        return warehouse_by_code(s, code)
+
+
+# --- stock levels ---------------------------------------------------------------------------------
+
+
+def _levels_query() -> Select[Any]:
+    """Every (product, warehouse) pair, with zeros where nothing has moved yet."""
+    return (
+        select(
+            Product.sku,
+            Warehouse.code,
+            func.coalesce(StockLevel.on_hand, 0).label("on_hand"),
+            func.coalesce(StockLevel.reserved, 0).label("reserved"),
+            func.coalesce(StockLevel.incoming, 0).label("incoming"),
+        )
+        .select_from(Product)
+        .join(Warehouse, Warehouse.active.is_(True))
+        .outerjoin(
+            StockLevel,
+            and_(StockLevel.product_id == Product.id, StockLevel.warehouse_id == Warehouse.id),
+        )
+    )
+
+
+def stock_levels(args: dict[str, Any]) -> tuple[list[Level], str | None]:
+    stmt = _levels_query()
+    with read_only() as s:
+        if args.get("sku"):
+            stmt = stmt.where(Product.id == product_by_sku(s, args["sku"]).id)
+        if args.get("warehouse"):
+            stmt = stmt.where(Warehouse.id == warehouse_by_code(s, args["warehouse"]).id)
+        rows, next_cursor = keyset_page(
+            s,
+            stmt,
+            [Product.sku, Warehouse.code],
+            lambda r: [r.sku, r.code],
+            limit=args["limit"],
+            cursor=args.get("cursor"),
+            scalars=False,
+        )
+    return [Level(r.sku, r.code, r.on_hand, r.reserved, r.incoming) for r in rows], next_cursor
+
+
+def _levels_of(s: Session, posted: ledger.Posted) -> list[Level]:
+    names = _names(s, posted.levels.keys())
+    return [
+        Level(names[0][p], names[1][w], on_hand, reserved, incoming)
+        for (p, w), (on_hand, reserved, incoming) in sorted(posted.levels.items())
+    ]
+
+
+def _names(s: Session, keys: Iterable[tuple[int, int]]) -> tuple[dict[int, str], dict[int, str]]:
+    keys = list(keys)
+    skus = dict(
+        s.execute(select(Product.id, Product.sku).where(Product.id.in_({p for p, _ in keys}))).all()
+    )
+    codes = dict(
+        s.execute(
+            select(Warehouse.id, Warehouse.code).where(Warehouse.id.in_({w for _, w in keys}))
+        ).all()
+    )
+    return skus, codes
+
+
+# --- movements ------------------------------------------------------------------------------------
+
+
+@dataclass
+class MovementOutcome:
+    movements: list[dict[str, Any]]
+    levels: list[Level]
+
+
+def movement_view(m: StockMovement, sku: str, warehouse: str) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "type": m.type,
+        "sku": sku,
+        "warehouse": warehouse,
+        "quantity": m.quantity,
+        "on_hand_after": m.on_hand_after,
+        "reason": m.reason,
+        "reference": m.reference,
+        "transfer_id": m.transfer_id,
+        "actor": m.actor,
+        "created_at": m.created_at,
+        "occurred_at": m.occurred_at,
+    }
+
+
+def _outcome(s: Session, posted: ledger.Posted) -> MovementOutcome:
+    skus, codes = _names(s, ((m.product_id, m.warehouse_id) for m in posted.movements))
+    movements = [
+        movement_view(m, skus[m.product_id], codes[m.warehouse_id]) for m in posted.movements
+    ]
+    return MovementOutcome(movements, _levels_of(s, posted))
+
+
+@retry_on_conflict()
+def post_movement(actor: Principal, data: dict[str, Any]) -> MovementOutcome:
+    """Receipt, issue, adjustment or transfer, checked against the actor's warehouses."""
+    kind, qty = data["type"], data["quantity"]
+    actor.ensure_warehouse(data["warehouse"])
+    with UnitOfWork() as uow:
+        s = uow.session
+        product, source = _referenced(s, data["sku"], data["warehouse"])
+        common = {
+            "reason": data.get("reason"),
+            "reference": data.get("reference"),
+            "sku": product.sku,
+            "warehouse_code": source.code,
+        }
+        moves: list[ledger.Move]
+        if kind == "transfer":
+            target = _referenced(
+                s, data["sku"], data["to_warehouse"], warehouse_field="to_warehouse"
+            )[1]
+            transfer_id = str(uuid.uuid4())
+            moves = [
+                ledger.Move(
+                    product.id, source.id, "transfer_out", -qty, transfer_id=transfer_id, **common
+                ),
+                ledger.Move(
+                    product.id,
+                    target.id,
+                    "transfer_in",
+                    qty,
+                    transfer_id=transfer_id,
+                    **{**common, "warehouse_code": target.code},
+                ),
+            ]
+        else:
+            signed = -qty if kind == "issue" else qty
+            moves = [ledger.Move(product.id, source.id, kind, signed, **common)]
+        posted = ledger.apply(s, moves, actor)
+        if kind == "adjustment":
+            audit.record(
+                s,
+                actor,
+                "stock.adjust",
+                "stock",
+                f"{product.sku}@{source.code}",
+                reason=data.get("reason"),
+                after={"quantity": qty},
+            )
+        outcome = _outcome(s, posted)
+        uow.commit()
+        return outcome
+
+
+@dataclass
+class CountOutcome:
+    count: StockCount
+    warehouse: str
+    movements: list[dict[str, Any]]
+    levels: list[Level]
+
+
+@retry_on_conflict()
+def post_count(actor: Principal, data: dict[str, Any]) -> CountOutcome:
+    """Record what was counted and adjust each line whose count differs from on hand."""
+    actor.ensure_warehouse(data["warehouse"])
+    with UnitOfWork() as uow:
+        s = uow.session
+        try:
+            warehouse = warehouse_by_code(s, data["warehouse"])
+        except NotFound as missing:
+            raise Invalid(missing.detail, errors=missing.errors) from None
+        skus = [line["sku"] for line in data["lines"]]
+        products = {p.sku: p for p in s.scalars(select(Product).where(Product.sku.in_(skus)))}
+        unknown = {
+            f"lines.{i}.sku": ["unknown sku"] for i, sku in enumerate(skus) if sku not in products
+        }
+        if unknown:
+            raise Invalid("Some counted items are not in the catalog.", errors=unknown)
+        ledger.ensure_levels(s, ((p.id, warehouse.id) for p in products.values()))
+        # Lock the counted rows so nothing moves between reading on hand and adjusting it.
+        on_hand = _lock_levels(s, [(products[sku].id, warehouse.id) for sku in skus])
+        reason = data.get("reason") or "cycle count"
+        count = StockCount(
+            warehouse_id=warehouse.id, reason=reason, actor_id=actor.user_id, actor=actor.username
+        )
+        s.add(count)
+        s.flush()
+        moves, lines = [], []
+        for i, line in enumerate(data["lines"]):
+            product = products[line["sku"]]
+            before = on_hand[(product.id, warehouse.id)]
+            lines.append(
+                StockCountLine(
+                    product_id=product.id, counted=line["counted"], on_hand_before=before
+                )
+            )
+            if line["counted"] != before:
+                moves.append(
+                    ledger.Move(
+                        product.id,
+                        warehouse.id,
+                        "adjustment",
+                        line["counted"] - before,
+                        reason=reason,
+                        reference=f"count:{count.id}",
+                        label=f"lines.{i}.counted",
+                        sku=product.sku,
+                        warehouse_code=warehouse.code,
+                    )
+                )
+        count.lines = lines
+        posted = ledger.apply(s, moves, actor)
+        by_product = {m.product_id: m.id for m in posted.movements}
+        for cl in lines:
+            cl.movement_id = by_product.get(cl.product_id)
+        audit.record(
+            s,
+            actor,
+            "stock.count",
+            "stock_count",
+            count.id,
+            reason=reason,
+            after={"lines": len(lines), "adjusted": len(moves)},
+        )
+        outcome = _outcome(s, posted)
+        uow.commit()
+        return CountOutcome(count, warehouse.code, outcome.movements, outcome.levels)
+
+
+def _lock_levels(s: Session, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """``SELECT ... FOR UPDATE`` in (product, warehouse) order; SQLite's write lock covers it."""
+    stmt = (
+        select(StockLevel.product_id, StockLevel.warehouse_id, StockLevel.on_hand)
+        .where(
+            or_(*(and_(StockLevel.product_id == p, StockLevel.warehouse_id == w) for p, w in keys))
+        )
+        .order_by(StockLevel.product_id, StockLevel.warehouse_id)
+        .with_for_update()
+    )
+    return {(r.product_id, r.warehouse_id): r.on_hand for r in s.execute(stmt)}
+
+
+def get_count(count_id: int) -> CountOutcome:
+    with read_only() as s:
+        count = s.get(StockCount, count_id)
+        if count is None:
+            raise NotFound(f"No stock count {count_id}.")
+        rows = s.execute(
+            select(StockMovement, Product.sku, Warehouse.code)
+            .join(Product, Product.id == StockMovement.product_id)
+            .join(Warehouse, Warehouse.id == StockMovement.warehouse_id)
+            .where(StockMovement.reference == f"count:{count.id}")
+            .order_by(StockMovement.id)
+        ).all()
+        movements = [movement_view(m, sku, code) for m, sku, code in rows]
+        return CountOutcome(count, count.warehouse.code, movements, [])
+
+
+def list_movements(args: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """The ledger, newest first, filtered by item, warehouse, type, reference and time."""
+    stmt = (
+        select(StockMovement, Product.sku, Warehouse.code)
+        .join(Product, Product.id == StockMovement.product_id)
+        .join(Warehouse, Warehouse.id == StockMovement.warehouse_id)
+    )
+    with read_only() as s:
+        if args.get("sku"):
+            stmt = stmt.where(StockMovement.product_id == product_by_sku(s, args["sku"]).id)
+        if args.get("warehouse"):
+            stmt = stmt.where(
+                StockMovement.warehouse_id == warehouse_by_code(s, args["warehouse"]).id
+            )
+        if args.get("type"):
+            stmt = stmt.where(StockMovement.type == args["type"])
+        if args.get("reference"):
+            stmt = stmt.where(StockMovement.reference == args["reference"])
+        if args.get("since"):
+            stmt = stmt.where(StockMovement.created_at >= args["since"])
+        rows, next_cursor = keyset_page(
+            s,
+            stmt,
+            [StockMovement.id],
+            lambda r: [r[0].id],
+            limit=args["limit"],
+            cursor=args.get("cursor"),
+            descending=True,
+            scalars=False,
+        )
+    return [movement_view(m, sku, code) for m, sku, code in rows], next_cursor
+
+
+def recent_movement_time(s: Session) -> datetime | None:
+    return s.scalar(select(func.max(StockMovement.created_at)))
