@@ -1,0 +1,178 @@
+"""Fixtures shared by every test: a migrated database, the app, API clients with tokens per role.
+
+The suite runs twice: on SQLite (default) and on PostgreSQL when ``TEST_DATABASE_URL`` names a
+server. Tests marked ``pg`` need PostgreSQL; they are left out of the SQLite pass and, outside CI,
+skip when no server is configured. In CI (``CI`` set) a missing server is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from core.config import normalise_database_url
+
+pytest_plugins = ["tests.factories"]
+
+PG_ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = bool(os.environ.get("CI"))
+
+
+def backend() -> str:
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    return "postgresql" if url.startswith(("postgres", "postgresql")) else "sqlite"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"stockroom database backend: {backend()}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The SQLite pass leaves PostgreSQL-only tests to the PostgreSQL pass."""
+    if backend() == "postgresql":
+        return
+    kept, dropped = [], []
+    for item in items:
+        (dropped if item.get_closest_marker("pg") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def _pg_reachable(url: str) -> bool:
+    engine = sa.create_engine(normalise_database_url(url))
+    try:
+        with engine.connect():
+            return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+class PgServer:
+    """Creates and drops throwaway databases on the configured PostgreSQL server."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = normalise_database_url(admin_url)
+        self.admin = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+
+    def create(self, prefix: str = "stockroom_t") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        return sa.make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
+
+    def drop(self, url: str) -> None:
+        name = sa.make_url(url).database
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    url = os.environ.get("TEST_DATABASE_URL") if backend() == "postgresql" else PG_ADMIN_URL
+    assert url
+    if not _pg_reachable(url):
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI but {url} is not reachable")
+        pytest.skip(f"no PostgreSQL server reachable at {url}")
+    server = PgServer(url)
+    yield server
+    server.admin.dispose()
+
+
+def migrate(url: str) -> None:
+    """Bring a database to the latest schema exactly as operators do: through Alembic."""
+    from flask_migrate import upgrade
+
+    from app import create_app
+
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "LOG_LEVEL": "WARNING"})
+    with app.app_context():
+        upgrade()
+    app.extensions["stockroom.engine"].dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "stockroom.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    server: PgServer = request.getfixturevalue("pg_server")
+    url = server.create()
+    migrate(url)
+    yield url
+    server.drop(url)
+
+
+def _truncate_all(url: str) -> None:
+    engine = sa.create_engine(normalise_database_url(url))
+    with engine.begin() as conn:
+        tables = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        ]
+        if tables:
+            conn.exec_driver_sql(
+                "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+            )
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database for one test."""
+    if backend() == "postgresql" or request.node.get_closest_marker("pg"):
+        url = request.getfixturevalue("pg_database")
+        yield url
+        _truncate_all(url)
+    else:
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "stockroom.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app_config() -> dict[str, Any]:
+    """Override in a test module to change settings."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url: str, app_config: dict[str, Any]) -> Iterator[Flask]:
+    from app import create_app
+
+    config = {
+        "DATABASE_URL": database_url,
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "WTF_CSRF_ENABLED": False,
+        "LOG_LEVEL": "WARNING",
+        **app_config,
+    }
+    app = create_app(config)
+    yield app
+    app.extensions["stockroom.engine"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
