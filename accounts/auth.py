@@ -9,7 +9,7 @@ from typing import Any, ParamSpec, TypeVar
 from flask import Flask, current_app, g, request
 from flask_login import LoginManager, UserMixin, current_user
 
-from accounts import services
+from accounts import services, token_cache
 from accounts.models import User
 from accounts.principal import Principal
 from core import db
@@ -51,10 +51,18 @@ def _bearer_principal() -> Principal:
         raise Unauthorized("Send an API token as `Authorization: Bearer <token>`.")
     if scheme.lower() != "bearer" or not secret.strip() or " " in secret.strip():
         raise Unauthorized("The Authorization header must be `Bearer <token>`.")
+    secret = secret.strip()
+    cache = token_cache.cache()
+    digest = services.hash_token(secret)
+    principal = cache.get(digest) if cache is not None else None
+    if principal is not None:
+        return principal
     with db.read_only() as s:
-        principal = services.authenticate_token(s, secret.strip())
+        principal = services.authenticate_token(s, secret)
     if principal is None:
         raise Unauthorized("The token is unknown or has been revoked.")
+    if cache is not None:
+        cache.put(digest, principal)
     return principal
 
 
@@ -109,8 +117,14 @@ def _authenticate_api_request() -> None:
 
 
 def init_app(app: Flask) -> None:
+    token_cache.init_app(app)
     login_manager.init_app(app)
     app.before_request(_authenticate_api_request)
+
+
+def idempotency_scope() -> str:
+    """Idempotency keys belong to the calling user (``core.idempotency``)."""
+    return f"user:{current_principal().user_id}"
 
 
 def principal_or_none() -> Any:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from accounts import audit
+from accounts import audit, token_cache
 from accounts.models import ROLE_VALUES, ApiToken, User, UserRole, UserWarehouse
 from accounts.principal import SYSTEM, Principal
 from core.db import UnitOfWork, utcnow
@@ -131,7 +131,10 @@ def revoke_token(token_id: int, *, actor: Principal = SYSTEM) -> ApiToken:
             token.revoked_at = utcnow()
             audit.record(s, actor, "token.revoke", "api_token", token.id)
         uow.commit()
-        return token
+    cache = token_cache.cache()
+    if cache is not None:
+        cache.forget_token(token_id)
+    return token
 
 
 def list_tokens(s: Session, username: str | None = None) -> list[ApiToken]:

@@ -47,6 +47,14 @@ def from_environment() -> dict[str, Any]:
         "PO_AUTO_APPROVE_LIMIT": _decimal("PO_AUTO_APPROVE_LIMIT", "1000"),
         "PO_SECOND_APPROVAL_LIMIT": _decimal("PO_SECOND_APPROVAL_LIMIT", "50000"),
         "RESERVATION_DEFAULT_TTL": int(os.environ.get("RESERVATION_DEFAULT_TTL", "900")),
+        # The longest hold a storefront may ask for, at creation or by extending.
+        "RESERVATION_MAX_TTL": int(os.environ.get("RESERVATION_MAX_TTL", "86400")),
+        # Seconds between releases of expired holds by a timer inside each server process;
+        # 0 (the default) leaves it to cron running `flask --app app inventory release-expired`.
+        "RESERVATION_SWEEP_SECONDS": float(os.environ.get("RESERVATION_SWEEP_SECONDS", "0")),
+        # How long a server process trusts a bearer token it has checked (accounts.token_cache).
+        "AUTH_CACHE_SECONDS": float(os.environ.get("AUTH_CACHE_SECONDS", "5")),
+        "IDEMPOTENCY_TTL": int(os.environ.get("IDEMPOTENCY_TTL", str(24 * 3600))),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
     }

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ParamSpec, TypeVar
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_app_context
 from sqlalchemy import (
     BigInteger,
     DateTime,
@@ -46,6 +46,16 @@ NAMING_CONVENTION = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def now() -> datetime:
+    """The time business rules are judged by (reservation expiry, idempotency keys).
+
+    It is the wall clock unless the app is configured with ``CLOCK`` (a callable returning an aware
+    datetime): tests move that clock to cross an expiry instead of sleeping through it.
+    """
+    clock = current_app.config.get("CLOCK") if has_app_context() else None
+    return clock() if clock is not None else utcnow()
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -158,43 +168,76 @@ def _close_session(_exc: BaseException | None) -> None:
 # Unit of work
 
 
+def in_unit_of_work() -> bool:
+    """Whether a unit of work is open in this app context (an inner one then nests in it)."""
+    return bool(g.get("_uow_depth", 0))
+
+
 class UnitOfWork:
     """One use case, one transaction: nothing is kept unless the use case calls ``commit``.
 
     A half-done use case that raises (or simply forgets to commit) leaves the database untouched,
     which is what "every write is all or nothing" means in practice.
+
+    Units nest. A unit opened while another is open in the same app context runs in a SAVEPOINT:
+    its ``commit`` only releases the savepoint and the outer unit decides whether anything is kept;
+    if it fails, only its own changes are rolled back. This is how a wrapper such as
+    ``core.idempotency`` makes its own record and a service's effect one transaction without the
+    service knowing it is wrapped.
     """
 
     def __init__(self, *, write: bool = True) -> None:
         self.write = write
         self.committed = False
+        self.nested = False
         self.session: Session = session()
+        self._savepoint: Any = None
 
     def __enter__(self) -> UnitOfWork:
         s = self.session
-        if s.in_transaction():
-            if s.new or s.dirty or s.deleted:
-                raise RuntimeError("a unit of work started with unsaved changes in the session")
-            # End the read transaction a previous step (authentication, say) left open, so ours
-            # starts fresh and, on SQLite, takes the write lock up front.
-            s.rollback()
-        if self.write and s.get_bind().dialect.name == "sqlite":
-            s.connection(execution_options={"sqlite_immediate": True})
+        if in_unit_of_work():
+            self.nested = True
+            self._savepoint = s.begin_nested()
+        else:
+            if s.in_transaction():
+                if s.new or s.dirty or s.deleted:
+                    raise RuntimeError("a unit of work started with unsaved changes in the session")
+                # End the read transaction a previous step (authentication, say) left open, so
+                # ours starts fresh and, on SQLite, takes the write lock up front.
+                s.rollback()
+            if self.write and s.get_bind().dialect.name == "sqlite":
+                s.connection(execution_options={"sqlite_immediate": True})
+        g._uow_depth = g.get("_uow_depth", 0) + 1
         return self
 
     def commit(self) -> None:
-        self.session.commit()
+        if self.nested:
+            self._savepoint.commit()
+        else:
+            self.session.commit()
         self.committed = True
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if not self.committed:
+        g._uow_depth = g.get("_uow_depth", 1) - 1
+        if self.committed:
+            return
+        if self.nested:
+            if self._savepoint.is_active:
+                self._savepoint.rollback()
+        else:
             self.session.rollback()
 
 
 @contextmanager
 def read_only() -> Iterator[Session]:
-    """A short read transaction that never holds locks beyond the block."""
+    """A short read transaction that never holds locks beyond the block.
+
+    Inside an open unit of work it reads in that unit's transaction and leaves it alone.
+    """
     s = session()
+    if in_unit_of_work():
+        yield s
+        return
     try:
         yield s
     finally:
@@ -224,11 +267,17 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def retry_on_conflict(attempts: int = 5) -> Callable[[Callable[P, T]], Callable[P, T]]:
-    """Re-run a whole use case when the database aborted it to resolve a race."""
+    """Re-run a whole use case when the database aborted it to resolve a race.
+
+    Only the outermost unit of work can be re-run: a use case called inside an open unit (an
+    idempotent request, say) lets the error through so that its owner retries everything.
+    """
 
     def decorate(fn: Callable[P, T]) -> Callable[P, T]:
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            if in_unit_of_work():
+                return fn(*args, **kwargs)
             for attempt in range(1, attempts + 1):
                 try:
                     return fn(*args, **kwargs)

@@ -1,4 +1,4 @@
-"""Products, warehouses, the stock ledger and stock levels."""
+"""Products, warehouses, the stock ledger, stock levels, availability and reservations."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from core.api import register_api
-    from inventory import api, cli, views
+    from inventory import api, cli, holds_views, sweeper, views
 
     register_api(app, api.catalog)
     register_api(app, api.stock)
+    register_api(app, api.storefront)
     views.init_app(app)
+    holds_views.init_app(app)
     cli.init_app(app)
+    sweeper.init_app(app)

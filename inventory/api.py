@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response, current_app, url_for
 from flask.views import MethodView
 
 from accounts.auth import current_principal, require
 from core.api import Blueprint, PageArgs, page_of
-from inventory import services
+from core.idempotency import idempotent
+from inventory import reservations, services
 from inventory.schemas import (
+    AvailabilityQuerySchema,
+    AvailabilityRequestSchema,
+    AvailabilitySchema,
     CountCreateSchema,
     CountSchema,
     LevelSchema,
@@ -21,6 +26,9 @@ from inventory.schemas import (
     ProductPatchSchema,
     ProductQuerySchema,
     ProductSchema,
+    ReservationCreateSchema,
+    ReservationExtendSchema,
+    ReservationSchema,
     StockQuerySchema,
     WarehouseCreateSchema,
     WarehousePatchSchema,
@@ -29,6 +37,9 @@ from inventory.schemas import (
 
 catalog = Blueprint("catalog", __name__, description="Products and warehouses.")
 stock = Blueprint("stock", __name__, description="Stock levels, the ledger and cycle counts.")
+storefront = Blueprint(
+    "storefront", __name__, description="Availability and reservations for the storefront."
+)
 
 WRITE_STOCK = ("warehouse",)
 
@@ -128,6 +139,7 @@ class Movements(MethodView):
         return {"items": items, "next_cursor": next_cursor}
 
     @require(*WRITE_STOCK)
+    @idempotent
     @stock.arguments(MovementCreateSchema)
     @stock.response(201, MovementResultSchema)
     @stock.alt_response(403, response="FORBIDDEN")
@@ -140,6 +152,7 @@ class Movements(MethodView):
 @stock.route("/stock/counts")
 class Counts(MethodView):
     @require(*WRITE_STOCK)
+    @idempotent
     @stock.arguments(CountCreateSchema)
     @stock.response(201, CountSchema)
     @stock.alt_response(403, response="FORBIDDEN")
@@ -179,3 +192,104 @@ def _count_view(outcome: services.CountOutcome) -> dict[str, Any]:
             for cl in c.lines
         ],
     }
+
+
+# --- storefront -----------------------------------------------------------------------------------
+
+STOREFRONT = ("storefront",)
+
+
+def _availability_response(items: list[dict[str, Any]]) -> Response:
+    """The hottest response of the service: plain dicts straight to JSON, no schema dump.
+
+    The items are built by ``reservations.availability`` in exactly ``AvailabilitySchema``'s
+    shape (ints, bools and strings only), which documents them.
+    """
+    return current_app.response_class(
+        current_app.json.dumps({"items": items}), mimetype="application/json"
+    )
+
+
+@storefront.route("/availability")
+class Availability(MethodView):
+    @require(*STOREFRONT)
+    @storefront.arguments(AvailabilityQuerySchema, location="query")
+    @storefront.response(200, AvailabilitySchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Units available now per sku, in total and per warehouse; unknown skus have 0."""
+        return _availability_response(reservations.availability(args["sku"], args.get("warehouse")))
+
+    @require(*STOREFRONT)
+    @storefront.arguments(AvailabilityRequestSchema)
+    @storefront.response(200, AvailabilitySchema)
+    def post(self, data: dict[str, Any]) -> Any:
+        """The same for a large basket: up to 1000 skus in the body."""
+        return _availability_response(
+            reservations.availability(data["skus"], data.get("warehouse"))
+        )
+
+
+@storefront.route("/reservations")
+class Reservations(MethodView):
+    @require(*STOREFRONT)
+    @idempotent
+    @storefront.arguments(ReservationCreateSchema)
+    @storefront.response(201, ReservationSchema)
+    @storefront.alt_response(409, response="CONFLICT", description="a line cannot be filled")
+    def post(self, data: dict[str, Any]) -> Any:
+        """Hold stock for an order: every line or nothing; allocated unless `warehouse` is given.
+
+        Without `warehouse`, one warehouse that can fill the whole order is chosen (nearest to
+        `destination`, then by priority); if none can, the order is split across the fewest.
+        """
+        view = reservations.reserve(current_principal(), data)
+        return view, {"Location": url_for("storefront.ReservationItem", reservation_id=view["id"])}
+
+
+@storefront.route("/reservations/<int:reservation_id>")
+class ReservationItem(MethodView):
+    @require(*STOREFRONT)
+    @storefront.response(200, ReservationSchema)
+    @storefront.alt_response(404, response="NOT_FOUND")
+    def get(self, reservation_id: int) -> Any:
+        """A reservation; `status` reads `expired` from the moment `expires_at` has passed."""
+        return reservations.get_reservation(reservation_id)
+
+
+@storefront.route("/reservations/<int:reservation_id>/commit")
+class ReservationCommit(MethodView):
+    @require(*STOREFRONT)
+    @idempotent
+    @storefront.response(200, ReservationSchema)
+    @storefront.alt_response(404, response="NOT_FOUND")
+    @storefront.alt_response(409, response="CONFLICT", description="no longer active")
+    def post(self, reservation_id: int) -> Any:
+        """The order is paid: the held units leave stock as issue movements."""
+        return reservations.commit_reservation(current_principal(), reservation_id)
+
+
+@storefront.route("/reservations/<int:reservation_id>/release")
+class ReservationRelease(MethodView):
+    @require(*STOREFRONT)
+    @idempotent
+    @storefront.response(200, ReservationSchema)
+    @storefront.alt_response(404, response="NOT_FOUND")
+    @storefront.alt_response(409, response="CONFLICT", description="no longer active")
+    def post(self, reservation_id: int) -> Any:
+        """The order was abandoned: the units are available again."""
+        return reservations.release_reservation(current_principal(), reservation_id)
+
+
+@storefront.route("/reservations/<int:reservation_id>/extend")
+class ReservationExtend(MethodView):
+    @require(*STOREFRONT)
+    @idempotent
+    @storefront.arguments(ReservationExtendSchema)
+    @storefront.response(200, ReservationSchema)
+    @storefront.alt_response(404, response="NOT_FOUND")
+    @storefront.alt_response(409, response="CONFLICT", description="no longer active")
+    def post(self, data: dict[str, Any], reservation_id: int) -> Any:
+        """Keep an active hold longer, `ttl_seconds` from now (a payment still in progress)."""
+        return reservations.extend_reservation(
+            current_principal(), reservation_id, data["ttl_seconds"]
+        )

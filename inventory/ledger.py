@@ -15,8 +15,10 @@ from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from accounts.principal import Principal
+from core import db
 from core.db import insert_ignoring_conflicts, utcnow
 from core.errors import Conflict
+from inventory import holds
 from inventory.models import StockLevel, StockMovement, Warehouse
 
 levels = StockLevel.__table__
@@ -96,6 +98,7 @@ def apply(s: Session, moves: Sequence[Move], actor: Principal) -> Posted:
     against the committed value, so two issues can never both take the last unit.
     """
     ensure_levels(s, ((m.product_id, m.warehouse_id) for m in moves))
+    _release_lapsed_holds(s, moves)
     now = utcnow()
     posted = Posted()
     short: dict[str, list[str]] = {}
@@ -161,6 +164,21 @@ def apply(s: Session, moves: Sequence[Move], actor: Principal) -> Posted:
     s.flush()
     posted.movements = rows
     return posted
+
+
+def _release_lapsed_holds(s: Session, moves: Sequence[Move]) -> None:
+    """A lapsed reservation stops holding units at once, for issues and transfers too.
+
+    Only moves that take units out of availability need it. The levels are locked in order first
+    (``inventory.holds`` explains why), which costs a query only when there is something to release.
+    """
+    taking = sorted(
+        {(m.product_id, m.warehouse_id) for m in moves if m.quantity - m.reserved_delta < 0}
+    )
+    moment = db.now()
+    if taking and holds.has_lapsed(s, taking, moment):
+        holds.lock_levels(s, ((m.product_id, m.warehouse_id) for m in moves))
+        holds.release_lapsed(s, taking, moment)
 
 
 def change_incoming(s: Session, product_id: int, warehouse_id: int, delta: int) -> None:

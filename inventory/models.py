@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     event,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -201,6 +202,104 @@ class StockCountLine(Base):
     @property
     def difference(self) -> int:
         return self.counted - self.on_hand_before
+
+
+class ReservationStatus(StrEnum):
+    """Stored states. An ``active`` reservation past ``expires_at`` reads as ``expired`` at once;
+    the periodic release later stores ``expired`` for it."""
+
+    ACTIVE = "active"
+    COMMITTED = "committed"
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
+RESERVATION_STATUSES = tuple(s.value for s in ReservationStatus)
+
+
+class Reservation(Base):
+    """Stock held for a storefront order until paid (commit), abandoned (release) or lapsed."""
+
+    __tablename__ = "reservations"
+
+    id: Mapped[BigId] = mapped_column(primary_key=True, autoincrement=True)
+    #: The storefront's order number, carried to the ledger when the reservation is committed.
+    order_ref: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=ReservationStatus.ACTIVE.value)
+    expires_at: Mapped[Timestamp]
+    #: The warehouse the storefront asked for, when it named one instead of letting us allocate.
+    warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("warehouses.id"))
+    #: Where the order goes; warehouses nearest to it are preferred when allocating.
+    destination_latitude: Mapped[float | None] = mapped_column()
+    destination_longitude: Mapped[float | None] = mapped_column()
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+    updated_at: Mapped[Timestamp] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: When and by whom it was committed, released or found expired.
+    closed_at: Mapped[datetime | None] = mapped_column()
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+
+    lines: Mapped[list[ReservationLine]] = relationship(
+        back_populates="reservation",
+        cascade="all, delete-orphan",
+        order_by="ReservationLine.line_no, ReservationLine.warehouse_id",
+        lazy="raise",
+    )
+
+    __table_args__ = (
+        CheckConstraint(f"status IN {RESERVATION_STATUSES!r}", name="known_status"),
+        # Finds the active holds that have lapsed but are not yet released: the small set that
+        # availability adds back and the periodic release works through.
+        Index(
+            "ix_reservations_active_expiry",
+            "expires_at",
+            postgresql_where=text("status = 'active'"),
+            sqlite_where=text("status = 'active'"),
+        ),
+    )
+
+    def status_at(self, moment: datetime) -> str:
+        if self.status == ReservationStatus.ACTIVE and self.expires_at <= moment:
+            return ReservationStatus.EXPIRED.value
+        return self.status
+
+
+class ReservationLine(Base):
+    """Units of one sku held in one warehouse; a request line split across warehouses has several.
+
+    ``held`` says whether the units still count in ``stock_levels.reserved``: for every level,
+    ``reserved`` equals the sum of the held lines on it. Commit, release and expiry clear it in the
+    same transaction as they change ``reserved``.
+    """
+
+    __tablename__ = "reservation_lines"
+
+    reservation_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("reservations.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"), primary_key=True)
+    #: Position of the request line it serves, so lines come back in the order they were asked.
+    line_no: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[Qty]
+    held: Mapped[bool] = mapped_column(default=True)
+
+    reservation: Mapped[Reservation] = relationship(back_populates="lines")
+
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        # Holds per warehouse for the staff page; only held lines are indexed.
+        Index(
+            "ix_reservation_lines_held",
+            "warehouse_id",
+            "product_id",
+            postgresql_where=text("held"),
+            sqlite_where=text("held"),
+        ),
+    )
 
 
 # The ledger is append-only in the database itself, not just by convention in the code: a stray

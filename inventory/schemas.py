@@ -208,3 +208,124 @@ class CountSchema(Schema):
     lines = fields.List(fields.Nested(CountLineOutSchema))
     movements = fields.List(fields.Nested(MovementSchema))
     levels = fields.List(fields.Nested(LevelSchema))
+
+
+# --- storefront: availability and reservations ----------------------------------------------------
+
+SKU = validate.Length(min=1, max=64)
+
+
+class AvailabilityQuerySchema(Schema):
+    sku = fields.List(
+        fields.String(validate=SKU),
+        required=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "repeat for several skus (up to 100; POST takes 1000)"},
+    )
+    warehouse = fields.String(validate=validate.Length(min=1, max=32))
+
+
+class AvailabilityRequestSchema(Schema):
+    skus = fields.List(
+        fields.String(validate=SKU), required=True, validate=validate.Length(min=1, max=1000)
+    )
+    warehouse = fields.String(validate=validate.Length(min=1, max=32))
+
+
+class WarehouseAvailabilitySchema(Schema):
+    code = fields.String()
+    available = fields.Integer()
+
+
+class SkuAvailabilitySchema(Schema):
+    sku = fields.String()
+    known = fields.Boolean(metadata={"description": "false for a sku not in the catalog"})
+    available = fields.Integer(
+        metadata={"description": "units that can be reserved now, over the warehouses listed"}
+    )
+    warehouses = fields.List(
+        fields.Nested(WarehouseAvailabilitySchema),
+        metadata={
+            "description": "open warehouses stocking the sku; only the one asked for, if any"
+        },
+    )
+
+
+class AvailabilitySchema(Schema):
+    items = fields.List(fields.Nested(SkuAvailabilitySchema))
+
+
+class ReservationLineRequestSchema(Schema):
+    sku = fields.String(required=True, validate=SKU)
+    quantity = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=1_000_000)
+    )
+
+
+class DestinationSchema(Schema):
+    latitude = fields.Float(required=True, validate=validate.Range(min=-90, max=90))
+    longitude = fields.Float(required=True, validate=validate.Range(min=-180, max=180))
+
+
+class ReservationCreateSchema(Schema):
+    order_ref = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    lines = fields.List(
+        fields.Nested(ReservationLineRequestSchema),
+        required=True,
+        validate=validate.Length(min=1, max=500),
+    )
+    warehouse = fields.String(
+        validate=validate.Length(min=1, max=32),
+        metadata={"description": "hold in this warehouse only; otherwise allocated"},
+    )
+    ttl_seconds = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "how long the hold lasts (default 900)"},
+    )
+    destination = fields.Nested(
+        DestinationSchema, metadata={"description": "nearest warehouses are preferred"}
+    )
+
+    @validates_schema
+    def _one_line_per_sku(self, data: dict[str, Any], **_: Any) -> None:
+        seen: set[str] = set()
+        for i, line in enumerate(data.get("lines", [])):
+            if line["sku"] in seen:
+                raise ValidationError(
+                    {str(i): {"sku": ["Listed twice; give the total on one line."]}}, "lines"
+                )
+            seen.add(line["sku"])
+
+
+class ReservationExtendSchema(Schema):
+    ttl_seconds = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "the hold lasts this long from now (never shortened)"},
+    )
+
+
+class ReservationLineSchema(Schema):
+    sku = fields.String()
+    quantity = fields.Integer()
+    warehouse = fields.String()
+
+
+class ReservationSchema(Schema):
+    id = fields.Integer()
+    order_ref = fields.String()
+    status = fields.String(
+        metadata={"description": "active, committed, released or expired (past expires_at)"}
+    )
+    expires_at = fields.DateTime()
+    created_at = fields.DateTime()
+    created_by = fields.String()
+    warehouse = fields.String(allow_none=True)
+    destination = fields.Nested(DestinationSchema, allow_none=True)
+    reference = fields.String(
+        metadata={"description": "the ledger reference of the issues made on commit"}
+    )
+    closed_at = fields.DateTime(allow_none=True)
+    lines = fields.List(fields.Nested(ReservationLineSchema))

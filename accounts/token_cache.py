@@ -1,0 +1,81 @@
+"""A short-lived, per-process memory of which bearer tokens are valid and whose they are.
+
+Every API request is authenticated, and the storefront asks for availability thousands of times a
+second: without this, each of those requests would start with three queries (token, roles,
+warehouses). An entry lives ``AUTH_CACHE_SECONDS`` (default 5; 0 switches the cache off).
+
+Revoking a token through ``accounts.services.revoke_token`` forgets it at once in the process
+that revoked it. Other processes (the other gunicorn workers, or the workers when the revocation
+came from the ``flask accounts revoke-token`` command) keep honouring it until their entry is older
+than ``AUTH_CACHE_SECONDS``: that delay is the price of the cache, and why the default is seconds,
+not minutes. The same applies to a user being deactivated or losing a role.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from flask import Flask, current_app, has_app_context
+
+from accounts.principal import Principal
+
+DEFAULT_SECONDS = 5.0
+#: A storefront uses a handful of tokens; the bound only protects memory from a token-guessing flood
+#: (unknown tokens are never cached, but this keeps the guarantee independent of that).
+MAX_ENTRIES = 10_000
+
+
+class TokenCache:
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token_hash: str) -> Principal | None:
+        if self.seconds <= 0:
+            return None
+        entry = self._entries.get(token_hash)
+        if entry is None:
+            return None
+        fresh_until, principal = entry
+        if fresh_until <= self.clock():
+            with self._lock:
+                self._entries.pop(token_hash, None)
+            return None
+        return principal
+
+    def put(self, token_hash: str, principal: Principal) -> None:
+        if self.seconds <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[token_hash] = (self.clock() + self.seconds, principal)
+
+    def forget_token(self, token_id: int) -> None:
+        with self._lock:
+            for digest in [d for d, (_, p) in self._entries.items() if p.token_id == token_id]:
+                del self._entries[digest]
+
+    def forget_user(self, user_id: int) -> None:
+        with self._lock:
+            for digest in [d for d, (_, p) in self._entries.items() if p.user_id == user_id]:
+                del self._entries[digest]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def init_app(app: Flask) -> None:
+    seconds = float(app.config.get("AUTH_CACHE_SECONDS", DEFAULT_SECONDS))
+    app.extensions["stockroom.token_cache"] = TokenCache(seconds)
+
+
+def cache() -> TokenCache | None:
+    if not has_app_context():
+        return None
+    return current_app.extensions.get("stockroom.token_cache")  # type: ignore[no-any-return]

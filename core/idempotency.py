@@ -1,0 +1,269 @@
+"""``Idempotency-Key`` for POSTs that change stock or money: a retried request has one effect.
+
+A client that lost a response (a timeout, a dropped connection) sends the same request again with
+the same key. Usage, in a feature's API module::
+
+    @blp.route("/things")
+    class Things(MethodView):
+        @require("buyer")
+        @idempotent
+        @blp.arguments(ThingCreateSchema)
+        @blp.response(201, ThingSchema)
+        def post(self, data): ...
+
+Put ``@idempotent`` below ``require`` (a caller without the right gets 403 and nothing is recorded)
+and above flask-smorest's decorators (so it sees the finished response, and a body that fails
+validation is answered like any other outcome). Requests without the header run as before.
+
+The rules (API.md, *Idempotency*):
+
+- Keys are scoped to the calling principal: two storefront accounts may both use key ``abc``.
+- The first response for a key is stored with a SHA-256 fingerprint of the request (method, path,
+  query, and the JSON body with keys sorted) and kept for ``IDEMPOTENCY_TTL`` seconds (24 hours).
+  The same key with the same request replays it: same status, same body, and the header
+  ``Idempotent-Replayed: true``. The same key with a different request is a 422.
+- While the first request is still running, the same key is a 409 (PostgreSQL: a transaction
+  advisory lock on a hash of (principal, key), tried without waiting). SQLite serialises writers,
+  so there a duplicate simply waits for the first and then replays it.
+- The stored response and the business effect commit in one transaction: the wrapper opens the
+  outer unit of work, the view's service runs nested in it (``core.db.UnitOfWork``), and the record
+  is added before the single commit. A crash in between loses both, never only the record, so a
+  retry can never cause a second effect.
+- Which outcomes are stored: 2xx (the effect happened and must not happen again) and 400/422 (the
+  request itself is wrong; the same bytes are refused the same way, so the retry is answered from
+  the record). Not stored: 401/403 (about the caller, who may be granted the right and retry), 404
+  and 409 (about the state of the world: a retry after stock arrives or after a concurrent change
+  may rightly succeed, and since nothing happened a re-run cannot double anything), and 5xx
+  (nothing was committed). A key whose request was not stored can be used again for that request.
+
+Expired records are deleted by ``purge_expired`` (run by ``flask inventory release-expired``).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, ParamSpec
+
+from flask import Flask, Response, current_app, request
+from flask_smorest.utils import deepupdate
+from sqlalchemy import Integer, String, Text, delete, func, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+from werkzeug.exceptions import HTTPException
+
+from core import db
+from core.db import Base, Timestamp, UnitOfWork
+from core.errors import Conflict, Invalid, Problem, handle_http_exception, handle_problem
+
+log = logging.getLogger(__name__)
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+DEFAULT_TTL_SECONDS = 24 * 3600
+#: Outcomes recorded besides 2xx; see the module docstring for why these and no others.
+STORED_CLIENT_ERRORS = frozenset({400, 422})
+ATTEMPTS = 5
+
+P = ParamSpec("P")
+
+
+class IdempotencyRecord(Base):
+    """The first response to a request sent with an ``Idempotency-Key``."""
+
+    __tablename__ = "idempotency_keys"
+
+    #: Whose key it is, e.g. ``user:12``; the same key of another caller is another record.
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH), primary_key=True)
+    #: SHA-256 of method, path, query and canonical body: tells a retry from a different request.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(255))
+    status: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[Timestamp]
+    expires_at: Mapped[Timestamp] = mapped_column(index=True)
+
+
+#: Returns the scope of the current caller (``user:<id>``); set by the accounts feature.
+ScopeResolver = Callable[[], str]
+
+
+def init_app(app: Flask, scope_of_caller: ScopeResolver) -> None:
+    app.extensions["stockroom.idempotency_scope"] = scope_of_caller
+    app.config.setdefault("IDEMPOTENCY_TTL", DEFAULT_TTL_SECONDS)
+
+
+def stored(status: int) -> bool:
+    return 200 <= status < 300 or status in STORED_CLIENT_ERRORS
+
+
+def _key_from_header(raw: str) -> str:
+    if not 1 <= len(raw) <= MAX_KEY_LENGTH or not all(32 < ord(c) < 127 for c in raw):
+        raise Invalid(
+            "The Idempotency-Key header is not valid.",
+            errors={HEADER: [f"1 to {MAX_KEY_LENGTH} visible ASCII characters, no spaces"]},
+        )
+    return raw
+
+
+def fingerprint() -> str:
+    """What makes two requests "the same": method, path, query and body (JSON keys sorted)."""
+    raw = request.get_data(cache=True)
+    try:
+        canonical = json.dumps(
+            json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+    except ValueError:
+        canonical = raw
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.path.encode(), request.query_string):
+        digest.update(part)
+        digest.update(b"\0")
+    digest.update(canonical)
+    return digest.hexdigest()
+
+
+def _advisory_lock_id(scope: str, key: str) -> int:
+    """A signed 64-bit number for ``pg_try_advisory_xact_lock``; collisions only cost a 409."""
+    raw = hashlib.sha256(f"{scope}\0{key}".encode()).digest()[:8]
+    return int.from_bytes(raw, "big", signed=True)
+
+
+def _claim(s: Session, scope: str, key: str) -> bool:
+    """Whether no other transaction is running a request with this key right now."""
+    if db.is_sqlite():
+        return True  # the unit of work holds SQLite's write lock: no one else is running
+    return bool(s.scalar(select(func.pg_try_advisory_xact_lock(_advisory_lock_id(scope, key)))))
+
+
+def _replay(record: IdempotencyRecord) -> Response:
+    response = current_app.response_class(
+        record.body, status=record.status, content_type=record.content_type
+    )
+    response.headers[REPLAYED_HEADER] = "true"
+    if record.location:
+        response.headers["Location"] = record.location
+    return response
+
+
+def _record_of(
+    response: Response, scope: str, key: str, digest: str, now: datetime
+) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        scope=scope,
+        key=key,
+        fingerprint=digest,
+        method=request.method,
+        path=request.path[:255],
+        status=response.status_code,
+        content_type=response.content_type or "application/json",
+        body=response.get_data(as_text=True),
+        location=response.headers.get("Location"),
+        created_at=now,
+        expires_at=now + timedelta(seconds=current_app.config["IDEMPOTENCY_TTL"]),
+    )
+
+
+def _run_once(
+    view: Callable[..., Any], args: Any, kwargs: Any, scope: str, key: str, digest: str
+) -> Response:
+    with UnitOfWork() as uow:
+        s = uow.session
+        now = db.now()
+        if not _claim(s, scope, key):
+            raise Conflict(
+                "A request with this Idempotency-Key is still being processed; retry shortly.",
+                slug="idempotency-key-in-flight",
+                headers={"Retry-After": "1"},
+            )
+        record = s.get(IdempotencyRecord, (scope, key), populate_existing=True)
+        if record is not None and record.expires_at <= now:
+            s.delete(record)
+            s.flush()
+            record = None
+        if record is not None:
+            if record.fingerprint != digest:
+                raise Invalid(
+                    "This Idempotency-Key was used for a different request.",
+                    errors={HEADER: ["already used with another method, path or body"]},
+                    slug="idempotency-key-reused",
+                )
+            return _replay(record)
+        try:
+            response = current_app.make_response(view(*args, **kwargs))
+        except Problem as problem:
+            if not stored(problem.status):
+                raise
+            response = handle_problem(problem)
+        except HTTPException as error:
+            if not stored(error.code or 500):
+                raise
+            response = handle_http_exception(error)
+        if stored(response.status_code):
+            s.add(_record_of(response, scope, key, digest, now))
+        uow.commit()
+        return response
+
+
+def idempotent(view: Callable[P, Any]) -> Callable[P, Any]:
+    """Honour ``Idempotency-Key`` on a flask-smorest view (see the module docstring)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+        raw = request.headers.get(HEADER)
+        if raw is None:
+            return view(*args, **kwargs)
+        key = _key_from_header(raw)
+        scope = current_app.extensions["stockroom.idempotency_scope"]()
+        digest = fingerprint()
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return _run_once(view, args, kwargs, scope, key, digest)
+            except DBAPIError as exc:
+                # Serialization failures and deadlocks are re-run as a whole: claim, effect
+                # and record together, exactly like ``retry_on_conflict`` does for a use case.
+                if attempt == ATTEMPTS or not db.is_retryable(exc):
+                    raise
+                db.session().rollback()
+                log.info("retrying idempotent %s after %s", request.path, exc.orig)
+                time.sleep(0.005 * attempt)
+        raise AssertionError("unreachable")
+
+    wrapper._apidoc = deepupdate(  # type: ignore[attr-defined]
+        copy.deepcopy(getattr(wrapper, "_apidoc", {})),
+        {
+            "manual_doc": {
+                "parameters": [
+                    {
+                        "in": "header",
+                        "name": HEADER,
+                        "required": False,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+                        "description": (
+                            "Makes a retry safe: the same key and request within 24 hours replay "
+                            "the first response (header `Idempotent-Replayed: true`); the same "
+                            "key with another request is a 422; while the first is running, 409."
+                        ),
+                    }
+                ]
+            }
+        },
+    )
+    return wrapper
+
+
+def purge_expired(s: Session, now: datetime) -> int:
+    """Delete records past their 24 hours, inside the caller's unit of work."""
+    result = s.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= now))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

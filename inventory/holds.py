@@ -1,0 +1,160 @@
+"""Units held by reservations, and the rule that a hold stops counting the moment it lapses.
+
+``stock_levels.reserved`` is a projection: the sum of the *held* reservation lines on that level.
+A reservation past ``expires_at`` keeps its lines held until someone releases them, so:
+
+- reads add the lapsed units back: ``available = on_hand - reserved + lapsed``, where ``lapsed``
+  is the held units of active reservations whose ``expires_at`` has passed. That set is small
+  (the periodic release keeps it so) and found through a partial index on active expiries, so the
+  hot availability read stays one cheap query, and it is right at the instant of expiry because it
+  is judged against the request's clock, not against a sweeper's last run;
+- writers that need the units release the lapsed lines *on the levels they touch* first, in their
+  own transaction (``release_lapsed``), so ``0 <= reserved <= on_hand`` holds throughout.
+
+Locking. Everyone locks in the same order: a reservation row, then stock levels in (product,
+warehouse) order. ``release_lapsed`` runs with the levels already locked and so takes reservation
+rows out of order; it therefore uses ``FOR UPDATE SKIP LOCKED`` and never waits: a reservation
+that someone is committing, releasing or extending right now is left alone (its units keep counting
+as reserved, which can only make us refuse, never oversell). Lines are only ever changed by the
+holder of their reservation's row lock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, func, literal_column, or_, select, true, tuple_, update
+from sqlalchemy.orm import Session
+
+from inventory.models import Reservation, ReservationLine, StockLevel
+
+reservations = Reservation.__table__
+lines = ReservationLine.__table__
+levels = StockLevel.__table__
+
+Key = tuple[int, int]
+"""(product id, warehouse id): one stock level."""
+
+#: Written as SQL text so that the planner matches the partial index ``status = 'active'`` even
+#: when it plans the statement once for many executions (a bound parameter would hide the value).
+ACTIVE = literal_column("'active'")
+
+
+def _keys_clause(keys: Sequence[Key]) -> Any:
+    if len(keys) == 1:
+        (p, w), *_ = keys
+        return and_(lines.c.product_id == p, lines.c.warehouse_id == w)
+    return tuple_(lines.c.product_id, lines.c.warehouse_id).in_(sorted(keys))
+
+
+def lapsed_units(now: datetime) -> Select[Any]:
+    """Held units of lapsed holds per level, as a subquery to outer-join onto stock levels."""
+    return (
+        select(
+            lines.c.product_id,
+            lines.c.warehouse_id,
+            func.sum(lines.c.quantity).label("units"),
+        )
+        .join(reservations, reservations.c.id == lines.c.reservation_id)
+        .where(reservations.c.status == ACTIVE, reservations.c.expires_at <= now)
+        .where(lines.c.held == true())
+        .group_by(lines.c.product_id, lines.c.warehouse_id)
+    )
+
+
+def lock_levels(s: Session, keys: Iterable[Key]) -> dict[Key, tuple[int, int, bool]]:
+    """``SELECT ... FOR UPDATE`` in (product, warehouse) order -> (on_hand, reserved, negative ok).
+
+    SQLite has no row locks; its unit of work already holds the database's write lock.
+    """
+    keys = sorted(set(keys))
+    if not keys:
+        return {}
+    stmt = (
+        select(
+            levels.c.product_id,
+            levels.c.warehouse_id,
+            levels.c.on_hand,
+            levels.c.reserved,
+            levels.c.allow_negative,
+        )
+        .where(tuple_(levels.c.product_id, levels.c.warehouse_id).in_(keys))
+        .order_by(levels.c.product_id, levels.c.warehouse_id)
+        .with_for_update()
+    )
+    return {(r[0], r[1]): (r[2], r[3], bool(r[4])) for r in s.execute(stmt)}
+
+
+def has_lapsed(s: Session, keys: Sequence[Key], now: datetime) -> bool:
+    """Whether any of these levels carry lapsed holds (one indexed look-up, no locks)."""
+    if not keys:
+        return False
+    stmt = (
+        select(lines.c.reservation_id)
+        .join(reservations, reservations.c.id == lines.c.reservation_id)
+        .where(reservations.c.status == ACTIVE, reservations.c.expires_at <= now)
+        .where(lines.c.held == true(), _keys_clause(keys))
+        .limit(1)
+    )
+    return s.execute(stmt).first() is not None
+
+
+def unhold(s: Session, units: Mapping[Key, int]) -> None:
+    """Take units out of ``reserved``, level by level in lock order."""
+    for (p, w), qty in sorted(units.items()):
+        if qty:
+            s.execute(
+                update(levels)
+                .where(levels.c.product_id == p, levels.c.warehouse_id == w)
+                .values(reserved=levels.c.reserved - qty)
+            )
+
+
+def release_lapsed(s: Session, keys: Sequence[Key], now: datetime) -> dict[Key, int]:
+    """Release the held lines of lapsed holds on these levels; returns units freed per level.
+
+    The caller must hold the locks on these levels (``lock_levels``). Only the lines on these
+    levels are released; the reservation's other lines stay held until the periodic release (or
+    another writer on their levels) gets to them, and the reservation reads as expired meanwhile.
+    """
+    if not keys:
+        return {}
+    candidates = (
+        select(reservations.c.id)
+        .where(reservations.c.status == ACTIVE, reservations.c.expires_at <= now)
+        .where(
+            reservations.c.id.in_(
+                select(lines.c.reservation_id).where(lines.c.held == true(), _keys_clause(keys))
+            )
+        )
+        .order_by(reservations.c.id)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(s.scalars(candidates))
+    if not ids:
+        return {}
+    released = s.execute(
+        update(lines)
+        .where(lines.c.reservation_id.in_(ids), lines.c.held == true(), _keys_clause(keys))
+        .values(held=False)
+        .returning(lines.c.product_id, lines.c.warehouse_id, lines.c.quantity)
+    ).all()
+    freed: dict[Key, int] = defaultdict(int)
+    for p, w, qty in released:
+        freed[(p, w)] += qty
+    unhold(s, freed)
+    return dict(freed)
+
+
+def held_total(s: Session, keys: Sequence[Key] | None = None) -> dict[Key, int]:
+    """Sum of held lines per level (what ``reserved`` must equal); for checks and tests."""
+    stmt = select(lines.c.product_id, lines.c.warehouse_id, func.sum(lines.c.quantity)).where(
+        lines.c.held == true()
+    )
+    if keys:
+        stmt = stmt.where(or_(_keys_clause(keys)))
+    stmt = stmt.group_by(lines.c.product_id, lines.c.warehouse_id)
+    return {(p, w): int(q) for p, w, q in s.execute(stmt)}

@@ -1,0 +1,63 @@
+"""The "Holds" page: what reservations tie up in each warehouse, and until when."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, abort, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required
+
+from core import db
+from core.errors import Forbidden, Invalid
+from core.web import register_nav
+from inventory.reservations import holds_overview
+
+bp = Blueprint("holds_web", __name__, template_folder="templates")
+
+PAGE_SIZE = 50
+
+
+@bp.get("/holds")
+@login_required
+def holds() -> ResponseReturnValue:
+    """Active holds per warehouse, soonest expiry first: staff see their warehouses, admins all."""
+    principal = current_user.principal
+    if not principal.has_any("warehouse"):
+        abort(403)
+    warehouse = request.args.get("warehouse") or None
+    cursor = request.args.get("cursor") or None
+    try:
+        try:
+            overview, orders, next_cursor = holds_overview(principal, warehouse, PAGE_SIZE, cursor)
+        except Invalid:  # a stale or edited cursor: start from the first page
+            overview, orders, next_cursor = holds_overview(principal, warehouse, PAGE_SIZE, None)
+    except Forbidden as problem:
+        abort(403, problem.detail)
+    return render_template(
+        "inventory/holds.html",
+        overview=overview,
+        orders=orders,
+        next_cursor=next_cursor,
+        warehouse=warehouse,
+        now=db.now(),
+        args=request.args.to_dict(),
+    )
+
+
+@bp.app_template_filter("time_left")
+def time_left(seconds: float) -> str:
+    """A short "in 4 min" for an expiry, precise enough for a page that is reloaded."""
+    seconds = int(seconds)
+    if seconds <= 0:
+        return "now"
+    if seconds < 60:
+        return f"in {seconds} s"
+    if seconds < 3600:
+        return f"in {seconds // 60} min"
+    return f"in {seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    register_nav(
+        app, "Holds", "holds_web.holds", roles=("warehouse",), icon="hourglass-split", order=40
+    )
