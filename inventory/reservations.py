@@ -210,9 +210,9 @@ def _sites(s: Session, request: _Request) -> dict[int, allocation.Site]:
 def _reserve(s: Session, actor: Principal, request: _Request, *, locked: bool) -> dict[str, Any]:
     now = db.now()
     product_ids = dict(
-        s.execute(select(products.c.sku, products.c.id).where(products.c.sku.in_(request.skus)))
-        .tuples()
-        .all()
+        s.execute(
+            select(products.c.sku, products.c.id).where(products.c.sku.in_(request.skus))
+        ).all()
     )
     unknown = {
         f"lines.{i}.sku": [f"unknown sku {sku}"]
@@ -670,9 +670,7 @@ def holds_overview(
                 .join(reservations, reservations.c.id == lines.c.reservation_id)
                 .where(held_here, reservations.c.status == holds.ACTIVE, ~live)
                 .group_by(lines.c.warehouse_id)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         in_shown = and_(lines.c.held == true(), lines.c.warehouse_id.in_(shown))
         overview = [

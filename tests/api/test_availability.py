@@ -1,0 +1,130 @@
+"""GET/POST /availability: what the storefront may sell now, per sku and warehouse."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import assert_problem
+from tests.reservation_factories import reserve
+
+
+@pytest.fixture
+def world(make_product, make_warehouse, receive):
+    for sku in ("A", "B", "C"):
+        make_product(sku=sku)
+    make_warehouse(code="W1")
+    make_warehouse(code="W2")
+    make_warehouse(code="NEG", allow_negative_stock=True)
+    receive("A", "W1", 7)
+    receive("A", "W2", 3)
+    receive("B", "W2", 4)
+
+
+def by_sku(response) -> dict:
+    assert response.status_code == 200, response.json
+    return {item["sku"]: item for item in response.json["items"]}
+
+
+@pytest.mark.parametrize("role", ["storefront", "admin"])
+def test_storefront_and_admin_may_ask(make_user, world, role):
+    assert make_user(role).get("/availability?sku=A").status_code == 200
+
+
+@pytest.mark.parametrize("role", ["warehouse", "buyer", "approver", "planner", "viewer"])
+def test_other_roles_are_refused(make_user, world, role):
+    api = make_user(role, warehouses=["W1"] if role == "warehouse" else None)
+    assert_problem(api.get("/availability?sku=A"), 403)
+    assert_problem(api.post("/availability", json={"skus": ["A"]}), 403)
+
+
+def test_without_a_token_it_is_401(anonymous, world):
+    assert_problem(anonymous.get("/availability?sku=A"), 401)
+
+
+def test_totals_and_per_warehouse_figures(storefront, world):
+    items = by_sku(storefront.get("/availability?sku=A&sku=B&sku=C"))
+    assert items["A"] == {
+        "sku": "A",
+        "known": True,
+        "available": 10,
+        "warehouses": [{"code": "W1", "available": 7}, {"code": "W2", "available": 3}],
+    }
+    assert items["B"]["available"] == 4
+    assert items["B"]["warehouses"] == [{"code": "W2", "available": 4}]
+    assert items["C"] == {"sku": "C", "known": True, "available": 0, "warehouses": []}
+
+
+def test_items_come_back_in_the_order_asked_without_duplicates(storefront, world):
+    r = storefront.get("/availability?sku=B&sku=A&sku=B")
+    assert [i["sku"] for i in r.json["items"]] == ["B", "A"]
+
+
+def test_unknown_sku_is_listed_as_unknown_with_nothing_available(storefront, world):
+    items = by_sku(storefront.get("/availability?sku=NOPE&sku=A"))
+    assert items["NOPE"] == {"sku": "NOPE", "known": False, "available": 0, "warehouses": []}
+    assert items["A"]["known"] is True
+
+
+def test_one_warehouse_only_when_asked(storefront, world):
+    items = by_sku(storefront.get("/availability?sku=A&sku=B&sku=C&warehouse=W1"))
+    assert items["A"]["available"] == 7
+    assert items["A"]["warehouses"] == [{"code": "W1", "available": 7}]
+    assert items["B"]["warehouses"] == [{"code": "W1", "available": 0}]
+    assert items["C"]["available"] == 0
+
+
+def test_unknown_warehouse_is_422(storefront, world):
+    assert_problem(storefront.get("/availability?sku=A&warehouse=NOWHERE"), 422, "warehouse")
+
+
+def test_missing_or_too_many_skus_is_422(storefront, world):
+    assert_problem(storefront.get("/availability"), 422, "sku")
+    assert_problem(storefront.post("/availability", json={"skus": []}), 422, "skus")
+    too_many = [f"S{i}" for i in range(1001)]
+    assert_problem(storefront.post("/availability", json={"skus": too_many}), 422, "skus")
+
+
+def test_reserved_units_are_not_available(storefront, world):
+    assert reserve(storefront, {"A": 5}, warehouse="W1").status_code == 201
+    items = by_sku(storefront.get("/availability?sku=A"))
+    assert items["A"]["available"] == 5
+    assert items["A"]["warehouses"][0] == {"code": "W1", "available": 2}
+
+
+def test_a_warehouse_below_zero_offers_nothing_rather_than_a_negative(admin, storefront, world):
+    admin.post(
+        "/stock/movements", json={"type": "issue", "sku": "A", "warehouse": "NEG", "quantity": 2}
+    )
+    items = by_sku(storefront.get("/availability?sku=A"))
+    assert {"code": "NEG", "available": 0} in items["A"]["warehouses"]
+    assert items["A"]["available"] == 10
+
+
+def test_closed_warehouses_are_left_out(admin, storefront, world):
+    assert admin.patch("/warehouses/W2", json={"active": False}).status_code == 200
+    items = by_sku(storefront.get("/availability?sku=A"))
+    assert items["A"]["available"] == 7
+    assert [w["code"] for w in items["A"]["warehouses"]] == ["W1"]
+
+
+def test_large_basket_by_post(storefront, make_product, receive, world):
+    skus = [f"BULK-{i:04d}" for i in range(1000)]
+    for sku in skus[:3]:
+        make_product(sku=sku)
+        receive(sku, "W1", 2)
+    r = storefront.post("/availability", json={"skus": skus, "warehouse": "W1"})
+    items = by_sku(r)
+    assert len(items) == 1000
+    assert items["BULK-0000"]["available"] == 2
+    assert items["BULK-0999"]["known"] is False
+
+
+def test_an_expired_hold_counts_again_the_moment_it_expires(storefront, world, clock):
+    assert reserve(storefront, {"A": 7}, warehouse="W1", ttl_seconds=60).status_code == 201
+    assert by_sku(storefront.get("/availability?sku=A"))["A"]["available"] == 3
+    clock.advance(seconds=59)
+    assert by_sku(storefront.get("/availability?sku=A"))["A"]["available"] == 3
+    clock.advance(seconds=1)
+    assert by_sku(storefront.get("/availability?sku=A"))["A"]["available"] == 10
+    items = by_sku(storefront.post("/availability", json={"skus": ["A"], "warehouse": "W1"}))
+    assert items["A"]["available"] == 7

@@ -1,0 +1,46 @@
+"""The per-process memory of checked bearer tokens: short-lived and forgotten on revocation."""
+
+from __future__ import annotations
+
+from accounts.principal import Principal
+from accounts.token_cache import TokenCache
+
+
+class Ticker:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+ALICE = Principal(user_id=1, username="alice", roles=frozenset({"storefront"}), token_id=7)
+BOB = Principal(user_id=2, username="bob", roles=frozenset({"viewer"}), token_id=8)
+
+
+def test_an_entry_is_trusted_only_for_its_lifetime():
+    ticker = Ticker()
+    cache = TokenCache(5, clock=ticker)
+    cache.put("h1", ALICE)
+    assert cache.get("h1") == ALICE
+    ticker.t += 4.9
+    assert cache.get("h1") == ALICE
+    ticker.t += 0.1
+    assert cache.get("h1") is None
+
+
+def test_forgetting_a_token_or_a_user_drops_their_entries_only():
+    cache = TokenCache(60)
+    cache.put("h1", ALICE)
+    cache.put("h2", BOB)
+    cache.forget_token(7)
+    assert cache.get("h1") is None
+    assert cache.get("h2") == BOB
+    cache.forget_user(2)
+    assert cache.get("h2") is None
+
+
+def test_zero_seconds_switches_the_cache_off():
+    cache = TokenCache(0)
+    cache.put("h1", ALICE)
+    assert cache.get("h1") is None
