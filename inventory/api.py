@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Response, current_app, url_for
@@ -206,7 +207,7 @@ def _availability_response(items: list[dict[str, Any]]) -> Response:
     shape (ints, bools and strings only), which documents them.
     """
     return current_app.response_class(
-        current_app.json.dumps({"items": items}), mimetype="application/json"
+        json.dumps({"items": items}, separators=(",", ":")), mimetype="application/json"
     )
 
 

@@ -4,10 +4,12 @@
 A reservation past ``expires_at`` keeps its lines held until someone releases them, so:
 
 - reads add the lapsed units back: ``available = on_hand - reserved + lapsed``, where ``lapsed``
-  is the held units of active reservations whose ``expires_at`` has passed. That set is small
-  (the periodic release keeps it so) and found through a partial index on active expiries, so the
-  hot availability read stays one cheap query, and it is right at the instant of expiry because it
-  is judged against the request's clock, not against a sweeper's last run;
+  is the held lines on that level whose ``expires_at`` has passed. Each held line carries its
+  reservation's ``expires_at``, and a partial index on held lines by (warehouse, product, expiry)
+  makes that one index range per level that finds only lapsed lines (usually none): the hot
+  availability read stays one cheap query, whatever the number of active holds on a popular sku,
+  and it is right at the instant of expiry because it is judged against the request's clock, not
+  against a sweeper's last run;
 - writers that need the units release the lapsed lines *on the levels they touch* first, in their
   own transaction (``release_lapsed``), so ``0 <= reserved <= on_hand`` holds throughout.
 
@@ -26,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal_column, or_, select, true, tuple_, update
+from sqlalchemy import and_, func, literal_column, select, true, tuple_, update
 from sqlalchemy.orm import Session
 
 from inventory.models import Reservation, ReservationLine, StockLevel
@@ -50,18 +52,21 @@ def _keys_clause(keys: Sequence[Key]) -> Any:
     return tuple_(lines.c.product_id, lines.c.warehouse_id).in_(sorted(keys))
 
 
-def lapsed_units(now: datetime) -> Select[Any]:
-    """Held units of lapsed holds per level, as a subquery to outer-join onto stock levels."""
+def lapsed_units(now: datetime | Any) -> Any:
+    """Held units of lapsed holds on the stock level of the enclosing query (0 when none).
+
+    A scalar subquery correlated to ``stock_levels``; ``now`` is a time or a bound parameter.
+    """
     return (
-        select(
-            lines.c.product_id,
-            lines.c.warehouse_id,
-            func.sum(lines.c.quantity).label("units"),
+        select(func.coalesce(func.sum(lines.c.quantity), 0))
+        .where(
+            lines.c.warehouse_id == levels.c.warehouse_id,
+            lines.c.product_id == levels.c.product_id,
+            lines.c.held == true(),
+            lines.c.expires_at <= now,
         )
-        .join(reservations, reservations.c.id == lines.c.reservation_id)
-        .where(reservations.c.status == ACTIVE, reservations.c.expires_at <= now)
-        .where(lines.c.held == true())
-        .group_by(lines.c.product_id, lines.c.warehouse_id)
+        .correlate(levels)
+        .scalar_subquery()
     )
 
 
@@ -94,9 +99,7 @@ def has_lapsed(s: Session, keys: Sequence[Key], now: datetime) -> bool:
         return False
     stmt = (
         select(lines.c.reservation_id)
-        .join(reservations, reservations.c.id == lines.c.reservation_id)
-        .where(reservations.c.status == ACTIVE, reservations.c.expires_at <= now)
-        .where(lines.c.held == true(), _keys_clause(keys))
+        .where(lines.c.held == true(), lines.c.expires_at <= now, _keys_clause(keys))
         .limit(1)
     )
     return s.execute(stmt).first() is not None
@@ -127,7 +130,9 @@ def release_lapsed(s: Session, keys: Sequence[Key], now: datetime) -> dict[Key, 
         .where(reservations.c.status == ACTIVE, reservations.c.expires_at <= now)
         .where(
             reservations.c.id.in_(
-                select(lines.c.reservation_id).where(lines.c.held == true(), _keys_clause(keys))
+                select(lines.c.reservation_id).where(
+                    lines.c.held == true(), lines.c.expires_at <= now, _keys_clause(keys)
+                )
             )
         )
         .order_by(reservations.c.id)
@@ -155,6 +160,6 @@ def held_total(s: Session, keys: Sequence[Key] | None = None) -> dict[Key, int]:
         lines.c.held == true()
     )
     if keys:
-        stmt = stmt.where(or_(_keys_clause(keys)))
+        stmt = stmt.where(_keys_clause(keys))
     stmt = stmt.group_by(lines.c.product_id, lines.c.warehouse_id)
     return {(p, w): int(q) for p, w, q in s.execute(stmt)}

@@ -286,16 +286,21 @@ class ReservationLine(Base):
     line_no: Mapped[int] = mapped_column(Integer)
     quantity: Mapped[Qty]
     held: Mapped[bool] = mapped_column(default=True)
+    #: The reservation's ``expires_at``, copied (and moved by extend in the same transaction) so
+    #: that the lapsed holds on one stock level are one index range away, without a join.
+    expires_at: Mapped[Timestamp]
 
     reservation: Mapped[Reservation] = relationship(back_populates="lines")
 
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
-        # Holds per warehouse for the staff page; only held lines are indexed.
+        # Held units per level by expiry: the lapsed ones on a level (availability reads it for
+        # every level it returns) and the holds per warehouse (the staff page).
         Index(
             "ix_reservation_lines_held",
             "warehouse_id",
             "product_id",
+            "expires_at",
             postgresql_where=text("held"),
             sqlite_where=text("held"),
         ),

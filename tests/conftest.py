@@ -170,7 +170,9 @@ def app(database_url: str, app_config: dict[str, Any]) -> Iterator[Flask]:
     }
     app = create_app(config)
     yield app
-    app.extensions["stockroom.engine"].dispose()
+    from core.db import dispose
+
+    dispose(app)
 
 
 @pytest.fixture

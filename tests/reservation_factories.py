@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from core.db import read_only, utcnow
 from inventory import holds
-from inventory.models import StockLevel, StockMovement
+from inventory.models import Reservation, ReservationLine, StockLevel, StockMovement
 from tests.factories import ApiClient, MakeUser
 
 
@@ -87,5 +87,12 @@ def check_invariants(app: Flask) -> Callable[[], None]:
             assert set(held) <= {
                 (lv.product_id, lv.warehouse_id) for lv in s.scalars(select(StockLevel))
             }
+            # Every line carries its reservation's expiry (extend moves both together).
+            mismatched = s.execute(
+                select(ReservationLine.reservation_id)
+                .join(Reservation, Reservation.id == ReservationLine.reservation_id)
+                .where(ReservationLine.expires_at != Reservation.expires_at)
+            ).all()
+            assert mismatched == []
 
     return check

@@ -2,7 +2,7 @@
 
 Revision ID: 970011b372fe
 Revises: 233e5c911b99
-Create Date: 2026-11-25 12:49:42.558975
+Create Date: 2026-11-25 13:33:11.375374
 """
 
 from alembic import op
@@ -63,6 +63,7 @@ def upgrade() -> None:
     sa.Column('line_no', sa.Integer(), nullable=False),
     sa.Column('quantity', sa.Integer(), nullable=False),
     sa.Column('held', sa.Boolean(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint('quantity > 0', name=op.f('ck_reservation_lines_quantity_positive')),
     sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_reservation_lines_product_id_products')),
     sa.ForeignKeyConstraint(['reservation_id'], ['reservations.id'], name=op.f('fk_reservation_lines_reservation_id_reservations'), ondelete='CASCADE'),
@@ -70,7 +71,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('reservation_id', 'product_id', 'warehouse_id', name=op.f('pk_reservation_lines'))
     )
     with op.batch_alter_table('reservation_lines', schema=None) as batch_op:
-        batch_op.create_index('ix_reservation_lines_held', ['warehouse_id', 'product_id'], unique=False, postgresql_where=sa.text('held'), sqlite_where=sa.text('held'))
+        batch_op.create_index('ix_reservation_lines_held', ['warehouse_id', 'product_id', 'expires_at'], unique=False, postgresql_where=sa.text('held'), sqlite_where=sa.text('held'))
 
 
 def downgrade() -> None:

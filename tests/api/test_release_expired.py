@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from accounts.models import AuditEntry
-from core import idempotency
+from core import db, idempotency
 from core.db import read_only, utcnow
 from inventory.models import Reservation
 from inventory.sweeper import PeriodicRelease
@@ -124,7 +124,7 @@ def test_the_timer_releases_expired_holds_inside_the_server(
         if thread is not None:
             thread.stop()
             thread.join(10)
-        app.extensions["stockroom.engine"].dispose()
+        db.dispose(app)
 
 
 def test_no_timer_unless_configured(app, storefront, world):

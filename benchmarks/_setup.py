@@ -1,0 +1,196 @@
+"""Shared set-up for the benchmarks: a throwaway PostgreSQL database, seeded fast, and gunicorn.
+
+Seeding goes straight to the tables (receipts in the ledger with matching levels), because the
+point is to measure reads and reservations, not to wait for 10,000 receipts through the API.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.config import normalise_database_url  # noqa: E402
+
+PG_ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def throwaway_database(prefix: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database, dropped afterwards whatever happens."""
+    admin = sa.create_engine(normalise_database_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        from flask_migrate import upgrade
+
+        from app import create_app
+        from core.db import dispose
+
+        app = create_app({"DATABASE_URL": url, "LOG_LEVEL": "WARNING"})
+        with app.app_context():
+            upgrade()
+        dispose(app)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def seed(url: str, *, skus: int, warehouses: int, units: int, seed_value: int = 7) -> list[str]:
+    """Products stocked in every warehouse (``units`` each) through consistent ledger rows."""
+    from core.db import utcnow
+
+    rng = random.Random(seed_value)
+    engine = sa.create_engine(normalise_database_url(url))
+    now = utcnow()
+    names = [f"SKU-{i:05d}" for i in range(skus)]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO warehouses (code, name, latitude, longitude, allow_negative_stock, "
+                "priority, active, created_at) VALUES (:code, :name, :lat, :lon, false, :prio, "
+                "true, :now)"
+            ),
+            [
+                {
+                    "code": f"W{i}",
+                    "name": f"Warehouse {i}",
+                    "lat": 20 + rng.random() * 20,
+                    "lon": 100 + rng.random() * 20,
+                    "prio": 100 + i,
+                    "now": now,
+                }
+                for i in range(warehouses)
+            ],
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO products (sku, name, uom, currency, active, created_at, updated_at) "
+                "VALUES (:sku, :sku, 'ea', 'CNY', true, :now, :now)"
+            ),
+            [{"sku": s, "now": now} for s in names],
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO stock_movements (product_id, warehouse_id, type, quantity, "
+                "on_hand_after, reference, actor, created_at, occurred_at) "
+                "SELECT p.id, w.id, 'receipt', :u, :u, 'seed', 'bench', :now, :now "
+                "FROM products p CROSS JOIN warehouses w"
+            ),
+            {"u": units, "now": now},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO stock_levels (product_id, warehouse_id, on_hand, reserved, incoming, "
+                "allow_negative, updated_at) "
+                "SELECT p.id, w.id, :u, 0, 0, false, :now FROM products p CROSS JOIN warehouses w"
+            ),
+            {"u": units, "now": now},
+        )
+    engine.dispose()
+    return names
+
+
+def add_holds(url: str, *, active: int, lapsed: int, skus: list[str]) -> None:
+    """Reservations through the service (so levels stay consistent), some already lapsed."""
+    from accounts.principal import Principal
+    from app import create_app
+    from core.db import dispose, utcnow
+    from inventory import reservations
+
+    clock = {"now": utcnow() - timedelta(hours=1)}
+    app = create_app({"DATABASE_URL": url, "LOG_LEVEL": "WARNING", "CLOCK": lambda: clock["now"]})
+    shop = Principal(None, "bench", frozenset({"storefront"}))
+    rng = random.Random(11)
+    with app.app_context():
+        for i in range(active + lapsed):
+            clock["now"] = utcnow() - timedelta(hours=1) if i < lapsed else utcnow()
+            reservations.reserve(
+                shop,
+                {
+                    "order_ref": f"SEED-{i}",
+                    "lines": [{"sku": s, "quantity": 1} for s in rng.sample(skus, 3)],
+                    "ttl_seconds": 900,
+                },
+            )
+    dispose(app)
+
+
+def storefront_token(url: str) -> str:
+    from accounts import services
+    from app import create_app
+    from core.db import dispose
+
+    app = create_app({"DATABASE_URL": url, "LOG_LEVEL": "WARNING"})
+    with app.app_context():
+        services.create_user("bench-shop", ["storefront"])
+        token = services.create_token("bench-shop").token
+    dispose(app)
+    return token
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def gunicorn(url: str, args: list[str], env: dict[str, str] | None = None) -> Iterator[str]:
+    """``gunicorn app:app`` on a free port, ready when /readyz says so; stopped afterwards."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "app:app",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            *args,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", **(env or {})},
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/readyz", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise SystemExit("gunicorn did not become ready")
+        time.sleep(0.2)
+    try:
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

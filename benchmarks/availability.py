@@ -1,0 +1,198 @@
+"""Storefront availability under gunicorn, against a bare endpoint of the same app in the same run.
+
+    python benchmarks/availability.py [--duration 15] [--connections 64] [--workers 2] [--threads 8]
+
+What it does, on PostgreSQL (the production database): creates a throwaway database, seeds
+``--skus`` products stocked in ``--warehouses`` warehouses plus a few hundred reservations (some
+of them lapsed, so the lapsed-hold correction has rows to find), starts ``gunicorn app:app`` once,
+and drives it with ``wrk`` at ``--connections`` concurrent keep-alive connections:
+
+1. the bare endpoint ``/healthz`` (same app, same gunicorn settings, no database, no auth);
+2. ``GET /api/v1/availability`` with three random skus per request, authenticated;
+3. ``POST /api/v1/availability`` with a 1,000-sku basket on one connection (latency of a batch).
+
+It prints throughput and p50/p99 latency for each, the ratio of (2) to (1), and the targets
+(ratio >= 0.6, p99 <= 15 ms, 1,000-sku batch <= 20 ms). The load generator runs on the same
+machine as gunicorn and PostgreSQL and competes with them for the same cores; the figures say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+from _setup import add_holds, gunicorn, seed, storefront_token, throwaway_database
+
+TARGET_RATIO = 0.6
+TARGET_P99_MS = 15.0
+TARGET_BATCH_MS = 20.0
+
+
+@dataclass
+class WrkResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_wrk(url: str, *, connections: int, threads: int, seconds: int, script: str) -> WrkResult:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "--timeout",
+                "10s",
+                "-s",
+                handle.name,
+                url,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    finally:
+        os.unlink(handle.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    errors = int(bad.group(1)) if bad else 0
+    if socket_errors:
+        errors += sum(int(x) for x in socket_errors.groups())
+    return WrkResult(rps, p50, p99, total, errors)
+
+
+def lua_get(skus: list[str], token: str, per_request: int) -> str:
+    names = ",".join(json.dumps(s) for s in skus)
+    return f"""
+local skus = {{{names}}}
+wrk.headers["Authorization"] = "Bearer {token}"
+math.randomseed(os.time() + tonumber(tostring({{}}):sub(8), 16))
+request = function()
+  local q = {{}}
+  for i = 1, {per_request} do q[i] = "sku=" .. skus[math.random(#skus)] end
+  return wrk.format("GET", "/api/v1/availability?" .. table.concat(q, "&"))
+end
+"""
+
+
+def lua_post(skus: list[str], token: str) -> str:
+    body = json.dumps({"skus": skus}).replace("\\", "\\\\").replace('"', '\\"')
+    return f"""
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer {token}"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = "{body}"
+"""
+
+
+def report(label: str, result: WrkResult) -> None:
+    print(
+        f"  {label:<34} {result.requests_per_second:>9.0f} req/s   p50 {result.p50_ms:6.2f} ms"
+        f"   p99 {result.p99_ms:6.2f} ms   ({result.requests} requests, {result.errors} errors)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=15, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    parser.add_argument("--skus", type=int, default=5000)
+    parser.add_argument("--warehouses", type=int, default=5)
+    parser.add_argument("--skus-per-request", type=int, default=3)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install -y wrk")
+
+    gunicorn_args = [
+        "--workers",
+        str(args.workers),
+        "--threads",
+        str(args.threads),
+        "--worker-class",
+        "gthread",
+        "--keep-alive",
+        "30",
+    ]
+    print(
+        f"availability benchmark: PostgreSQL, gunicorn {' '.join(gunicorn_args)}, "
+        f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s on {os.cpu_count()} "
+        "cores shared by gunicorn, PostgreSQL and wrk"
+    )
+    with throwaway_database("bench_avail") as url:
+        skus = seed(url, skus=args.skus, warehouses=args.warehouses, units=50)
+        add_holds(url, active=300, lapsed=100, skus=skus)
+        token = storefront_token(url)
+        print(
+            f"  data: {args.skus} skus x {args.warehouses} warehouses, 300 active and 100 lapsed "
+            f"holds; {args.skus_per_request} random skus per GET"
+        )
+        with gunicorn(url, gunicorn_args) as base:
+            get_script = lua_get(skus, token, args.skus_per_request)
+            warm = {"connections": args.connections, "threads": args.wrk_threads, "seconds": 3}
+            run_wrk(base + "/healthz", script="", **warm)
+            run_wrk(base + "/", script=get_script, **warm)
+            measure = {**warm, "seconds": args.duration}
+            bare = run_wrk(base + "/healthz", script="", **measure)
+            avail = run_wrk(base + "/", script=get_script, **measure)
+            batch = run_wrk(
+                base + "/api/v1/availability",
+                script=lua_post(skus[:1000], token),
+                connections=1,
+                threads=1,
+                seconds=args.duration,
+            )
+    print()
+    report("GET /healthz (bare baseline)", bare)
+    report(f"GET /availability ({args.skus_per_request} skus)", avail)
+    report("POST /availability (1000 skus, 1 conn)", batch)
+    ratio = avail.requests_per_second / bare.requests_per_second
+    print()
+    print(f"  throughput ratio availability / bare: {ratio:.2f}x   (target >= {TARGET_RATIO}x)")
+    print(
+        f"  availability p99 at {args.connections} connections: {avail.p99_ms:.2f} ms"
+        f"   (target <= {TARGET_P99_MS} ms)"
+    )
+    print(
+        f"  1000-sku batch p50 {batch.p50_ms:.2f} ms, p99 {batch.p99_ms:.2f} ms"
+        f"   (target <= {TARGET_BATCH_MS} ms)"
+    )
+    verdicts = {
+        "ratio": ratio >= TARGET_RATIO,
+        "p99": avail.p99_ms <= TARGET_P99_MS,
+        "batch": batch.p50_ms <= TARGET_BATCH_MS,
+        "no errors": not (bare.errors or avail.errors or batch.errors),
+    }
+    print("  " + ", ".join(f"{k}: {'met' if ok else 'MISSED'}" for k, ok in verdicts.items()))
+    if not verdicts["no errors"]:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
