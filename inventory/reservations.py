@@ -30,7 +30,6 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
-    literal,
     select,
     true,
     tuple_,
@@ -250,13 +249,54 @@ def _sites(s: Session, request: _Request) -> dict[int, allocation.Site]:
     return {r.id: allocation.Site(r.code, r.priority, r.latitude, r.longitude) for r in rows}
 
 
-def _reserve(s: Session, actor: Principal, request: _Request, *, locked: bool) -> dict[str, Any]:
-    now = db.now()
-    product_ids = dict(
-        s.execute(
-            select(products.c.sku, products.c.id).where(products.c.sku.in_(request.skus))
-        ).all()
+def _plan_statement(one_warehouse: bool) -> Select[Any]:
+    """Products, their stock per open warehouse and the lapsed units there, in one query.
+
+    Warehouses without a level for the basket's skus have nothing to offer, so allocation only
+    needs the ones this returns.
+    """
+    level_on = levels.c.product_id == products.c.id
+    if one_warehouse:
+        level_on = and_(
+            level_on,
+            levels.c.warehouse_id
+            == select(warehouses.c.id)
+            .where(warehouses.c.code == bindparam("warehouse"))
+            .scalar_subquery(),
+        )
+    lapsed = holds.lapsed_units(bindparam("now", type_=UTCDateTime()))
+    return (
+        select(
+            products.c.sku,
+            products.c.id,
+            warehouses.c.id,
+            warehouses.c.code,
+            warehouses.c.priority,
+            warehouses.c.latitude,
+            warehouses.c.longitude,
+            warehouses.c.active,
+            levels.c.on_hand - levels.c.reserved,
+            lapsed,
+        )
+        .select_from(products)
+        .outerjoin(levels, level_on)
+        .outerjoin(warehouses, warehouses.c.id == levels.c.warehouse_id)
+        .where(products.c.sku.in_(bindparam("skus", expanding=True)))
     )
+
+
+_PLAN = {one: _plan_statement(one) for one in (False, True)}
+
+_HOLD = (
+    update(levels)
+    .where(levels.c.product_id == bindparam("p"), levels.c.warehouse_id == bindparam("w"))
+    .where(levels.c.on_hand - levels.c.reserved >= bindparam("q"))
+    .values(reserved=levels.c.reserved + bindparam("q"), updated_at=bindparam("now"))
+    .returning(levels.c.reserved)
+)
+
+
+def _unknown_skus(request: _Request, product_ids: dict[str, int]) -> None:
     unknown = {
         f"lines.{i}.sku": [f"unknown sku {sku}"]
         for i, sku in enumerate(request.skus)
@@ -264,32 +304,53 @@ def _reserve(s: Session, actor: Principal, request: _Request, *, locked: bool) -
     }
     if unknown:
         raise Invalid("Some lines name products that are not in the catalog.", errors=unknown)
-    sites = _sites(s, request)
-    candidates = [(product_ids[sku], w) for sku in request.skus for w in sites]
+
+
+def _reserve(s: Session, actor: Principal, request: _Request, *, locked: bool) -> dict[str, Any]:
+    now = db.now()
+    stock: dict[str, dict[str, int]] = defaultdict(dict)
     lapsed: dict[Key, int] = {}
     if locked:
+        # Everything under row locks, so the answer is final: the fallback after a lost race.
+        product_ids = dict(
+            s.execute(
+                select(products.c.sku, products.c.id).where(products.c.sku.in_(request.skus))
+            ).all()
+        )
+        _unknown_skus(request, product_ids)
+        sites = _sites(s, request)
+        candidates = [(product_ids[sku], w) for sku in request.skus for w in sites]
         holds.lock_levels(s, candidates)
         holds.release_lapsed(s, candidates, now)
-        counted = levels.c.on_hand - levels.c.reserved
-        stmt = select(levels.c.product_id, levels.c.warehouse_id, counted, literal(0))
+        sku_of = {pid: sku for sku, pid in product_ids.items()}
+        for p, w, available in s.execute(
+            select(
+                levels.c.product_id, levels.c.warehouse_id, levels.c.on_hand - levels.c.reserved
+            ).where(
+                levels.c.product_id.in_(set(product_ids.values())),
+                levels.c.warehouse_id.in_(list(sites)),
+            )
+        ):
+            stock[sku_of[p]][sites[w].code] = available
     else:
-        extra = holds.lapsed_units(now)
-        stmt = select(
-            levels.c.product_id,
-            levels.c.warehouse_id,
-            levels.c.on_hand - levels.c.reserved + extra,
-            extra,
-        )
-    stmt = stmt.where(
-        levels.c.product_id.in_(set(product_ids.values())),
-        levels.c.warehouse_id.in_(list(sites)),
-    )
-    sku_of = {pid: sku for sku, pid in product_ids.items()}
-    stock: dict[str, dict[str, int]] = defaultdict(dict)
-    for p, w, available, lapsed_units in s.execute(stmt):
-        stock[sku_of[p]][sites[w].code] = available
-        if lapsed_units:
-            lapsed[(p, w)] = lapsed_units
+        # One read for products, warehouses and stock; the UPDATEs below re-check every line.
+        params: dict[str, Any] = {"now": now, "skus": request.skus}
+        if request.warehouse is not None:
+            params["warehouse"] = request.warehouse
+        product_ids = {}
+        sites = {}
+        rows = s.connection().execute(_PLAN[request.warehouse is not None], params).all()
+        for sku, p, w, code, priority, lat, lon, active, available, lapsed_units in rows:
+            product_ids[sku] = p
+            if w is None or not active:
+                continue
+            sites[w] = allocation.Site(code, priority, lat, lon)
+            stock[sku][code] = available + lapsed_units
+            if lapsed_units:
+                lapsed[(p, w)] = lapsed_units
+        _unknown_skus(request, product_ids)
+        if request.warehouse is not None and not sites:
+            sites = _sites(s, request)  # 422 for an unknown or closed warehouse, else no stock
 
     plan = allocation.allocate(
         [allocation.Line(sku, q) for sku, q in zip(request.skus, request.quantities, strict=True)],
@@ -315,14 +376,9 @@ def _reserve(s: Session, actor: Principal, request: _Request, *, locked: bool) -
     if not locked and any(key in lapsed for key in need):
         holds.lock_levels(s, need)
         holds.release_lapsed(s, [key for key in need if key in lapsed], now)
+    conn = s.connection()
     for (p, w), pick in sorted(need.items()):
-        held = s.execute(
-            update(levels)
-            .where(levels.c.product_id == p, levels.c.warehouse_id == w)
-            .where(levels.c.on_hand - levels.c.reserved >= pick.quantity)
-            .values(reserved=levels.c.reserved + pick.quantity, updated_at=now)
-            .returning(levels.c.reserved)
-        ).first()
+        held = conn.execute(_HOLD, {"p": p, "w": w, "q": pick.quantity, "now": now}).first()
         if held is None:
             raise _StalePlan
 
