@@ -9,7 +9,8 @@ and drives it with ``wrk`` at ``--connections`` concurrent keep-alive connection
 
 1. the bare endpoint ``/healthz`` (same app, same gunicorn settings, no database, no auth);
 2. ``GET /api/v1/availability`` with three random skus per request, authenticated;
-3. ``POST /api/v1/availability`` with a 1,000-sku basket on one connection (latency of a batch).
+3. the same GET at 4 connections: the service's latency without 64 clients queueing for 2 cores;
+4. ``POST /api/v1/availability`` with a 1,000-sku basket on one connection (latency of a batch).
 
 It prints throughput and p50/p99 latency for each, the ratio of (2) to (1), and the targets
 (ratio >= 0.6, p99 <= 15 ms, 1,000-sku batch <= 20 ms). The load generator runs on the same
@@ -161,6 +162,9 @@ def main() -> None:
             measure = {**warm, "seconds": args.duration}
             bare = run_wrk(base + "/healthz", script="", **measure)
             avail = run_wrk(base + "/", script=get_script, **measure)
+            light = run_wrk(
+                base + "/", script=get_script, connections=4, threads=1, seconds=args.duration
+            )
             batch = run_wrk(
                 base + "/api/v1/availability",
                 script=lua_post(skus[:1000], token),
@@ -171,6 +175,7 @@ def main() -> None:
     print()
     report("GET /healthz (bare baseline)", bare)
     report(f"GET /availability ({args.skus_per_request} skus)", avail)
+    report("GET /availability at 4 connections", light)
     report("POST /availability (1000 skus, 1 conn)", batch)
     ratio = avail.requests_per_second / bare.requests_per_second
     print()
