@@ -52,6 +52,9 @@ MIN_OBSERVATIONS = 4
 # Forecasts beyond this many history ranges above the maximum (or below the minimum) are rejected
 # as exploded; legitimate trends on business series stay well inside it.
 EXPLOSION_RANGES = 3.0
+# Periods of history the models see. Older data barely moves exponentially weighted models and
+# makes every fit slower; long daily histories are the common case this protects against.
+HISTORY_LIMIT = 200
 # Tail weight of forecast errors (see ``_spread_quantiles``).
 ERROR_TAIL_DF = 3
 # Periods whose empirical distribution is the "recent history" view of sporadic demand.
@@ -89,7 +92,7 @@ class _Outcome:
     """Array-level result before it is dressed in pandas."""
 
     mean: np.ndarray
-    sigma_or_quantiles: Callable[[Sequence[float]], np.ndarray]
+    quantile_fn: Callable[[Sequence[float]], np.ndarray]
     model: str
     members: tuple[str, ...]
     backtest: pd.DataFrame
@@ -112,7 +115,9 @@ def forecast(
     ``y`` needs a regular DatetimeIndex (daily, weekly, monthly, quarterly or yearly; ``freq`` may
     be unset and periods may be absent). NaN marks periods whose demand is unknown. ``exog`` holds
     regressors aligned with ``y`` (e.g. a 0/1 promotion flag, or a discount depth) and
-    ``future_exog`` their planned values for the forecast periods.
+    ``future_exog`` their planned values for the forecast periods. Only the most recent
+    ``HISTORY_LIMIT`` periods (more for long seasons or horizons) are used; ``result.fitted``
+    covers those.
     """
     if not isinstance(y, pd.Series):
         raise TypeError("y must be a pandas Series")
@@ -121,11 +126,13 @@ def forecast(
     horizon = int(horizon)
     qs = _check_quantiles(quantiles)
     values, calendar = regularise(y)
-    first = int(np.argmax(np.isfinite(values.to_numpy()))) if values.notna().any() else None
-    if first is None:
+    if not values.notna().any():
         raise ValueError("the series has no observed values")
-    values = values.iloc[first:]
     future = calendar.future(values.index[-1], horizon)
+    limit = max(HISTORY_LIMIT, 3 * calendar.season_length + 1, 4 * horizon)
+    if values.iloc[-limit:].notna().any():
+        values = values.iloc[-limit:]
+    values = values.iloc[int(np.argmax(values.notna().to_numpy())) :]
     x_hist, x_future = _align_exog(exog, future_exog, values.index, future)
 
     with single_threaded_blas():
@@ -153,7 +160,7 @@ def _forecast_series(
     profile = classify(arr if promoted is None else baseline)
     outcome = _forecast_array(baseline, horizon, calendar, profile)
     mean = outcome.mean
-    qvals = outcome.sigma_or_quantiles(qs)
+    qvals = outcome.quantile_fn(qs)
     model = outcome.model
     if x_hist is not None and x_future is not None and promoted is not None:
         beta = _learn_uplift(arr, outcome.fitted, x_hist, promoted)
@@ -365,10 +372,12 @@ def _select(
 
     paths = np.stack([c.paths for c in kept])  # candidates x ends x horizon
     errors = (actual[None, :, :] - paths[:, :-1, :]) / scale
-    has_errors = bool(np.isfinite(errors).any())
-    if has_errors:
+    if np.isfinite(actual).any():
         score = _nanmean(errors**2, axis=(1, 2))
-        score = np.where(np.isfinite(score), score, np.inf)
+        # A backtest forecast that is not finite where there is an actual to compare is a failure,
+        # not a gap.
+        broken = (~np.isfinite(paths[:, :-1, :]) & np.isfinite(actual)[None]).any(axis=(1, 2))
+        score = np.where(np.isfinite(score) & ~broken, score, np.inf)
     else:
         score = np.zeros(len(kept))
     order = np.argsort(score, kind="stable")
@@ -466,7 +475,14 @@ def _spread_quantiles(
 def _error_scale(
     errors: np.ndarray, y: np.ndarray, fitted: np.ndarray | None, horizon: int
 ) -> np.ndarray:
-    steps = np.arange(horizon, dtype=float)
+    """Error scale per forecast step: ``s * h ** (b / 2)``, fitted to the backtest errors.
+
+    A power of the step covers the usual shapes: b near 0 for a stationary series, 1 for a
+    random walk, 2 when the trend itself is uncertain. ``b`` is a weighted regression of the log
+    mean squared error on log step (steps with more backtest errors weigh more). The level ``s``
+    also draws on the in-sample one-step residuals, which are many where backtest errors are few.
+    """
+    steps = np.arange(1, horizon + 1, dtype=float)
     sq = errors**2
     counts = np.isfinite(sq).sum(axis=0).astype(float)
     residual_var = np.nan
@@ -476,37 +492,32 @@ def _error_scale(
         if res.shape[0] >= 2:
             residual_var = float(np.mean(res**2))
     if counts.sum() >= 5:
-        msq = np.where(counts > 0, _nanmean(sq, axis=0), 0.0)
-        s2, c = _fit_growth(msq, counts, steps)
+        msq = _nanmean(sq, axis=0)
+        s2, b = _fit_growth(msq, counts, steps)
         if np.isfinite(residual_var):
-            # The backtest's first steps are few; the many in-sample residuals steady the level.
             s2 = max(s2, 0.5 * (s2 + residual_var))
     elif np.isfinite(residual_var):
-        s2, c = residual_var, 1.0
+        s2, b = residual_var, 1.0
     else:
         observed = y[np.isfinite(y)]
-        s2, c = float(np.var(np.diff(observed))) if observed.shape[0] > 2 else 0.0, 1.0
-    return np.sqrt(np.maximum(s2 * (1.0 + c * steps), 0.0))
+        s2, b = float(np.var(np.diff(observed))) if observed.shape[0] > 2 else 0.0, 1.0
+    return np.sqrt(np.maximum(s2, 0.0) * steps**b)
 
 
 def _fit_growth(msq: np.ndarray, counts: np.ndarray, steps: np.ndarray) -> tuple[float, float]:
-    """Weighted least squares of ``msq ~ s2 + s2 * c * step`` with ``c >= 0``."""
-    w = counts
-    if w.sum() == 0:
+    """Weighted fit of ``log msq = log s2 + b log step``; ``b`` kept within [0, 2]."""
+    ok = (counts > 0) & np.isfinite(msq) & (msq > 0)
+    if not ok.any():
         return 0.0, 1.0
-    x = steps
+    w, x, v = counts[ok], np.log(steps[ok]), np.log(msq[ok])
     sw = w.sum()
-    mx = float((w * x).sum() / sw)
-    my = float((w * msq).sum() / sw)
+    mx, mv = float((w * x).sum() / sw), float((w * v).sum() / sw)
     vx = float((w * (x - mx) ** 2).sum())
-    slope = float((w * (x - mx) * (msq - my)).sum() / vx) if vx > 0 else 0.0
-    slope = max(slope, 0.0)
-    intercept = my - slope * mx
-    if intercept <= 0:
-        # Errors grow from (almost) nothing: put the level at the smallest step with data.
-        intercept = max(float(msq[counts > 0][0]), my * 0.1, 1e-12)
-        slope = max((my - intercept) / mx, 0.0) if mx > 0 else 0.0
-    return intercept, slope / intercept
+    b = float((w * (x - mx) * (v - mv)).sum() / vx) if vx > 0 else 1.0
+    b = min(max(b, 0.0), 2.0)
+    # Level: the weighted mean of msq / step^b, so the fit is unbiased on the natural scale.
+    s2 = float((w * msq[ok] / steps[ok] ** b).sum() / sw)
+    return s2, b
 
 
 def _sporadic_quantiles(
