@@ -158,12 +158,18 @@ def _forecast_series(
             baseline = np.where(promoted, np.nan, arr)
 
     profile = classify(arr if promoted is None else baseline)
-    outcome = _forecast_array(baseline, horizon, calendar, profile)
-    mean = outcome.mean
-    qvals = outcome.quantile_fn(qs)
+    # Candidates may overflow or divide by zero on extreme inputs; such forecasts come out
+    # non-finite or exploded and are rejected explicitly, so the floating-point warnings carry
+    # nothing the caller could act on.
+    unit = _unit(arr)
+    with np.errstate(all="ignore"):
+        outcome = _forecast_array(baseline / unit, horizon, calendar, profile, unit)
+        qvals = outcome.quantile_fn(qs) * unit
+    mean = outcome.mean * unit
+    in_sample = outcome.fitted * unit if outcome.fitted is not None else None
     model = outcome.model
     if x_hist is not None and x_future is not None and promoted is not None:
-        beta = _learn_uplift(arr, outcome.fitted, x_hist, promoted)
+        beta = _learn_uplift(arr, in_sample, x_hist, promoted)
         if beta is not None:
             uplift = dict(zip(x_hist.columns.astype(str), beta.tolist(), strict=True))
             factor = np.maximum(0.0, 1.0 + x_future.to_numpy(dtype=float) @ beta)
@@ -180,8 +186,8 @@ def _forecast_series(
     mean_s = pd.Series(mean, index=future, name="mean")
     qdf = pd.DataFrame(qvals, index=future, columns=pd.Index(list(qs), dtype=float))
     fitted = None
-    if outcome.fitted is not None:
-        fitted = pd.Series(outcome.fitted, index=values.index, name="fitted")
+    if in_sample is not None:
+        fitted = pd.Series(in_sample, index=values.index, name="fitted")
     return ForecastResult(
         mean=mean_s,
         quantiles=qdf,
@@ -253,8 +259,21 @@ def chunks(keys: Iterable[K], size: int) -> Iterator[list[K]]:
 # Array-level forecasting
 
 
+def _unit(y: np.ndarray) -> float:
+    """A power of two near the series' magnitude; models work on ``y / unit``.
+
+    Squared errors of series in the billions (or in the billionths) overflow (or underflow)
+    doubles and statsmodels' optimisers are tuned for numbers near one. Scaling by a power of two
+    is exact, so every model gives the same answer as on the original scale, only safely.
+    """
+    top = float(np.nanmax(np.abs(y)))
+    if not np.isfinite(top) or top == 0.0:
+        return 1.0
+    return float(2.0 ** np.round(np.log2(top)))
+
+
 def _forecast_array(
-    y: np.ndarray, horizon: int, calendar: Calendar, profile: DemandProfile
+    y: np.ndarray, horizon: int, calendar: Calendar, profile: DemandProfile, unit: float
 ) -> _Outcome:
     observed = y[np.isfinite(y)]
     nonneg = observed.shape[0] > 0 and bool(observed.min() >= 0)
@@ -263,7 +282,7 @@ def _forecast_array(
     if observed.shape[0] < MIN_OBSERVATIONS:
         return _short(y, horizon)
     if profile.demand_class.is_sporadic and nonneg:
-        return _sporadic(y, horizon)
+        return _sporadic(y, horizon, unit)
     return _regular(y, horizon, calendar.season_length, nonneg)
 
 
@@ -317,13 +336,13 @@ def _regular(y: np.ndarray, horizon: int, period: int, nonneg: bool) -> _Outcome
     return _select(y, ends, horizon, candidates, seasonal is not None, nonneg, sporadic=False)
 
 
-def _sporadic(y: np.ndarray, horizon: int) -> _Outcome:
+def _sporadic(y: np.ndarray, horizon: int, unit: float) -> _Outcome:
     n = y.shape[0]
     origins = _origins(n, horizon, MIN_OBSERVATIONS, limit=4)
     ends = [*origins, n]
     candidates = intermittent_candidates(y, ends, horizon)
     candidates += smoothing_candidates(y, ends, horizon, None, with_log=False)
-    return _select(y, ends, horizon, candidates, False, True, sporadic=True)
+    return _select(y, ends, horizon, candidates, False, True, sporadic=True, unit=unit)
 
 
 def _select(
@@ -335,6 +354,7 @@ def _select(
     nonneg: bool,
     *,
     sporadic: bool,
+    unit: float = 1.0,
 ) -> _Outcome:
     n = y.shape[0]
     observed = y[np.isfinite(y)]
@@ -392,7 +412,7 @@ def _select(
     backtest = _backtest_table(kept, score, errors, scale, chosen)
     accuracy = _accuracy(actual, combo[:-1], scale)
     if sporadic:
-        quantile_fn = _sporadic_quantiles(observed, mean)
+        quantile_fn = _sporadic_quantiles(observed, mean, unit)
     else:
         quantile_fn = _spread_quantiles(mean, combo_err, y, fitted)
     model = names[0] if len(names) == 1 else "+".join(names)
@@ -520,8 +540,16 @@ def _fit_growth(msq: np.ndarray, counts: np.ndarray, steps: np.ndarray) -> tuple
     return s2, b
 
 
+def _poisson_quantiles(rate: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Poisson quantiles, one row per rate; the normal limit for large rates, where scipy fails."""
+    lam = np.maximum(rate, 1e-12)[:, None]
+    exact = stats.poisson.ppf(q[None, :], np.minimum(lam, 1e6))
+    approx = np.round(lam + stats.norm.ppf(q)[None, :] * np.sqrt(lam))
+    return np.asarray(np.where(lam > 1e6, approx, exact), dtype=float)
+
+
 def _sporadic_quantiles(
-    observed: np.ndarray, mean: np.ndarray
+    observed: np.ndarray, mean: np.ndarray, unit: float = 1.0
 ) -> Callable[[Sequence[float]], np.ndarray]:
     """Average of two views of next periods' demand, quantile by quantile.
 
@@ -533,7 +561,8 @@ def _sporadic_quantiles(
     than either alone; on the car parts data it beats both.
     """
     recent = observed[-RECENT_WINDOW:]
-    integer = bool(np.all(observed == np.round(observed)))
+    # Whole units are judged, and counted, on the original scale (``observed`` is in ``unit``s).
+    integer = bool(np.all(observed * unit == np.round(observed * unit)))
     sizes = recent[recent > 0]
     if sizes.shape[0] < 3:
         sizes = observed[observed > 0]
@@ -542,7 +571,7 @@ def _sporadic_quantiles(
     def count_view(q: np.ndarray) -> np.ndarray:
         m = np.maximum(mean, 0.0)
         if integer:
-            return stats.poisson.ppf(q[None, :], np.maximum(m, 1e-12)[:, None])
+            return _poisson_quantiles(m * unit, q) / unit
         out = np.zeros((m.shape[0], q.shape[0]))
         if sizes.shape[0] == 0:
             return out

@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from forecasting.engine import ForecastResult, chunks, forecast, forecast_many
 
@@ -300,3 +302,27 @@ def test_forecast_many_reports_progress_by_chunk() -> None:
 
 def test_chunks_split_keys_for_workers() -> None:
     assert list(chunks(range(5), 2)) == [[0, 1], [2, 3], [4]]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    values=st.lists(
+        st.one_of(st.none(), st.floats(0, 1e4, allow_nan=False, allow_infinity=False)),
+        min_size=1,
+        max_size=80,
+    ).filter(lambda v: any(x is not None for x in v)),
+    horizon=st.integers(1, 20),
+    freq=st.sampled_from(["D", "W-SUN", "MS", "QS"]),
+)
+def test_any_non_negative_history_gives_a_well_formed_forecast(
+    values: list[float | None], horizon: int, freq: str
+) -> None:
+    data = np.array([np.nan if v is None else v for v in values], dtype=float)
+    y = pd.Series(data, index=pd.date_range("2020-01-01", periods=data.shape[0], freq=freq))
+    result = forecast(y, horizon)
+    assert_well_formed(result, y, horizon)
+    assert (result.mean >= 0).all()
+    assert (result.quantiles.to_numpy() >= 0).all()
+    observed = data[np.isfinite(data)]
+    reach = 3 * (np.ptp(observed) or max(observed.mean(), 1.0)) * max(1, horizon / observed.size)
+    assert result.mean.max() <= observed.max() + reach + 1e-6
