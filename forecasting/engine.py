@@ -16,8 +16,9 @@ How a forecast is made:
    than betting on the single best backtest, which is noisy on short histories. Scores are scaled
    squared errors, never absolute errors: for sporadic demand a zero forecast minimises absolute
    error and would always win.
-5. Quantiles come from the combination's own backtest errors, growing with the horizon; for
-   sporadic demand from the mixture of "no demand" and the observed demand sizes.
+5. Quantiles come from the combination's own backtest errors, growing with the horizon, with
+   heavy (Student t) tails; for sporadic demand they average a count distribution around the
+   forecast with the empirical distribution of recent periods.
 6. Promotions (``exog``) are learnt as a multiplicative uplift over the baseline forecast, the
    baseline being fitted with promoted periods left out.
 """
