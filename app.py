@@ -25,6 +25,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     import accounts
     import demo
+    import forecasting
     import inventory
     from accounts.auth import current_principal, principal_or_none
 
@@ -44,6 +45,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     accounts.init_app(app)
     inventory.init_app(app)
+    forecasting.init_app(app)
     demo.init_app(app)
     return app
 
