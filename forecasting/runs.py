@@ -25,8 +25,8 @@ from core.db import UnitOfWork, read_only, utcnow
 from forecasting import demand, history
 from forecasting.demand import DemandSeries, PromotionWindow
 from forecasting.history import SeriesKey
-from forecasting.models import Forecast, ForecastRun
 from forecasting.services import PLANNERS, RUN_JOB
+from forecasting.tables import Forecast, ForecastRun
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ def _row(
         "product_id": key.product_id,
         "warehouse_id": key.warehouse_id,
         "frequency": frequency,
-        "model": result.model[:64],
+        "model": result.model[:200],
         "history_end": end,
         "observations": series.observations,
         "censored": series.censored_count,

@@ -90,7 +90,7 @@ def upgrade() -> None:
     sa.Column('product_id', sa.Integer(), nullable=False),
     sa.Column('warehouse_id', sa.Integer(), nullable=False),
     sa.Column('frequency', sa.String(length=1), nullable=False),
-    sa.Column('model', sa.String(length=64), nullable=False),
+    sa.Column('model', sa.String(length=200), nullable=False),
     sa.Column('history_end', sa.Date(), nullable=False),
     sa.Column('observations', sa.Integer(), nullable=False),
     sa.Column('censored', sa.Integer(), nullable=False),

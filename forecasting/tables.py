@@ -1,4 +1,8 @@
-"""Imported demand history, planned promotions, forecast runs and the forecasts they produce."""
+"""Tables: imported demand history, promotions, forecast runs and the forecasts they produce.
+
+Named ``tables`` rather than the usual ``models`` because in forecasting "model" means a
+statistical model (``forecasting/models.py`` is the engine's model zoo).
+"""
 
 from __future__ import annotations
 
@@ -148,7 +152,7 @@ class Forecast(Base):
     warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"))
     frequency: Mapped[str] = mapped_column(String(1))
     #: The model the engine chose, e.g. "ets(A,Ad,N)" or "croston".
-    model: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200))
     history_end: Mapped[date] = mapped_column(Date)
     #: Periods of history given to the engine, and how many of them were censored (stock-outs).
     observations: Mapped[int]
