@@ -351,6 +351,8 @@ def post_movement(actor: Principal, data: dict[str, Any]) -> MovementOutcome:
     """Receipt, issue, adjustment or transfer, checked against the actor's warehouses."""
     kind, qty = data["type"], data["quantity"]
     actor.ensure_warehouse(data["warehouse"])
+    if kind == "adjustment" and not (data.get("reason") or "").strip():
+        raise Invalid("Say why stock is adjusted.", errors={"reason": ["required"]})
     with UnitOfWork() as uow:
         s = uow.session
         product, source = _referenced(s, data["sku"], data["warehouse"])

@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from accounts.principal import Principal
@@ -107,14 +108,14 @@ class MovementForm(FlaskForm):
     type = SelectField(
         "Movement",
         choices=[
-            ("receipt", "Receipt — goods in"),
-            ("adjustment", "Adjustment — correct a count"),
-            ("transfer", "Transfer — to another warehouse"),
-            ("issue", "Issue — goods out"),
+            SelectChoice("receipt", "Receipt — goods in"),
+            SelectChoice("adjustment", "Adjustment — correct a count"),
+            SelectChoice("transfer", "Transfer — to another warehouse"),
+            SelectChoice("issue", "Issue — goods out"),
         ],
     )
     warehouse = SelectField("Warehouse", validators=[DataRequired()])
-    to_warehouse = SelectField("To warehouse", validators=[Optional()])
+    to_warehouse = SelectField("To warehouse", default="")
     sku = StringField("SKU", validators=[DataRequired(), Length(max=64)])
     quantity = IntegerField(
         "Quantity",
@@ -126,9 +127,7 @@ class MovementForm(FlaskForm):
         validators=[Optional(), Length(max=128)],
         description="Delivery note, PO number, …",
     )
-    reason = TextAreaField(
-        "Reason", validators=[Optional(), Length(max=1000)], render_kw={"rows": 2}
-    )
+    reason = TextAreaField("Reason", validators=[Length(max=1000)], render_kw={"rows": 2})
 
     def validate_quantity(self, field: IntegerField) -> None:
         if self.type.data != "adjustment" and (field.data or 0) <= 0:
@@ -150,11 +149,10 @@ def move() -> ResponseReturnValue:
     principal = _principal()
     if not principal.has_any(*STOCK_WRITERS):
         raise Forbidden("Only warehouse staff post stock movements.")
-    all_codes = [(w.code, f"{w.code} — {w.name}") for w in _warehouses()]
-    own = [(c, label) for c, label in all_codes if principal.may_act_in(c)]
+    all_codes = [SelectChoice(w.code, f"{w.code} — {w.name}") for w in _warehouses()]
     form = MovementForm()
-    form.warehouse.choices = own
-    form.to_warehouse.choices = [("", "—"), *all_codes]
+    form.warehouse.choices = [c for c in all_codes if principal.may_act_in(c.value)]
+    form.to_warehouse.choices = [SelectChoice("", "—"), *all_codes]
     if request.method == "GET":
         form.sku.data = request.args.get("sku", "")
         if request.args.get("warehouse"):
