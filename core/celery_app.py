@@ -7,7 +7,12 @@ It needs ``CELERY_BROKER_URL`` and the same ``DATABASE_URL`` as the web server.
 
 from __future__ import annotations
 
-from app import app as _flask_app
+import importlib
+
+from flask import Flask
+
+#: The top-level ``app`` module builds the app from the environment, as for the web server.
+_flask_app: Flask = importlib.import_module("app").app
 
 if "stockroom.celery" not in _flask_app.extensions:
     raise RuntimeError("Set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0) to run a worker.")

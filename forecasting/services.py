@@ -70,7 +70,7 @@ def _parse_csv(text: str, latest: date) -> tuple[list[_Row], dict[str, list[str]
     unknown = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     duplicated = sorted({c for c in columns if columns.count(c) > 1})
     if missing or unknown or duplicated:
-        problems = (
+        header_problems = (
             [f"missing column {c}" for c in missing]
             + [f"unknown column {c}" for c in unknown]
             + [f"column {c} appears twice" for c in duplicated]
@@ -78,7 +78,7 @@ def _parse_csv(text: str, latest: date) -> tuple[list[_Row], dict[str, list[str]
         raise Invalid(
             "The header must name the columns sku,warehouse,date,quantity (and optionally "
             "stockout).",
-            errors={"row 1": problems},
+            errors={"row 1": header_problems},
         )
     position = {c: columns.index(c) for c in columns}
     rows: list[_Row] = []
@@ -182,13 +182,14 @@ def import_demand(actor: Principal, content: bytes | str, source: str) -> dict[s
         keys = [(products[r.sku], warehouses[r.warehouse], r.day) for r in rows]
         replaced = 0
         for chunk in _chunks(keys):
-            replaced += s.execute(
+            deleted = s.execute(
                 delete(DemandRecord).where(
                     tuple_(
                         DemandRecord.product_id, DemandRecord.warehouse_id, DemandRecord.day
                     ).in_(list(chunk))
                 )
-            ).rowcount
+            )
+            replaced += deleted.rowcount  # type: ignore[attr-defined]
         now = utcnow()
         values = [
             {
