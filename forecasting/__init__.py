@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the engine is pure: importing it must not need the web framework
+    from flask import Flask
 
 
 def init_app(app: Flask) -> None:
