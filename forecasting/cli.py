@@ -67,10 +67,8 @@ def run_command(
         f"bias {fmt(accuracy['bias'], '{:+.1%}')}"
     )
     if run["models"]:
-        chosen = ", ".join(
-            f"{m} {n}" for m, n in sorted(run["models"].items(), key=lambda i: -i[1])
-        )
-        click.echo(f"models: {chosen}")
+        ranked = sorted(run["models"].items(), key=lambda i: (-i[1], i[0]))
+        click.echo("models in the forecasts: " + ", ".join(f"{m} {n}" for m, n in ranked))
     if status is not jobs.JobStatus.SUCCEEDED:
         raise click.ClickException(run["error"] or "the run failed")
 

@@ -157,7 +157,7 @@ class _Tally:
 
     def add(self, result: SeriesResult) -> None:
         self.done += 1
-        self.models[result.model] += 1
+        self.models.update(members_of(result.model))
         if result.mase is not None:
             self.mase.append(result.mase)
         self.abs_error += result.abs_error
@@ -176,6 +176,12 @@ class _Tally:
             "wape": self.abs_error / self.volume if self.volume else None,
             "bias": self.error / self.volume if self.volume else None,
         }
+
+
+def members_of(model: str) -> list[str]:
+    """The models in a chosen forecast: the engine names combinations "ets+arima with ..."."""
+    name, _, extra = model.partition(" with ")
+    return [m for m in name.split("+") if m] + ([f"with {extra}"] if extra else [])
 
 
 def _batches(keys: list[SeriesKey]) -> list[list[SeriesKey]]:

@@ -168,7 +168,12 @@ class RunSchema(Schema):
     series_done = fields.Integer()
     series_failed = fields.Integer()
     accuracy = fields.Nested(AccuracySchema)
-    models = fields.Dict(keys=fields.String(), values=fields.Integer(), allow_none=True)
+    models = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        allow_none=True,
+        metadata={"description": "model -> number of series whose forecast it took part in"},
+    )
     failures = fields.List(fields.Dict(), allow_none=True)
     created_by = fields.String()
     created_at = fields.DateTime()

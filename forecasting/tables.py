@@ -122,7 +122,8 @@ class ForecastRun(Base):
     mase: Mapped[float | None] = mapped_column(Float)
     wape: Mapped[float | None] = mapped_column(Float)
     bias: Mapped[float | None] = mapped_column(Float)
-    #: Models chosen and how often, e.g. {"ets": 120, "croston": 40}.
+    #: How many series' forecasts each model took part in (the engine combines the best few),
+    #: e.g. {"ets": 120, "croston": 40, "with promotion uplift": 30}.
     models: Mapped[dict[str, int] | None] = mapped_column(JSON)
     #: The first few series that could not be forecast, with why.
     failures: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
