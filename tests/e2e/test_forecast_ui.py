@@ -108,9 +108,17 @@ def test_runs_page_follows_a_run_live_until_it_finishes(shop, browser_page):
     # Starting one from the form: it appears at the top and runs to the end in the server.
     page.fill("#horizon", "4")
     page.select_option("#frequency", "W")
+    page.fill("#skus", "MUG-2 WOK-1")
     page.click("form[data-testid=start-run] button[type=submit]")
     page.wait_for_selector(".alert-success")
-    newest = page.get_attribute("tbody tr:first-child", "data-run-id")
-    assert int(newest) == queued["run_id"] + 1
-    page.wait_for_selector(f"tr[data-run-id='{newest}'][data-status='succeeded']", timeout=60_000)
+    newest = int(page.get_attribute("tbody tr:first-child", "data-run-id") or 0)
+    assert newest == queued["run_id"] + 1
+    try:
+        page.wait_for_selector(
+            f"tr[data-run-id='{newest}'][data-status='succeeded']", timeout=90_000
+        )
+    except Exception:
+        with shop.app.app_context():
+            run = services.get_run(newest)
+        pytest.fail(f"run {newest} did not succeed in the server: {run}")
     assert page.inner_text(f"tr[data-run-id='{newest}'] td[data-col=series]").strip() == "2 / 2"
