@@ -19,6 +19,7 @@ from core import db
 from core.errors import Forbidden, Problem
 from core.web import register_nav
 from forecasting import services
+from forecasting.runs import members_of
 from forecasting.schemas import MAX_HORIZON
 from inventory.models import Product, Warehouse
 
@@ -102,6 +103,7 @@ def forecast_page() -> ResponseReturnValue:
         forecast=forecast,
         history=history,
         chart=_chart_data(forecast, history),
+        members=members_of(forecast["model"]) if forecast else [],
         error=error,
         frequency_labels=FREQUENCY_LABELS,
     )
