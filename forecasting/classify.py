@@ -56,7 +56,8 @@ def classify(y: np.ndarray) -> DemandProfile:
         return DemandProfile(float("inf"), 0.0, DemandClass.ZERO, 0, int(x.shape[0]))
     adi = x.shape[0] / k
     mean = float(np.mean(nonzero))
-    cv2 = float(np.var(nonzero) / mean**2) if mean != 0 else 0.0
+    # Relative sizes keep the ratio finite for any magnitude (mean**2 can underflow or overflow).
+    cv2 = float(np.var(nonzero / mean)) if mean != 0 else 0.0
     if adi < ADI_CUTOFF:
         cls = DemandClass.SMOOTH if cv2 < CV2_CUTOFF else DemandClass.ERRATIC
     else:

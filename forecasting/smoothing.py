@@ -68,17 +68,12 @@ def damped_steps(phi: float, steps: np.ndarray) -> np.ndarray:
     return phi * (1.0 - phi**steps) / (1.0 - phi)
 
 
-@dataclass(frozen=True)
-class _GridPass:
-    alpha: np.ndarray
-    beta: np.ndarray
-    phi: np.ndarray
-    # Per end: sums of the least-squares problem for the initial states, states with zero start and
-    # the transition products that map the initial states to the state at the end.
-    sums: list[dict[str, np.ndarray]]
-
-
 def _grid() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Smoothing parameters of every grid point: trendless rows first, then trend rows.
+
+    The trend smoothing is a fraction of the level smoothing, which keeps every point inside
+    the admissible region (0 < beta < alpha) without a separate check.
+    """
     a_ses = ALPHAS
     b_ses = np.zeros_like(a_ses)
     p_ses = np.ones_like(a_ses)
@@ -91,8 +86,18 @@ def _grid() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-def _run_grid(y: np.ndarray, ends: Sequence[int], alpha, beta, phi) -> _GridPass:
-    """One pass of the recursion for every grid point, snapshotting statistics at each end."""
+_GRID = _grid()
+
+
+def _run_grid(
+    y: np.ndarray, ends: Sequence[int], alpha: np.ndarray, beta: np.ndarray, phi: np.ndarray
+) -> list[dict[str, np.ndarray]]:
+    """One pass of the recursion for every grid point, snapshotting statistics at each end.
+
+    A snapshot holds the sums of the least-squares problem for the initial states, the states
+    reached from zero initial states, and the transition products that map initial states to the
+    state at that end.
+    """
     g = alpha.shape[0]
     level = np.zeros(g)
     trend = np.zeros(g)
@@ -153,7 +158,7 @@ def _run_grid(y: np.ndarray, ends: Sequence[int], alpha, beta, phi) -> _GridPass
                 "m22": m22.copy(),
                 "count": np.full(g, count, dtype=float),
             }
-    return _GridPass(alpha, beta, phi, [snaps[e] for e in ends])
+    return [snaps[e] for e in ends]
 
 
 def _solve_two(s: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -192,15 +197,15 @@ def fit_family(y: np.ndarray, ends: Sequence[int]) -> list[dict[str, LinearFit]]
     Returns one mapping per end from model name to its fit. Missing values (NaN) are skipped by the
     recursion: the state is carried forward by its own forecast, as a state space model would.
     """
-    alpha, beta, phi = _grid()
-    grid = _run_grid(y, ends, alpha, beta, phi)
+    alpha, beta, phi = _GRID
+    snapshots = _run_grid(y, ends, alpha, beta, phi)
     n_ses = ALPHAS.shape[0]
     ses_rows = np.arange(n_ses)
     trend_rows = np.arange(n_ses, alpha.shape[0])
     holt_rows = trend_rows[phi[trend_rows] == 1.0]
     damped_rows = trend_rows[phi[trend_rows] < 1.0]
     out: list[dict[str, LinearFit]] = []
-    for end, s in zip(ends, grid.sums, strict=True):
+    for end, s in zip(ends, snapshots, strict=True):
         nobs = int(s["count"][0])
         l1, sse1 = _solve_one(s)
         l2, b2, sse2 = _solve_two(s)

@@ -9,6 +9,7 @@ at the periods it is scored on. The forecast from the end of the series uses a f
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 
@@ -94,7 +95,7 @@ def _arima(x: np.ndarray, ends: Sequence[int], horizon: int) -> Candidate | None
         if p == q == 0:
             ar, ma = np.empty(0), np.empty(0)
         else:
-            est = quiet(lambda p=p, q=q: hannan_rissanen(w_first - mean, p, q, demean=False))
+            est = quiet(partial(hannan_rissanen, w_first - mean, p, q, demean=False))
             if est is None:
                 continue
             ar = np.asarray(est[0].ar_params, dtype=float)
