@@ -1,7 +1,7 @@
 """Reservations (storefront holds and their lines per warehouse) and idempotency keys.
 
 Revision ID: 970011b372fe
-Revises: 233e5c911b99
+Revises: 70be1400b5d0
 Create Date: 2026-11-25 13:33:11.375374
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '970011b372fe'
-down_revision = '233e5c911b99'
+down_revision = '70be1400b5d0'
 branch_labels = None
 depends_on = None
 

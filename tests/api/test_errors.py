@@ -78,14 +78,14 @@ def test_readyz_is_503_when_the_schema_is_behind(app, anonymous):
     from core import db
 
     with app.app_context(), db.engine().begin() as conn:
-        (current,) = conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+        (head,) = conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
         conn.execute(text("UPDATE alembic_version SET version_num = 'older'"))
     try:
         body = assert_problem(anonymous.get("/readyz"), 503)
         assert "db upgrade" in body["detail"]
     finally:  # the PostgreSQL pass shares one migrated database between tests
         with app.app_context(), db.engine().begin() as conn:
-            conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": current})
+            conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head})
 
 
 @pytest.mark.parametrize("app_config", [{"DATABASE_URL": "sqlite:////nonexistent/dir/x.db"}])

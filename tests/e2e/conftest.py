@@ -70,6 +70,7 @@ def live_server(app: Flask, database_url: str, tmp_path: Path) -> Iterator[LiveS
             "4",
             "--timeout",
             "60",
+            "--no-control-socket",
         ],
         cwd=ROOT,
         env=env,

@@ -7,31 +7,26 @@ import threading
 import pytest
 from flask import Flask
 
-from accounts.principal import SYSTEM
-from core.errors import Conflict
 from inventory import services
 
 pytestmark = pytest.mark.pg
 
 
-def race(app: Flask, bodies: list[dict], clients: int) -> dict[str, int]:
-    """Fire every body at once from its own thread and connection; count outcomes."""
-    barrier = threading.Barrier(clients)
+def race(app: Flask, token: str, bodies: list[dict]) -> dict[str, int]:
+    """POST every body at once, each from its own thread, client and database connection."""
+    barrier = threading.Barrier(len(bodies))
     outcomes = {"ok": 0, "conflict": 0, "error": 0}
     lock = threading.Lock()
 
     def worker(body: dict) -> None:
-        with app.app_context():
-            barrier.wait()
-            try:
-                services.post_movement(SYSTEM, body)
-                key = "ok"
-            except Conflict:
-                key = "conflict"
-            except Exception:
-                key = "error"
-            with lock:
-                outcomes[key] += 1
+        client = app.test_client()
+        barrier.wait()
+        r = client.post(
+            "/api/v1/stock/movements", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        key = {201: "ok", 409: "conflict"}.get(r.status_code, "error")
+        with lock:
+            outcomes[key] += 1
 
     threads = [threading.Thread(target=worker, args=(b,)) for b in bodies]
     for t in threads:
@@ -41,12 +36,14 @@ def race(app: Flask, bodies: list[dict], clients: int) -> dict[str, int]:
     return outcomes
 
 
-def test_twenty_concurrent_issues_against_ten_units(app, make_product, make_warehouse, receive):
+def test_twenty_concurrent_issues_against_ten_units(
+    app, admin, make_product, make_warehouse, receive
+):
     make_product(sku="LAST")
     make_warehouse(code="W1")
     receive("LAST", "W1", 10)
     body = {"type": "issue", "sku": "LAST", "warehouse": "W1", "quantity": 1}
-    outcomes = race(app, [dict(body) for _ in range(20)], 20)
+    outcomes = race(app, admin.token, [dict(body) for _ in range(20)])
     assert outcomes == {"ok": 10, "conflict": 10, "error": 0}
     with app.app_context():
         (level,), _ = services.stock_levels({"sku": "LAST", "warehouse": "W1", "limit": 5})
@@ -56,7 +53,7 @@ def test_twenty_concurrent_issues_against_ten_units(app, make_product, make_ware
     assert len([m for m in movements if m["type"] == "issue"]) == 10
 
 
-def test_crossing_transfers_do_not_deadlock(app, make_product, make_warehouse, receive):
+def test_crossing_transfers_do_not_deadlock(app, admin, make_product, make_warehouse, receive):
     """A->B and B->A at once lock rows in the same (product, warehouse) order."""
     make_product(sku="X")
     make_warehouse(code="A")
@@ -68,7 +65,7 @@ def test_crossing_transfers_do_not_deadlock(app, make_product, make_warehouse, r
         for _ in range(10)
         for src, dst in (("A", "B"), ("B", "A"))
     ]
-    outcomes = race(app, bodies, len(bodies))
+    outcomes = race(app, admin.token, bodies)
     assert outcomes == {"ok": 20, "conflict": 0, "error": 0}
     with app.app_context():
         levels, _ = services.stock_levels({"sku": "X", "limit": 5})
