@@ -158,6 +158,8 @@ def _read_engine() -> Engine:
             pool_size=5,
             max_overflow=20,
             pool_pre_ping=False,
+            # Autocommit connections have no transaction to roll back when they return.
+            pool_reset_on_return=None,
         )
         current_app.extensions["stockroom.read_engine"] = read
     return read
@@ -193,6 +195,49 @@ def session() -> Session:
         s = Session(bind=engine(), expire_on_commit=False, autoflush=True)
         g._db_session = s
     return s
+
+
+class DriverRead:
+    """A read-only statement compiled once and run on the database driver's own cursor.
+
+    For the one statement behind the storefront's availability, where SQLAlchemy's per-execution
+    work (cache key, parameter and result processing) costs as much as the query itself. On
+    PostgreSQL the compiled SQL (with an IN list expanded for the call's size) goes straight to
+    psycopg, on the autocommit pool of ``read_rows``, and psycopg prepares it on the server after
+    a few uses. Only for statements whose bound values and result columns need no type processing
+    beyond the driver's (plain ints, strings, booleans, aware datetimes). SQLite goes through
+    ``read_rows``.
+    """
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._compiled: dict[str, Any] = {}
+
+    def rows(self, params: dict[str, Any]) -> list[Any]:
+        read = _read_engine()
+        if read.dialect.name == "sqlite":
+            return read_rows(self.statement, params)
+        compiled = self._compiled.get(read.dialect.name)
+        if compiled is None:
+            compiled = self._compiled[read.dialect.name] = self.statement.compile(
+                dialect=read.dialect
+            )
+        state = compiled.construct_expanded_state(params)
+        for attempt in (1, 2):
+            raw = read.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute(state.statement, state.parameters)
+                rows = list(cursor.fetchall())
+                cursor.close()
+                return rows
+            except read.dialect.loaded_dbapi.OperationalError:
+                raw.invalidate()  # a dead connection (the database restarted): try a fresh one
+                if attempt == 2:
+                    raise
+            finally:
+                raw.close()
+        raise AssertionError("unreachable")
 
 
 def dispose(app: Flask) -> None:

@@ -49,11 +49,22 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, ParamSpec
+from typing import Any, ParamSpec, cast
 
 from flask import Flask, Response, current_app, request
 from flask_smorest.utils import deepupdate
-from sqlalchemy import Integer, String, Text, delete, func, select
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.exceptions import HTTPException
@@ -140,14 +151,23 @@ def _advisory_lock_id(scope: str, key: str) -> int:
     return int.from_bytes(raw, "big", signed=True)
 
 
+_CLAIM = select(func.pg_try_advisory_xact_lock(bindparam("lock", type_=BigInteger())))
+
+
 def _claim(s: Session, scope: str, key: str) -> bool:
     """Whether no other transaction is running a request with this key right now."""
     if db.is_sqlite():
         return True  # the unit of work holds SQLite's write lock: no one else is running
-    return bool(s.scalar(select(func.pg_try_advisory_xact_lock(_advisory_lock_id(scope, key)))))
+    claimed = s.connection().execute(_CLAIM, {"lock": _advisory_lock_id(scope, key)}).scalar()
+    return bool(claimed)
 
 
-def _replay(record: IdempotencyRecord) -> Response:
+table = cast(Table, IdempotencyRecord.__table__)
+_FIND = select(table).where(table.c.scope == bindparam("scope"), table.c.key == bindparam("key"))
+_FORGET = delete(table).where(table.c.scope == bindparam("scope"), table.c.key == bindparam("key"))
+
+
+def _replay(record: Any) -> Response:
     response = current_app.response_class(
         record.body, status=record.status, content_type=record.content_type
     )
@@ -159,20 +179,20 @@ def _replay(record: IdempotencyRecord) -> Response:
 
 def _record_of(
     response: Response, scope: str, key: str, digest: str, now: datetime
-) -> IdempotencyRecord:
-    return IdempotencyRecord(
-        scope=scope,
-        key=key,
-        fingerprint=digest,
-        method=request.method,
-        path=request.path[:255],
-        status=response.status_code,
-        content_type=response.content_type or "application/json",
-        body=response.get_data(as_text=True),
-        location=response.headers.get("Location"),
-        created_at=now,
-        expires_at=now + timedelta(seconds=current_app.config["IDEMPOTENCY_TTL"]),
-    )
+) -> dict[str, Any]:
+    return {
+        "scope": scope,
+        "key": key,
+        "fingerprint": digest,
+        "method": request.method,
+        "path": request.path[:255],
+        "status": response.status_code,
+        "content_type": response.content_type or "application/json",
+        "body": response.get_data(as_text=True),
+        "location": response.headers.get("Location"),
+        "created_at": now,
+        "expires_at": now + timedelta(seconds=current_app.config["IDEMPOTENCY_TTL"]),
+    }
 
 
 def _run_once(
@@ -187,10 +207,10 @@ def _run_once(
                 slug="idempotency-key-in-flight",
                 headers={"Retry-After": "1"},
             )
-        record = s.get(IdempotencyRecord, (scope, key), populate_existing=True)
+        conn = s.connection()
+        record = conn.execute(_FIND, {"scope": scope, "key": key}).first()
         if record is not None and record.expires_at <= now:
-            s.delete(record)
-            s.flush()
+            conn.execute(_FORGET, {"scope": scope, "key": key})
             record = None
         if record is not None:
             if record.fingerprint != digest:
@@ -211,7 +231,7 @@ def _run_once(
                 raise
             response = handle_http_exception(error)
         if stored(response.status_code):
-            s.add(_record_of(response, scope, key, digest, now))
+            conn.execute(insert(table), _record_of(response, scope, key, digest, now))
         uow.commit()
         return response
 

@@ -26,23 +26,24 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, literal_column, select, true, tuple_, update
+from sqlalchemy import Table, and_, func, literal_column, select, true, tuple_, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnClause
 
 from inventory.models import Reservation, ReservationLine, StockLevel
 
-reservations = Reservation.__table__
-lines = ReservationLine.__table__
-levels = StockLevel.__table__
+reservations = cast(Table, Reservation.__table__)
+lines = cast(Table, ReservationLine.__table__)
+levels = cast(Table, StockLevel.__table__)
 
 Key = tuple[int, int]
 """(product id, warehouse id): one stock level."""
 
 #: Written as SQL text so that the planner matches the partial index ``status = 'active'`` even
 #: when it plans the statement once for many executions (a bound parameter would hide the value).
-ACTIVE = literal_column("'active'")
+ACTIVE: ColumnClause[str] = literal_column("'active'")
 
 
 def _keys_clause(keys: Sequence[Key]) -> Any:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import or_, select, tuple_, update
+from sqlalchemy import Table, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from accounts.principal import Principal
@@ -21,7 +22,7 @@ from core.errors import Conflict
 from inventory import holds
 from inventory.models import StockLevel, StockMovement, Warehouse
 
-levels = StockLevel.__table__
+levels = cast(Table, StockLevel.__table__)
 
 
 @dataclass(frozen=True)

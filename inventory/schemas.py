@@ -222,7 +222,7 @@ class SkuList(fields.List):
     def __init__(self, *, max_items: int, **kwargs: Any) -> None:
         super().__init__(fields.String(), validate=validate.Length(min=1, max=max_items), **kwargs)
 
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[Any]:
         if not isinstance(value, list):
             raise ValidationError("Not a valid list.")
         bad = [

@@ -73,6 +73,12 @@ def test_one_warehouse_only_when_asked(storefront, world):
     assert items["C"]["available"] == 0
 
 
+def test_unknown_query_parameters_and_overlong_skus_are_422(storefront, world):
+    assert_problem(storefront.get("/availability?sku=A&colour=red"), 422, "colour")
+    assert_problem(storefront.get("/availability?sku=" + "X" * 65), 422, "sku")
+    assert_problem(storefront.get("/availability?" + "&".join(["sku=A"] * 101)), 422, "sku")
+
+
 def test_unknown_warehouse_is_422(storefront, world):
     assert_problem(storefront.get("/availability?sku=A&warehouse=NOWHERE"), 422, "warehouse")
 
