@@ -17,7 +17,7 @@ from accounts.principal import SYSTEM
 from core import db, jobs
 from core.db import UnitOfWork
 from forecasting import services
-from forecasting.tables import Promotion
+from forecasting.models import Promotion
 from inventory.models import Product
 
 #: Items forecast by the demo's first run; the rest wait for a planner's run.

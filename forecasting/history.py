@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from forecasting import demand
 from forecasting.demand import DemandSeries, PromotionWindow
-from forecasting.tables import DemandRecord, Promotion
+from forecasting.models import DemandRecord, Promotion
 from inventory.models import MovementType, Product, StockLevel, StockMovement, Warehouse
 
 

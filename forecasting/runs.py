@@ -25,8 +25,8 @@ from core.db import UnitOfWork, read_only, utcnow
 from forecasting import demand, history
 from forecasting.demand import DemandSeries, PromotionWindow
 from forecasting.history import SeriesKey
+from forecasting.models import Forecast, ForecastRun
 from forecasting.services import PLANNERS, RUN_JOB
-from forecasting.tables import Forecast, ForecastRun
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from core.api import keyset_page
 from core.db import UnitOfWork, read_only, utcnow
 from core.errors import Invalid, NotFound
 from forecasting import demand, history
-from forecasting.tables import DemandRecord, Forecast, ForecastRun, Promotion, PromotionWarehouse
+from forecasting.models import DemandRecord, Forecast, ForecastRun, Promotion, PromotionWarehouse
 from inventory.models import Product, Warehouse
 from inventory.services import product_by_sku, warehouse_by_code
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
 
 from sqlalchemy import Table, or_, select, tuple_, update
 from sqlalchemy.orm import Session
@@ -22,7 +21,7 @@ from core.errors import Conflict
 from inventory import holds
 from inventory.models import StockLevel, StockMovement, Warehouse
 
-levels = cast(Table, StockLevel.__table__)
+levels: Table = StockLevel.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
