@@ -192,7 +192,7 @@ def _ttl(seconds: int | None, field: str = "ttl_seconds") -> timedelta:
     seconds = config["RESERVATION_DEFAULT_TTL"] if seconds is None else seconds
     if not 1 <= seconds <= config["RESERVATION_MAX_TTL"]:
         raise Invalid(
-            "The hold would be too long.",
+            "The hold time is out of range.",
             errors={field: [f"between 1 and {config['RESERVATION_MAX_TTL']} seconds"]},
         )
     return timedelta(seconds=seconds)
