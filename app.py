@@ -25,6 +25,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     import accounts
     import inventory
+    import procurement
     from accounts.auth import principal_or_none
 
     observability.init_app(app)
@@ -42,6 +43,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     accounts.init_app(app)
     inventory.init_app(app)
+    procurement.init_app(app)
     return app
 
 
