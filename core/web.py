@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    redirect,
+    render_template,
+    send_from_directory,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_bootstrap import Bootstrap5
 from flask_wtf.csrf import CSRFProtect
@@ -91,3 +100,12 @@ def index() -> ResponseReturnValue:
     if not items:
         return render_template("no_pages.html")
     return redirect(url_for(items[0].endpoint))
+
+
+@bp.get("/static/vendor/plotly.min.js")
+def plotly_js() -> ResponseReturnValue:
+    """Plotly's browser bundle from the installed ``plotly`` package, never from a CDN."""
+    import plotly
+
+    package_data = Path(plotly.__file__).resolve().parent / "package_data"
+    return send_from_directory(package_data, "plotly.min.js", max_age=86400)
