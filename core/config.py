@@ -90,6 +90,9 @@ def from_environment() -> dict[str, Any]:
         "SCORECARD_GRADES": parse_mapping(
             "SCORECARD_GRADES", os.environ.get("SCORECARD_GRADES", "A=85,B=70,C=50")
         ),
+        # Fewer settled orders in the window than this: figures and score, but no grade (and so no
+        # flag), since one unlucky delivery says little about a supplier.
+        "SCORECARD_MIN_ORDERS": int(os.environ.get("SCORECARD_MIN_ORDERS", "3")),
         "SCORECARD_REJECT_TOLERANCE": _decimal("SCORECARD_REJECT_TOLERANCE", "0.2"),
         "SCORECARD_PRICE_TOLERANCE": _decimal("SCORECARD_PRICE_TOLERANCE", "0.25"),
         # Days of history behind a supplier's grade (and the scorecard's default window).

@@ -341,7 +341,8 @@ class Scorecard(MethodView):
         """On-time, in-full, reject rate, lead time, price index, score and grade.
 
         Computed from the orders settled in the last `days` days, with one entry per calendar
-        quarter in `trend`. No settled orders -> `orders_counted: 0` and null score and grade.
+        quarter in `trend`. No settled orders -> `orders_counted: 0` and null score and grade;
+        fewer than SCORECARD_MIN_ORDERS (3) -> a score but a null grade.
         """
         result = scorecards.scorecard_for(code, days=args.get("days"), quarters=args["quarters"])
         return {

@@ -46,6 +46,7 @@ def rules() -> scoring.Rules:
         grades={k: float(v) for k, v in config["SCORECARD_GRADES"].items()},
         reject_tolerance=float(config["SCORECARD_REJECT_TOLERANCE"]),
         price_tolerance=float(config["SCORECARD_PRICE_TOLERANCE"]),
+        min_orders=config["SCORECARD_MIN_ORDERS"],
     )
 
 

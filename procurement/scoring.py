@@ -17,7 +17,8 @@ Across counted orders:
 - price index: the supplier's price relative to the median of other suppliers' prices for the
   same items, weighted by the quantities ordered (1.0 = at the market, below 1 = cheaper).
 
-The 0-100 score is the weighted mean of the parts that could be measured, each scaled to 0-1:
+A period with fewer than ``Rules.min_orders`` settled orders gets its figures and score but no
+grade. The 0-100 score is the weighted mean of the parts that could be measured, each scaled to 0-1:
 on time and in full as rates, quality as 1 - reject rate / reject tolerance, lead time as
 1 - coefficient of variation, price as 1 - (index - 1) / price tolerance (at or below the market
 scores 1). Parts that cannot be measured leave the mean instead of counting as zero.
@@ -82,6 +83,9 @@ class Rules:
     grades: Mapping[str, float] = field(default_factory=lambda: {"A": 85.0, "B": 70.0, "C": 50.0})
     reject_tolerance: float = 0.2
     price_tolerance: float = 0.25
+    #: Fewer settled orders than this get a score but no grade: one unlucky delivery is not
+    #: a verdict on a supplier.
+    min_orders: int = 3
 
 
 COMPONENTS = ("on_time", "in_full", "quality", "lead_time", "price")
@@ -177,8 +181,8 @@ def _clamp(x: float) -> float:
     return max(0.0, min(1.0, x))
 
 
-def grade_of(score: float | None, rules: Rules) -> str | None:
-    if score is None:
+def grade_of(score: float | None, rules: Rules, orders_counted: int | None = None) -> str | None:
+    if score is None or (orders_counted is not None and orders_counted < rules.min_orders):
         return None
     for grade, lowest in sorted(rules.grades.items(), key=lambda g: -g[1]):
         if score >= lowest:
@@ -250,7 +254,7 @@ def scorecard(
         units_delivered=delivered,
         components=components,
         score=score,
-        grade=grade_of(score, rules),
+        grade=grade_of(score, rules, n),
     )
 
 

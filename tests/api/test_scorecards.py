@@ -106,16 +106,31 @@ def test_nightly_rescore_grades_and_flags_a_fall_to_d(app, history, buyer, admin
     assert buyer.post("/purchase-orders", json=order_body()).status_code == 201
 
 
-def test_a_receipt_that_drops_the_grade_to_d_raises_the_flag(world, past_order, buyer):
-    past_order(
-        "ACME",
-        "W1",
-        {"A": 10},
-        sent=ago(30),
-        expected=ago(20),
-        deliveries=[(ago(5), "A", 5, 5)],
-        close=ago(4),
+def test_closing_the_order_that_drops_the_grade_to_d_raises_the_flag(world, past_order, buyer):
+    for n in (2, 1):
+        past_order(
+            "ACME",
+            "W1",
+            {"A": 10},
+            sent=ago(30 + n),
+            expected=ago(20 + n),
+            deliveries=[(ago(5 + n), "A", 5, 5)],
+            close=ago(4 + n),
+        )
+    # Half rejected, not due for ten more days: under way, not judged yet.
+    third = past_order(
+        "ACME", "W1", {"A": 10}, sent=ago(3), expected=ago(-10), deliveries=[(ago(1), "A", 5, 5)]
     )
+    supplier = buyer.get("/suppliers/ACME").json
+    # Two bad orders give a score but no grade yet (SCORECARD_MIN_ORDERS is 3). Late, short and
+    # half rejected score 0; only the steady 25-day lead time scores: 10 / (30 + 25 + 25 + 10).
+    assert (supplier["grade"], supplier["score"], supplier["flagged_for_review"]) == (
+        None,
+        11.1,
+        False,
+    )
+    r = buyer.post(f"/purchase-orders/{third['id']}/close", json={"reason": "never coming"})
+    assert r.status_code == 200, r.json
     supplier = buyer.get("/suppliers/ACME").json
     assert (supplier["grade"], supplier["flagged_for_review"]) == ("D", True)
 

@@ -102,7 +102,7 @@ def test_first_half_of_2026_by_hand():
 
 
 def test_quarterly_trend_scores_each_quarter_and_leaves_empty_ones_blank():
-    trend = quarterly_trend(HISTORY, QUOTES, as_of=AS_OF, quarters=4)
+    trend = quarterly_trend(HISTORY, QUOTES, as_of=AS_OF, quarters=4, rules=Rules(min_orders=1))
     assert [p.quarter for p in trend] == ["2025-Q3", "2025-Q4", "2026-Q1", "2026-Q2"]
     q3, q4, q1, q2 = (p.card for p in trend)
     # No orders in 2025-Q3: no score at all, rather than a bad one.
@@ -118,6 +118,17 @@ def test_quarterly_trend_scores_each_quarter_and_leaves_empty_ones_blank():
     # price 1 over weight 10 of 65: 15.4.
     assert (q2.orders_counted, q2.score, q2.grade) == (1, 15.4, "D")
     assert q2.reject_rate is None
+
+
+def test_too_few_orders_get_a_score_but_no_grade():
+    q2 = scorecard(HISTORY, QUOTES, start=D(2026, 4, 1), end=AS_OF, as_of=AS_OF)
+    assert (q2.orders_counted, q2.score, q2.grade) == (1, 15.4, None)
+    assert (
+        scorecard(
+            HISTORY, QUOTES, start=D(2026, 4, 1), end=AS_OF, as_of=AS_OF, rules=Rules(min_orders=1)
+        ).grade
+        == "D"
+    )
 
 
 def test_a_period_without_orders_has_no_score():
@@ -150,7 +161,7 @@ def test_an_order_completed_early_counts_when_completed_not_when_due():
 
 
 def test_weights_and_cut_offs_are_configurable():
-    only_on_time = Rules(weights={"on_time": 1}, grades={"A": 90, "B": 60, "C": 40})
+    only_on_time = Rules(weights={"on_time": 1}, grades={"A": 90, "B": 60, "C": 40}, min_orders=1)
     card = scorecard(
         HISTORY, QUOTES, start=D(2026, 1, 1), end=AS_OF, as_of=AS_OF, rules=only_on_time
     )
