@@ -95,8 +95,11 @@ def _event(
 # --- suppliers ------------------------------------------------------------------------------------
 
 
-def _new_supplier(s: Session, actor: Principal, data: dict[str, Any]) -> Supplier:
+def _new_supplier(
+    s: Session, actor: Principal, data: dict[str, Any], at: datetime | None = None
+) -> Supplier:
     supplier = Supplier(
+        created_at=moment(at),
         code=data["code"],
         name=data["name"],
         email=data.get("email"),
@@ -107,7 +110,7 @@ def _new_supplier(s: Session, actor: Principal, data: dict[str, Any]) -> Supplie
     )
     s.add(supplier)
     s.flush()
-    _event(s, supplier, actor, "created", data.get("reason"), from_status=None)
+    _event(s, supplier, actor, "created", data.get("reason"), from_status=None, at=at)
     audit.record(
         s,
         actor,
@@ -119,7 +122,9 @@ def _new_supplier(s: Session, actor: Principal, data: dict[str, Any]) -> Supplie
     return supplier
 
 
-def create_supplier(actor: Principal, data: dict[str, Any]) -> Supplier:
+def create_supplier(
+    actor: Principal, data: dict[str, Any], *, at: datetime | None = None
+) -> Supplier:
     """A new supplier starts as a candidate: it gets no orders until an approver admits it."""
     ensure_role(actor, *BUYERS)
     with UnitOfWork() as uow:
@@ -127,7 +132,7 @@ def create_supplier(actor: Principal, data: dict[str, Any]) -> Supplier:
         if s.scalar(select(Supplier.id).where(Supplier.code == data["code"])) is not None:
             raise Conflict(f"Supplier {data['code']} exists.", errors={"code": ["taken"]})
         try:
-            supplier = _new_supplier(s, actor, data)
+            supplier = _new_supplier(s, actor, data, at)
         except IntegrityError:  # a concurrent create of the same code won the race
             raise Conflict(f"Supplier {data['code']} exists.", errors={"code": ["taken"]})
         uow.commit()
