@@ -24,6 +24,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             app.config["DATABASE_URL"] = core_config.normalise_database_url(config["DATABASE_URL"])
 
     import accounts
+    import demo
     import inventory
     import procurement
     from accounts.auth import principal_or_none
@@ -44,6 +45,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     accounts.init_app(app)
     inventory.init_app(app)
     procurement.init_app(app)
+    demo.init_app(app)
     return app
 
 

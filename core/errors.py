@@ -155,8 +155,9 @@ def http_exception_to_problem(error: HTTPException) -> Response:
         detail = "The request did not pass validation; see errors for each field."
     body = problem_body(status, detail, errors=flatten_validation_messages(errors))
     headers = dict(data.get("headers") or {})
-    if status == 405 and getattr(error, "valid_methods", None):
-        headers["Allow"] = ", ".join(error.valid_methods or [])
+    valid_methods = getattr(error, "valid_methods", None)
+    if status == 405 and valid_methods:
+        headers["Allow"] = ", ".join(valid_methods)
     return problem_response(body, headers)
 
 
@@ -171,8 +172,6 @@ def _render_html_error(status: int, detail: str) -> Response:
 def handle_http_exception(error: HTTPException) -> Response:
     if wants_problem_json():
         return http_exception_to_problem(error)
-    if isinstance(error, HTTPException) and error.code in (301, 302, 303, 307, 308):
-        return error.get_response()
     return _render_html_error(error.code or 500, error.description or "")
 
 

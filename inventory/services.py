@@ -96,20 +96,43 @@ def _referenced(
 # --- catalog --------------------------------------------------------------------------------------
 
 
+def _add_unique(s: Session, obj: Product | Warehouse, field: str, detail: str) -> None:
+    """Insert a catalog record whose natural key must be unique; a duplicate is a 409."""
+    key = getattr(type(obj), field)
+    if s.scalar(select(key).where(key == getattr(obj, field))) is not None:
+        raise Conflict(detail, errors={field: ["taken"]})
+    s.add(obj)
+    try:
+        s.flush()
+    except IntegrityError:  # a concurrent create of the same key won the race
+        raise Conflict(detail, errors={field: ["taken"]})
+
+
+def _change(
+    s: Session,
+    actor: Principal,
+    obj: Product | Warehouse,
+    changes: dict[str, Any],
+    kind: str,
+    key: str,
+) -> None:
+    """Apply an edit and audit exactly the fields it touched, before and after."""
+    before = _snapshot(obj, changes)
+    for name, value in changes.items():
+        setattr(obj, name, value)
+    audit.record(
+        s, actor, f"{kind}.update", kind, key, before=before, after=_snapshot(obj, changes)
+    )
+
+
 def create_product(actor: Principal, data: dict[str, Any]) -> Product:
     with UnitOfWork() as uow:
         s = uow.session
-        if s.scalar(select(Product.id).where(Product.sku == data["sku"])) is not None:
-            raise Conflict(f"A product with sku {data['sku']} exists.", errors={"sku": ["taken"]})
         product = Product(sku=data["sku"], currency=current_app.config["DEFAULT_CURRENCY"])
         for name in PRODUCT_FIELDS:
             if name in data:
                 setattr(product, name, data[name])
-        s.add(product)
-        try:
-            s.flush()
-        except IntegrityError:  # a concurrent create of the same sku won the race
-            raise Conflict(f"A product with sku {data['sku']} exists.", errors={"sku": ["taken"]})
+        _add_unique(s, product, "sku", f"A product with sku {data['sku']} exists.")
         audit.record(
             s,
             actor,
@@ -124,20 +147,8 @@ def create_product(actor: Principal, data: dict[str, Any]) -> Product:
 
 def update_product(actor: Principal, sku: str, changes: dict[str, Any]) -> Product:
     with UnitOfWork() as uow:
-        s = uow.session
-        product = product_by_sku(s, sku)
-        before = _snapshot(product, changes)
-        for name, value in changes.items():
-            setattr(product, name, value)
-        audit.record(
-            s,
-            actor,
-            "product.update",
-            "product",
-            sku,
-            before=before,
-            after=_snapshot(product, changes),
-        )
+        product = product_by_sku(uow.session, sku)
+        _change(uow.session, actor, product, changes, "product", sku)
         uow.commit()
         return product
 
@@ -170,17 +181,11 @@ def get_product(sku: str) -> Product:
 def create_warehouse(actor: Principal, data: dict[str, Any]) -> Warehouse:
     with UnitOfWork() as uow:
         s = uow.session
-        if s.scalar(select(Warehouse.id).where(Warehouse.code == data["code"])) is not None:
-            raise Conflict(f"Warehouse {data['code']} exists.", errors={"code": ["taken"]})
         warehouse = Warehouse(code=data["code"])
         for name in WAREHOUSE_FIELDS:
             if name in data:
                 setattr(warehouse, name, data[name])
-        s.add(warehouse)
-        try:
-            s.flush()
-        except IntegrityError:
-            raise Conflict(f"Warehouse {data['code']} exists.", errors={"code": ["taken"]})
+        _add_unique(s, warehouse, "code", f"Warehouse {data['code']} exists.")
         audit.record(
             s,
             actor,
@@ -197,9 +202,7 @@ def update_warehouse(actor: Principal, code: str, changes: dict[str, Any]) -> Wa
     with UnitOfWork() as uow:
         s = uow.session
         warehouse = warehouse_by_code(s, code)
-        before = _snapshot(warehouse, changes)
-        for name, value in changes.items():
-            setattr(warehouse, name, value)
+        _change(s, actor, warehouse, changes, "warehouse", code)
         if "allow_negative_stock" in changes:
             if not changes["allow_negative_stock"]:
                 negative = s.scalar(
@@ -220,15 +223,6 @@ def update_warehouse(actor: Principal, code: str, changes: dict[str, Any]) -> Wa
                 .where(StockLevel.warehouse_id == warehouse.id)
                 .values(allow_negative=bool(changes["allow_negative_stock"]))
             )
-        audit.record(
-            s,
-            actor,
-            "warehouse.update",
-            "warehouse",
-            code,
-            before=before,
-            after=_snapshot(warehouse, changes),
-        )
         uow.commit()
         return warehouse
 
@@ -351,6 +345,8 @@ def post_movement(actor: Principal, data: dict[str, Any]) -> MovementOutcome:
     """Receipt, issue, adjustment or transfer, checked against the actor's warehouses."""
     kind, qty = data["type"], data["quantity"]
     actor.ensure_warehouse(data["warehouse"])
+    if kind == "adjustment" and not (data.get("reason") or "").strip():
+        raise Invalid("Say why stock is adjusted.", errors={"reason": ["required"]})
     with UnitOfWork() as uow:
         s = uow.session
         product, source = _referenced(s, data["sku"], data["warehouse"])

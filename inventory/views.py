@@ -1,11 +1,277 @@
-"""Web pages for stock, products and warehouses."""
+"""Web pages for warehouse staff and everyone who needs to see stock."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from typing import Any
+
+from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import IntegerField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from accounts.principal import Principal
+from core import db
+from core.errors import Forbidden, Problem
+from core.web import register_nav
+from inventory import services
+from inventory.models import Product, StockLevel, Warehouse
 
 bp = Blueprint("inventory_web", __name__, template_folder="templates")
+
+STOCK_WRITERS = ("warehouse",)
+
+
+def _principal() -> Principal:
+    return current_user.principal  # type: ignore[no-any-return]
+
+
+def _warehouses() -> list[Warehouse]:
+    with db.read_only() as s:
+        return list(s.scalars(select(Warehouse).order_by(Warehouse.code)))
+
+
+def _page_args(**extra: Any) -> dict[str, Any]:
+    try:
+        limit = max(1, min(int(request.args.get("limit", 50)), 500))
+    except ValueError:
+        limit = 50
+    return {"limit": limit, "cursor": request.args.get("cursor") or None, **extra}
+
+
+@bp.get("/stock")
+@login_required
+def stock() -> ResponseReturnValue:
+    """Levels per item and warehouse, the page staff keep open all day."""
+    warehouse = request.args.get("warehouse") or None
+    sku = (request.args.get("sku") or "").strip() or None
+    args = _page_args(warehouse=warehouse)
+    error = None
+    rows: list[services.Level] = []
+    next_cursor = None
+    names: dict[str, str] = {}
+    try:
+        if sku:
+            args["sku"] = sku
+        rows, next_cursor = services.stock_levels(args)
+        with db.read_only() as s:
+            names = dict(
+                s.execute(
+                    select(Product.sku, Product.name).where(Product.sku.in_({r.sku for r in rows}))
+                ).all()
+            )
+    except Problem as problem:
+        error = problem.detail
+    return render_template(
+        "inventory/stock.html",
+        rows=rows,
+        next_cursor=next_cursor,
+        names=names,
+        warehouses=_warehouses(),
+        selected=warehouse,
+        sku=sku or "",
+        error=error,
+        totals=_totals(),
+        can_move=_principal().has_any(*STOCK_WRITERS),
+        query={"warehouse": warehouse, "sku": sku},
+    )
+
+
+def _totals() -> list[dict[str, Any]]:
+    """Per-warehouse summary cards: units on hand, reserved, and items at zero or below."""
+    with db.read_only() as s:
+        rows = s.execute(
+            select(
+                Warehouse.code,
+                Warehouse.name,
+                func.coalesce(func.sum(StockLevel.on_hand), 0),
+                func.coalesce(func.sum(StockLevel.reserved), 0),
+                func.coalesce(func.sum(StockLevel.incoming), 0),
+                func.count(StockLevel.product_id).filter(
+                    StockLevel.on_hand - StockLevel.reserved <= 0
+                ),
+            )
+            .outerjoin(StockLevel, StockLevel.warehouse_id == Warehouse.id)
+            .group_by(Warehouse.id)
+            .order_by(Warehouse.code)
+        ).all()
+    return [
+        {"code": c, "name": n, "on_hand": oh, "reserved": r, "incoming": i, "out": out}
+        for c, n, oh, r, i, out in rows
+    ]
+
+
+class MovementForm(FlaskForm):
+    type = SelectField(
+        "Movement",
+        choices=[
+            SelectChoice("receipt", "Receipt — goods in"),
+            SelectChoice("adjustment", "Adjustment — correct a count"),
+            SelectChoice("transfer", "Transfer — to another warehouse"),
+            SelectChoice("issue", "Issue — goods out"),
+        ],
+    )
+    warehouse = SelectField("Warehouse", validators=[DataRequired()])
+    to_warehouse = SelectField("To warehouse", default="")
+    sku = StringField("SKU", validators=[DataRequired(), Length(max=64)])
+    quantity = IntegerField(
+        "Quantity",
+        validators=[DataRequired(message="Enter a quantity other than 0.")],
+        description="Units in the product's unit of measure. Adjustments may be negative.",
+    )
+    reference = StringField(
+        "Reference",
+        validators=[Optional(), Length(max=128)],
+        description="Delivery note, PO number, …",
+    )
+    reason = TextAreaField("Reason", validators=[Length(max=1000)], render_kw={"rows": 2})
+
+    def validate_quantity(self, field: IntegerField) -> None:
+        if self.type.data != "adjustment" and (field.data or 0) <= 0:
+            raise ValidationError("Must be positive; use an adjustment to correct downwards.")
+
+    def validate_reason(self, field: TextAreaField) -> None:
+        if self.type.data == "adjustment" and not (field.data or "").strip():
+            raise ValidationError("Say why stock is adjusted.")
+
+    def validate_to_warehouse(self, field: SelectField) -> None:
+        if self.type.data == "transfer" and not field.data:
+            raise ValidationError("Choose where the goods go.")
+
+
+@bp.route("/stock/move", methods=["GET", "POST"])
+@login_required
+def move() -> ResponseReturnValue:
+    """Post a receipt, adjustment or transfer in one of the person's own warehouses."""
+    principal = _principal()
+    if not principal.has_any(*STOCK_WRITERS):
+        raise Forbidden("Only warehouse staff post stock movements.")
+    all_codes = [SelectChoice(w.code, f"{w.code} — {w.name}") for w in _warehouses()]
+    form = MovementForm()
+    form.warehouse.choices = [c for c in all_codes if principal.may_act_in(c.value)]
+    form.to_warehouse.choices = [SelectChoice("", "—"), *all_codes]
+    if request.method == "GET":
+        form.sku.data = request.args.get("sku", "")
+        if request.args.get("warehouse"):
+            form.warehouse.data = request.args["warehouse"]
+    if form.validate_on_submit():
+        data: dict[str, Any] = {
+            "type": form.type.data,
+            "sku": (form.sku.data or "").strip(),
+            "warehouse": form.warehouse.data,
+            "quantity": form.quantity.data,
+        }
+        if form.type.data == "transfer":
+            data["to_warehouse"] = form.to_warehouse.data
+        for name in ("reference", "reason"):
+            value = (getattr(form, name).data or "").strip()
+            if value:
+                data[name] = value
+        try:
+            outcome = services.post_movement(principal, data)
+        except Problem as problem:
+            flash(_explain(problem), "error")
+        else:
+            summary = ", ".join(f"{lv.warehouse}: {lv.on_hand} on hand" for lv in outcome.levels)
+            flash(
+                f"Posted {data['type']} of {data['quantity']} × {data['sku']}. {summary}.",
+                "success",
+            )
+            return redirect(url_for(".stock", sku=data["sku"]))
+    return render_template("inventory/move.html", form=form)
+
+
+def _explain(problem: Problem) -> str:
+    """The problem's sentence, plus the specifics when the sentence alone is generic (409s)."""
+    if problem.status != 409 or not problem.errors:
+        return problem.detail
+    specifics = [
+        m for msgs in problem.errors.values() for m in (msgs if isinstance(msgs, list) else [msgs])
+    ]
+    return f"{problem.detail} {'; '.join(map(str, specifics))}"
+
+
+@bp.get("/stock/movements")
+@login_required
+def movements() -> ResponseReturnValue:
+    """The ledger, for answering "where did these units go?"."""
+    args = _page_args()
+    for key in ("sku", "warehouse", "type", "reference"):
+        if request.args.get(key):
+            args[key] = request.args[key].strip()
+    error = None
+    rows: list[dict[str, Any]] = []
+    next_cursor = None
+    try:
+        rows, next_cursor = services.list_movements(args)
+    except Problem as problem:
+        error = problem.detail
+    query = {k: args.get(k) for k in ("sku", "warehouse", "type", "reference")}
+    return render_template(
+        "inventory/movements.html",
+        rows=rows,
+        next_cursor=next_cursor,
+        warehouses=_warehouses(),
+        query=query,
+        error=error,
+    )
+
+
+@bp.get("/products")
+@login_required
+def products() -> ResponseReturnValue:
+    q = (request.args.get("q") or "").strip()
+    args = _page_args(q=q or None, category=request.args.get("category") or None)
+    items, next_cursor = services.list_products(args)
+    with db.read_only() as s:
+        categories = [
+            c
+            for c in s.scalars(select(Product.category).distinct().order_by(Product.category))
+            if c
+        ]
+        on_hand = dict(
+            s.execute(
+                select(Product.sku, func.sum(StockLevel.on_hand))
+                .join(StockLevel, StockLevel.product_id == Product.id)
+                .where(Product.sku.in_([p.sku for p in items]))
+                .group_by(Product.sku)
+            ).all()
+        )
+    return render_template(
+        "inventory/products.html",
+        items=items,
+        next_cursor=next_cursor,
+        q=q,
+        categories=categories,
+        on_hand=on_hand,
+        query={"q": q, "category": args["category"]},
+    )
+
+
+@bp.get("/warehouses")
+@login_required
+def warehouses() -> ResponseReturnValue:
+    return render_template(
+        "inventory/warehouses.html",
+        totals={t["code"]: t for t in _totals()},
+        warehouses=_warehouses(),
+    )
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    register_nav(app, "Stock", "inventory_web.stock", icon="boxes", order=10)
+    register_nav(
+        app,
+        "Post movement",
+        "inventory_web.move",
+        roles=STOCK_WRITERS,
+        icon="arrow-left-right",
+        order=11,
+    )
+    register_nav(app, "Ledger", "inventory_web.movements", icon="journal-text", order=12)
+    register_nav(app, "Products", "inventory_web.products", icon="tags", order=13)
+    register_nav(app, "Warehouses", "inventory_web.warehouses", icon="building", order=14)

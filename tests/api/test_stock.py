@@ -271,3 +271,24 @@ def test_invalid_count_is_422_and_changes_nothing(admin, setup, body, field):
 
 def test_unknown_count_is_404(admin):
     assert_problem(admin.get("/stock/counts/999"), 404)
+
+
+def test_allowing_negative_stock_later_applies_to_existing_levels(admin, setup):
+    move(admin, type="receipt", sku="A", warehouse="W1", quantity=1)
+    assert_problem(move(admin, type="issue", sku="A", warehouse="W1", quantity=3), 409)
+    r = admin.patch("/warehouses/W1", json={"allow_negative_stock": True})
+    assert r.status_code == 200
+    assert r.json["allow_negative_stock"] is True
+    assert move(admin, type="issue", sku="A", warehouse="W1", quantity=3).status_code == 201
+    assert level(admin, "A", "W1")["on_hand"] == -2
+    # It cannot be switched back while stock is below zero.
+    body = assert_problem(admin.patch("/warehouses/W1", json={"allow_negative_stock": False}), 409)
+    assert "allow_negative_stock" in body["errors"]
+    move(admin, type="receipt", sku="A", warehouse="W1", quantity=2)
+    assert admin.patch("/warehouses/W1", json={"allow_negative_stock": False}).status_code == 200
+    assert_problem(move(admin, type="issue", sku="A", warehouse="W1", quantity=1), 409)
+    audit = admin.get("/audit?object_type=warehouse&object_id=W1").json["items"]
+    assert [a["after"] for a in audit[:2]] == [
+        {"allow_negative_stock": False},
+        {"allow_negative_stock": True},
+    ]

@@ -1,0 +1,52 @@
+# Everyday commands. `make demo` and `make test` are the two the README opens with.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
+PYTEST_ARGS ?=
+
+.PHONY: install demo run test test-sqlite test-pg lint format migrate bench
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## Install, migrate, load the demo (once) and serve it at http://$(HOST):$(PORT)
+demo: install
+	$(BIN)/flask --app app demo seed --if-empty
+	$(BIN)/gunicorn app:app --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
+
+## Serve whatever database DATABASE_URL names (migrating it first)
+run: install migrate
+	$(BIN)/gunicorn app:app --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
+
+migrate: install
+	$(BIN)/flask --app app db upgrade
+
+## The whole suite on SQLite, then again on PostgreSQL
+test: install test-sqlite test-pg
+
+test-sqlite:
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-pg:
+	TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
