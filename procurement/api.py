@@ -80,6 +80,13 @@ IF_MATCH_REQUIRED = {
     "required": True,
     "description": "ETag of the order as read (GET); missing -> 428, stale -> 412",
 }
+IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "ETag of a copy you hold; 304 if the order has not changed",
+    "schema": {"type": "string"},
+}
 CSV_BODY = {
     "required": True,
     "content": {
@@ -383,7 +390,7 @@ class PurchaseOrders(MethodView):
 @po_blp.route("/purchase-orders/<po>")
 class PurchaseOrderItem(MethodView):
     @require(*READERS)
-    @po_blp.doc(parameters=[{**IF_MATCH, "name": "If-None-Match"}])
+    @po_blp.doc(parameters=[IF_NONE_MATCH])
     @po_blp.response(200, OrderSchema, headers=ETAG_HEADER)
     @po_blp.alt_response(404, response="NOT_FOUND")
     def get(self, po: str) -> Any:

@@ -679,6 +679,6 @@ def init_app(app: Flask) -> None:
         "Suppliers",
         "procurement_web.supplier_list",
         roles=READERS,
-        icon="building",
+        icon="shop",
         order=43,
     )
