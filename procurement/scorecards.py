@@ -6,6 +6,7 @@ latest grade on the supplier so lists can show it and a fall to D can raise a fl
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -19,14 +20,19 @@ from accounts import audit
 from accounts.principal import SYSTEM
 from core.db import UnitOfWork, read_only, utcnow
 from core.errors import NotFound
+from inventory.models import Product
 from procurement import scoring
 from procurement.models import (
     PurchaseOrder,
+    PurchaseOrderLine,
+    Receipt,
+    ReceiptLine,
     Supplier,
     SupplierEvent,
     SupplierItem,
+    SupplierStatus,
+    po_number,
 )
-from procurement.suppliers import market_prices
 from procurement.workflow import POStatus
 
 #: Orders that reached the supplier and were not withdrawn; only these say anything about it.
@@ -51,67 +57,93 @@ def rules() -> scoring.Rules:
 
 
 def history(s: Session, supplier_id: int, since: date) -> list[scoring.Order]:
-    """Orders that could have settled on or after ``since``, as plain data for scoring."""
+    """Orders that could have settled on or after ``since``, as plain data for scoring.
+
+    Three flat queries (orders, their lines, their deliveries) rather than loading the orders as
+    objects: this runs inside every receipt, and a busy supplier has hundreds of orders a year.
+    """
     since_ts = datetime.combine(since, time.min, tzinfo=UTC)
-    orders = s.scalars(
-        select(PurchaseOrder)
-        .where(
-            PurchaseOrder.supplier_id == supplier_id,
-            PurchaseOrder.status.in_(JUDGED_STATES),
-            or_(
-                PurchaseOrder.status.in_(OPEN_STATES),
-                PurchaseOrder.expected_date >= since,
-                PurchaseOrder.received_at >= since_ts,
-                PurchaseOrder.closed_at >= since_ts,
-            ),
-        )
-        .order_by(PurchaseOrder.id)
+    judged = (
+        PurchaseOrder.supplier_id == supplier_id,
+        PurchaseOrder.status.in_(JUDGED_STATES),
+        or_(
+            PurchaseOrder.status.in_(OPEN_STATES),
+            PurchaseOrder.expected_date >= since,
+            PurchaseOrder.received_at >= since_ts,
+            PurchaseOrder.closed_at >= since_ts,
+        ),
     )
-    out = []
-    for po in orders:
-        assert po.sent_at is not None
-        assert po.expected_date is not None
-        skus = {line.id: line.product.sku for line in po.lines}
-        out.append(
-            scoring.Order(
-                reference=po.number,
-                sent_on=po.sent_at.date(),
-                expected_on=po.expected_date,
-                lines=tuple(
-                    scoring.OrderLine(line.product.sku, line.quantity) for line in po.lines
-                ),
-                deliveries=tuple(
-                    scoring.Delivery(
-                        r.received_at.date(), skus[rl.order_line_id], rl.accepted, rl.rejected
-                    )
-                    for r in po.receipts
-                    for rl in r.lines
-                ),
-                closed=po.status == POStatus.CLOSED.value,
-            )
+    wanted = select(PurchaseOrder.id).where(*judged)
+    heads = s.execute(
+        select(
+            PurchaseOrder.id,
+            PurchaseOrder.sent_at,
+            PurchaseOrder.expected_date,
+            PurchaseOrder.status,
         )
-    return out
+        .where(*judged)
+        .order_by(PurchaseOrder.id)
+    ).all()
+    lines: dict[int, list[scoring.OrderLine]] = defaultdict(list)
+    for order_id, sku, quantity in s.execute(
+        select(PurchaseOrderLine.order_id, Product.sku, PurchaseOrderLine.quantity)
+        .join(Product, Product.id == PurchaseOrderLine.product_id)
+        .where(PurchaseOrderLine.order_id.in_(wanted))
+        .order_by(PurchaseOrderLine.order_id, PurchaseOrderLine.line_no)
+    ):
+        lines[order_id].append(scoring.OrderLine(sku, quantity))
+    deliveries: dict[int, list[scoring.Delivery]] = defaultdict(list)
+    for order_id, received_at, sku, accepted, rejected in s.execute(
+        select(
+            Receipt.order_id,
+            Receipt.received_at,
+            Product.sku,
+            ReceiptLine.accepted,
+            ReceiptLine.rejected,
+        )
+        .join(ReceiptLine, ReceiptLine.receipt_id == Receipt.id)
+        .join(PurchaseOrderLine, PurchaseOrderLine.id == ReceiptLine.order_line_id)
+        .join(Product, Product.id == PurchaseOrderLine.product_id)
+        .where(Receipt.order_id.in_(wanted))
+        .order_by(Receipt.id)
+    ):
+        deliveries[order_id].append(scoring.Delivery(received_at.date(), sku, accepted, rejected))
+    return [
+        scoring.Order(
+            reference=po_number(order_id),
+            sent_on=sent_at.date(),
+            expected_on=expected_date,
+            lines=tuple(lines[order_id]),
+            deliveries=tuple(deliveries[order_id]),
+            closed=status == POStatus.CLOSED.value,
+        )
+        for order_id, sent_at, expected_date, status in heads
+    ]
 
 
 def quotes(s: Session, supplier: Supplier) -> list[scoring.PriceQuote]:
     """The supplier's current list prices against other approved suppliers' for the same items."""
-    own = list(
-        s.scalars(
-            select(SupplierItem).where(
-                SupplierItem.supplier_id == supplier.id, SupplierItem.active.is_(True)
-            )
+    own = s.execute(
+        select(SupplierItem.product_id, Product.sku, SupplierItem.unit_price)
+        .join(Product, Product.id == SupplierItem.product_id)
+        .where(SupplierItem.supplier_id == supplier.id, SupplierItem.active.is_(True))
+    ).all()
+    others: dict[int, list[Decimal]] = defaultdict(list)
+    for product_id, price in s.execute(
+        select(SupplierItem.product_id, SupplierItem.unit_price)
+        .join(Supplier, Supplier.id == SupplierItem.supplier_id)
+        .where(
+            SupplierItem.product_id.in_([product_id for product_id, _, _ in own]),
+            SupplierItem.supplier_id != supplier.id,
+            SupplierItem.active.is_(True),
+            SupplierItem.currency == supplier.currency,
+            Supplier.status == SupplierStatus.APPROVED.value,
         )
-    )
-    others = market_prices(
-        s, [i.product_id for i in own], supplier.currency, exclude_supplier=supplier.id
-    )
+    ):
+        others[product_id].append(price)
     return [
-        scoring.PriceQuote(
-            sku=i.product.sku,
-            own=i.unit_price,
-            others=tuple(o.unit_price for o in others.get(i.product_id, [])),
-        )
-        for i in own
+        scoring.PriceQuote(sku=sku, own=price, others=tuple(others[product_id]))
+        for product_id, sku, price in own
     ]
 
 
