@@ -50,6 +50,12 @@ def test_buyer_approver_and_warehouse_take_an_order_into_stock(shop, browser_pag
     page.goto(shop.url + "/procurement/orders")
     page.click("[data-testid=new-order]")
     page.select_option("#supplier", "LEAF")
+    # The form suggests the chosen supplier's items as the buyer types.
+    page.wait_for_selector('#price-list-hint:has-text("1 item on LEAF")')
+    assert page.eval_on_selector_all("#supplier-items option", "os => os.map(o => o.value)") == [
+        "TEA-1"
+    ]
+    page.wait_for_load_state("networkidle")
     page.select_option("#warehouse", "SH1")
     page.fill("#lines-0-sku", "TEA-1")
     page.fill("#lines-0-quantity", "25")
