@@ -1,0 +1,1 @@
+"""Demand forecasting: statistical models, backtests and forecast runs."""
