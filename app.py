@@ -10,7 +10,7 @@ from flask_migrate import Migrate
 
 from core import api as core_api
 from core import config as core_config
-from core import db, errors, health, observability, web
+from core import db, errors, health, jobs, observability, web
 from core.db import Base
 
 
@@ -25,9 +25,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     import accounts
     import demo
+    import forecasting
     import inventory
     import procurement
-    from accounts.auth import principal_or_none
+    from accounts.auth import current_principal, principal_or_none
 
     observability.init_app(app)
     db.init_app(app)
@@ -35,6 +36,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     web.init_app(app, principal_or_none)
     core_api.init_app(app)
     health.init_app(app)
+    jobs.init_app(app, current_principal)
     Migrate(
         app,
         SimpleNamespace(metadata=Base.metadata),
@@ -44,6 +46,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     accounts.init_app(app)
     inventory.init_app(app)
+    forecasting.init_app(app)
     procurement.init_app(app)
     demo.init_app(app)
     return app

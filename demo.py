@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 from flask_migrate import upgrade
 from sqlalchemy import func, select
 
+import forecasting.demo
 import inventory.demo
 from accounts import services as accounts
 from core import db
@@ -31,7 +32,7 @@ DEMO_USERS = [
 ]
 
 #: Feature seeders in dependency order; each adds to what the previous ones created.
-SEEDERS = [inventory.demo.seed]
+SEEDERS = [inventory.demo.seed, forecasting.demo.seed]
 
 group = AppGroup("demo", help="Demo data.")
 

@@ -18,7 +18,6 @@ import marshmallow as ma
 from flask import Flask, Response, send_from_directory
 from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 from werkzeug.exceptions import HTTPException
 
 from core import errors
@@ -153,10 +152,14 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
     return values
 
 
+#: Any ``select()``, whatever its columns (SQLAlchemy 2.1 types selects by their row tuple).
+AnySelect = Select[*tuple[Any, ...]]
+
+
 def keyset_page(
     session: Session,
-    stmt: Select[Any],
-    keys: Sequence[ColumnElement[Any]],
+    stmt: AnySelect,
+    keys: Sequence[Any],
     key_of: Callable[[Any], Sequence[Any]],
     *,
     limit: int,
@@ -164,7 +167,10 @@ def keyset_page(
     descending: bool = False,
     scalars: bool = True,
 ) -> tuple[list[Any], str | None]:
-    """Keyset pagination over a 2.0 ``select()``: stable under concurrent inserts, O(limit)."""
+    """Keyset pagination over a 2.0 ``select()``: stable under concurrent inserts, O(limit).
+
+    ``keys`` are the columns (or mapped attributes) the page is ordered by, unique together.
+    """
     if cursor:
         after = decode_cursor(cursor, len(keys))
         left = tuple_(*keys) if len(keys) > 1 else keys[0]

@@ -68,6 +68,12 @@ def from_environment() -> dict[str, Any]:
         "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-change-me"),
         "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL") or None,
         "CELERY_RESULT_BACKEND": os.environ.get("CELERY_RESULT_BACKEND") or None,
+        # Workers listen on this queue; several installations can share one broker.
+        "CELERY_QUEUE": os.environ.get("CELERY_QUEUE", "stockroom"),
+        # Threads running jobs inside a web process when no broker is configured.
+        "JOBS_THREADS": int(os.environ.get("JOBS_THREADS", "2")),
+        # A running job that reported nothing for this long is taken for dead and marked failed.
+        "JOB_STALE_AFTER_SECONDS": int(os.environ.get("JOB_STALE_AFTER_SECONDS", "900")),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         "DEFAULT_CURRENCY": os.environ.get("DEFAULT_CURRENCY", "CNY"),
         # Purchase orders under this total are approved on submit; above the second threshold

@@ -14,6 +14,7 @@ from typing import Any
 from flask import (
     Blueprint,
     Flask,
+    Response,
     current_app,
     redirect,
     render_template,
@@ -103,8 +104,8 @@ def index() -> ResponseReturnValue:
 
 
 @bp.get("/static/vendor/plotly.min.js")
-def plotly_js() -> ResponseReturnValue:
-    """Plotly's browser bundle from the installed ``plotly`` package, never from a CDN."""
+def plotly_js() -> Response:
+    """Plotly's browser bundle from the installed ``plotly`` package: never a CDN or a copy."""
     import plotly
 
     package_data = Path(plotly.__file__).resolve().parent / "package_data"

@@ -36,16 +36,16 @@ from scipy import stats
 
 from forecasting import metrics
 from forecasting.classify import DemandClass, DemandProfile, classify
-from forecasting.models import (
+from forecasting.parallel import single_threaded_blas
+from forecasting.periods import Calendar, regularise
+from forecasting.seasonality import Seasonal, decompose, is_seasonal
+from forecasting.statistical import statsmodels_candidates
+from forecasting.zoo import (
     Candidate,
     intermittent_candidates,
     naive_candidates,
     smoothing_candidates,
 )
-from forecasting.parallel import single_threaded_blas
-from forecasting.periods import Calendar, regularise
-from forecasting.seasonality import Seasonal, decompose, is_seasonal
-from forecasting.statistical import statsmodels_candidates
 
 DEFAULT_QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95)
 # Below this many observations there is nothing to backtest: the forecast is the plain mean.

@@ -1,157 +1,174 @@
-"""The model zoo: every candidate produces forecasts from each backtest origin and from the end.
+"""Tables: imported demand history, promotions, forecast runs and the forecasts they produce.
 
-A candidate's ``paths`` hold one forecast path per origin ("end"): the forecast made with the data
-``y[:end]``, on the original scale. The last end is the full series, so the last path is the
-forecast proper and the earlier ones are its rolling-origin backtest. The engine ranks candidates on
-those backtests and combines the best.
-
-Cheap closed-form implementations (``smoothing``, ``intermittent``) are refitted at every origin.
-statsmodels models are too expensive for that, so they are estimated once on the data before the
-first origin and then run forward with those parameters; their forecast from the end uses a fit on
-the full series.
+The engine's statistical models live in ``forecasting/zoo.py``; "models" here means database
+models, as in every other feature.
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from datetime import date, datetime
+from typing import Any
 
-import numpy as np
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from forecasting import intermittent
-from forecasting.seasonality import Seasonal, interpolate_missing
-from forecasting.smoothing import LinearFit, fit_family, one_step_fitted
+from core.db import Base, Qty, Timestamp, utcnow
 
-# Members of the smoothing family offered as candidates. Holt's undamped trend is left out: it
-# extrapolates short-lived trends too far, and adding it to the field made M3 forecasts worse.
-LINEAR_MEMBERS = ("ses", "theta", "theta4", "damped")
-LOG_MEMBERS = ("damped", "theta", "theta4")
-
-T = TypeVar("T")
-
-
-@dataclass
-class Candidate:
-    """Forecast paths of one model from every origin, plus in-sample one-step predictions."""
-
-    name: str
-    paths: np.ndarray
-    fitted: np.ndarray | None = None
+FREQUENCY_VALUES = ("D", "W", "M")
 
 
-def _reseason(path: np.ndarray, seasonal: Seasonal | None, end: int) -> np.ndarray:
-    return seasonal.add(path, end) if seasonal is not None else path
+class DemandRecord(Base):
+    """A day of demand from another system (sales before go-live, a marketplace's own orders).
 
-
-def smoothing_candidates(
-    z: np.ndarray,
-    ends: Sequence[int],
-    horizon: int,
-    seasonal: Seasonal | None,
-    *,
-    with_log: bool = True,
-) -> list[Candidate]:
-    """SES, Theta and damped trend on the seasonally adjusted series ``z``; also on its logarithm.
-
-    On the log scale an additive trend becomes a constant growth rate, the shape of many sales
-    series, and the forecast stays positive.
+    The ledger's issues are demand too; where an imported day and the ledger cover the same
+    (item, warehouse, day), the imported figure is taken as the complete statement of that day.
     """
-    out: list[Candidate] = []
-    scales: list[tuple[str, np.ndarray, Sequence[str], Callable[[np.ndarray], np.ndarray]]] = [
-        ("", z, LINEAR_MEMBERS, lambda a: a)
-    ]
-    observed = z[np.isfinite(z)]
-    if with_log and observed.shape[0] > 0 and observed.min() > 0:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scales.append(("log-", np.log(z), LOG_MEMBERS, _safe_exp))
-    for prefix, series, members, back in scales:
-        fits = fit_family(series, ends)
-        final: list[LinearFit] = [fits[-1][m] for m in members]
-        fitted = one_step_fitted(series, final)
-        for row, member in enumerate(members):
-            paths = np.vstack(
-                [
-                    _reseason(back(f[member].forecast(horizon)), seasonal, end)
-                    for f, end in zip(fits, ends, strict=True)
-                ]
-            )
-            out.append(
-                Candidate(prefix + member, paths, _reseason_fitted(back(fitted[row]), seasonal))
-            )
-    return out
+
+    __tablename__ = "demand_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"))
+    day: Mapped[date] = mapped_column(Date)
+    quantity: Mapped[Qty]
+    #: The source system says the item could not be sold for most of the day: the quantity
+    #: understates demand and the day is treated as missing, not as low demand.
+    stockout: Mapped[bool] = mapped_column(default=False)
+    #: Where it came from, e.g. the imported file's name.
+    source: Mapped[str] = mapped_column(String(128))
+    imported_by: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("product_id", "warehouse_id", "day"),
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+        Index("ix_demand_history_warehouse_id", "warehouse_id"),
+    )
 
 
-def _safe_exp(a: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return np.exp(np.minimum(a, 700.0))
+class Promotion(Base):
+    """A planned or past sales event for one item (or every item) in some or all warehouses."""
+
+    __tablename__ = "promotions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: None: every item (a shop-wide sale).
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    #: First and last day, both included (UTC days).
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    #: The planner's estimate of extra demand (0.3 = +30 %); used only when an item's history
+    #: holds no past promotion its forecast could learn the effect from.
+    expected_uplift: Mapped[float | None] = mapped_column(Float)
+    #: Price reduction as a fraction (0.2 = 20 % off); informative.
+    discount: Mapped[float | None] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+    #: Empty: every warehouse.
+    warehouses: Mapped[list[PromotionWarehouse]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    __table_args__ = (
+        CheckConstraint("ends_on >= starts_on", name="ends_after_start"),
+        CheckConstraint("expected_uplift IS NULL OR expected_uplift > -1", name="uplift_range"),
+        CheckConstraint(
+            "discount IS NULL OR (discount >= 0 AND discount < 1)", name="discount_range"
+        ),
+        Index("ix_promotions_product_id", "product_id", "starts_on"),
+        Index("ix_promotions_ends_on", "ends_on"),
+    )
 
 
-def _reseason_fitted(values: np.ndarray, seasonal: Seasonal | None) -> np.ndarray:
-    return seasonal.add(values, 0) if seasonal is not None else values
+class PromotionWarehouse(Base):
+    __tablename__ = "promotion_warehouses"
+
+    promotion_id: Mapped[int] = mapped_column(
+        ForeignKey("promotions.id", ondelete="CASCADE"), primary_key=True
+    )
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"), primary_key=True)
 
 
-def naive_candidates(
-    y: np.ndarray, ends: Sequence[int], horizon: int, period: int, seasonal: Seasonal | None
-) -> list[Candidate]:
-    """Naive (last value, seasonally adjusted if seasonal) and seasonal naive."""
-    z = seasonal.remove(y) if seasonal is not None else y
-    filled = _carry_forward(z)
-    paths = np.vstack([_reseason(np.full(horizon, filled[end - 1]), seasonal, end) for end in ends])
-    fitted = _reseason_fitted(np.r_[np.nan, filled[:-1]], seasonal)
-    out = [Candidate("naive", paths, fitted)]
-    if period > 1 and len(y) >= 2 * period:
-        yf = _carry_forward_seasonal(y, period)
-        steps = np.arange(horizon)
-        spaths = np.vstack([yf[end - period + (steps % period)] for end in ends])
-        sfitted = np.r_[np.full(period, np.nan), yf[:-period]]
-        out.append(Candidate("seasonal-naive", spaths, sfitted))
-    return out
+class ForecastRun(Base):
+    """One forecast over many series, run as a background job; its status is the job's."""
+
+    __tablename__ = "forecast_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    horizon: Mapped[int]
+    frequency: Mapped[str] = mapped_column(String(1))
+    #: Filters as requested; None means every item or every warehouse.
+    skus: Mapped[list[str] | None] = mapped_column(JSON)
+    warehouses: Mapped[list[str] | None] = mapped_column(JSON)
+    #: Last day of history the run may use; periods after it are forecast.
+    history_end: Mapped[date] = mapped_column(Date)
+    series_total: Mapped[int] = mapped_column(default=0)
+    series_done: Mapped[int] = mapped_column(default=0)
+    series_failed: Mapped[int] = mapped_column(default=0)
+    #: Accuracy over all series with a backtest: mean MASE, volume-weighted WAPE and bias.
+    mase: Mapped[float | None] = mapped_column(Float)
+    wape: Mapped[float | None] = mapped_column(Float)
+    bias: Mapped[float | None] = mapped_column(Float)
+    #: How many series' forecasts each model took part in (the engine combines the best few),
+    #: e.g. {"ets": 120, "croston": 40, "with promotion uplift": 30}.
+    models: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    #: The first few series that could not be forecast, with why.
+    failures: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        CheckConstraint("horizon > 0", name="horizon_positive"),
+        CheckConstraint(f"frequency IN {FREQUENCY_VALUES!r}", name="known_frequency"),
+    )
 
 
-def _carry_forward(x: np.ndarray) -> np.ndarray:
-    ok = np.isfinite(x)
-    idx = np.where(ok, np.arange(x.shape[0]), 0)
-    np.maximum.accumulate(idx, out=idx)
-    out = x[idx]
-    return np.where(ok.cumsum() > 0, out, np.nan)
+class Forecast(Base):
+    """The forecast of one (item, warehouse) from one run, with its backtest accuracy.
 
-
-def _carry_forward_seasonal(y: np.ndarray, period: int) -> np.ndarray:
-    out = y.copy()
-    for t in range(period, out.shape[0]):
-        if not np.isfinite(out[t]):
-            out[t] = out[t - period]
-    return interpolate_missing(out)
-
-
-def intermittent_candidates(y: np.ndarray, ends: Sequence[int], horizon: int) -> list[Candidate]:
-    """Croston, SBA and TSB with tuned smoothing, refitted at every origin."""
-    makers: dict[str, Callable[[np.ndarray], intermittent.IntermittentFit]] = {
-        "croston": intermittent.fit_croston,
-        "sba": lambda a: intermittent.fit_croston(a, debiased=True),
-        "tsb": intermittent.fit_tsb,
-    }
-    out: list[Candidate] = []
-    for name, make in makers.items():
-        fits = [make(y[:end]) for end in ends]
-        paths = np.vstack([f.forecast(horizon) for f in fits])
-        out.append(Candidate(name, paths, fits[-1].fitted))
-    return out
-
-
-def quiet(fn: Callable[[], T]) -> T | None:
-    """Run a statsmodels call with its warnings silenced; ``None`` if it fails.
-
-    Convergence and estimation warnings are expected on short or odd series, and a fit that fails
-    outright only removes one candidate: the backtest judges whatever remains. One odd series must
-    never stop a run over hundreds of thousands.
+    Periods are one JSON document per row: the forecast is always read whole (an API call, a
+    chart, a replenishment line), so one indexed row read beats joining a child table.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            with np.errstate(all="ignore"):
-                return fn()
-        except Exception:
-            return None
+
+    __tablename__ = "forecasts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("forecast_runs.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"))
+    frequency: Mapped[str] = mapped_column(String(1))
+    #: The model the engine chose, e.g. "ets(A,Ad,N)" or "croston".
+    model: Mapped[str] = mapped_column(String(200))
+    history_end: Mapped[date] = mapped_column(Date)
+    #: Periods of history given to the engine, and how many of them were censored (stock-outs).
+    observations: Mapped[int]
+    censored: Mapped[int]
+    #: Holdout backtest over the last ``horizon`` periods; None when history is too short.
+    mase: Mapped[float | None] = mapped_column(Float)
+    wape: Mapped[float | None] = mapped_column(Float)
+    bias: Mapped[float | None] = mapped_column(Float)
+    #: [{"start": "2026-11-30", "mean": 12.4, "quantiles": {"0.5": 12.0, "0.9": 17.1, ...},
+    #:   "promotion": 0.43}] in period order.
+    periods: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "product_id", "warehouse_id"),
+        Index("ix_forecasts_series", "product_id", "warehouse_id", "id"),
+        CheckConstraint(f"frequency IN {FREQUENCY_VALUES!r}", name="known_frequency"),
+    )

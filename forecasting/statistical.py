@@ -13,9 +13,9 @@ from functools import partial
 
 import numpy as np
 
-from forecasting.models import Candidate, quiet
 from forecasting.seasonality import Seasonal, interpolate_missing
 from forecasting.smoothing import damped_steps
+from forecasting.zoo import Candidate, quiet
 
 # Fewer observations than this before the first origin and the statsmodels fits are mostly noise.
 MIN_FIT = 10

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import or_, select, tuple_, update
+from sqlalchemy import Table, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from accounts.principal import Principal
@@ -19,7 +19,7 @@ from core.db import insert_ignoring_conflicts, utcnow
 from core.errors import Conflict
 from inventory.models import StockLevel, StockMovement, Warehouse
 
-levels = StockLevel.__table__
+levels: Table = StockLevel.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from accounts import audit
 from accounts.principal import Principal
-from core.api import keyset_page
+from core.api import AnySelect, keyset_page
 from core.db import UnitOfWork, read_only, retry_on_conflict
 from core.errors import Conflict, Invalid, NotFound
 from inventory import ledger
@@ -219,7 +219,7 @@ def update_warehouse(actor: Principal, code: str, changes: dict[str, Any]) -> Wa
                         errors={"allow_negative_stock": ["stock is negative"]},
                     )
             s.execute(
-                StockLevel.__table__.update()
+                update(StockLevel)
                 .where(StockLevel.warehouse_id == warehouse.id)
                 .values(allow_negative=bool(changes["allow_negative_stock"]))
             )
@@ -247,7 +247,7 @@ def get_warehouse(code: str) -> Warehouse:
 # --- stock levels ---------------------------------------------------------------------------------
 
 
-def _levels_query() -> Select[Any]:
+def _levels_query() -> AnySelect:
     """Every (product, warehouse) pair, with zeros where nothing has moved yet."""
     return (
         select(
@@ -350,7 +350,7 @@ def post_movement(actor: Principal, data: dict[str, Any]) -> MovementOutcome:
     with UnitOfWork() as uow:
         s = uow.session
         product, source = _referenced(s, data["sku"], data["warehouse"])
-        common = {
+        common: dict[str, Any] = {
             "reason": data.get("reason"),
             "reference": data.get("reference"),
             "sku": product.sku,

@@ -1,7 +1,7 @@
 """Procurement: suppliers and their standing, price lists with breaks, purchase orders, approvals, receipts.
 
 Revision ID: 2a6923b840c8
-Revises: 233e5c911b99
+Revises: 70be1400b5d0
 Create Date: 2026-11-25 12:53:32.092812
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '2a6923b840c8'
-down_revision = '233e5c911b99'
+down_revision = '70be1400b5d0'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,600 @@
+"""Background jobs: the ``jobs`` table, a registry of job kinds and the executors that run them.
+
+A job is slow work a person starts and then watches: a forecast run, a replenishment plan.
+Features register a kind with ``@job("forecast_run")`` on a function ``fn(params, report) ->
+result`` and start it with ``submit(kind, params, actor)``; ``report(progress, message)`` commits
+progress in a short transaction of its own, so anyone reading the job sees it move while the work
+continues.
+
+Executors:
+
+- **In-process** (default, ``CELERY_BROKER_URL`` unset): a pool of ``JOBS_THREADS`` threads in the
+  process that submitted the job; each job runs in its own app context (its own session).
+- **Celery** (``CELERY_BROKER_URL`` set): the submitting process only sends the job's id to the
+  broker (queue ``CELERY_QUEUE``); a worker started with ``celery -A core.celery_app worker`` loads
+  the same app, claims the job row and runs the registered function.
+- **Inline**: command-line tools run a job in the foreground with ``run_inline``.
+
+Abandoned jobs. A job records which process runs it (``worker`` = ``host:pid``) and a heartbeat
+that every progress report refreshes. Whenever jobs are read (``get``, ``reconcile_abandoned``) or a
+new one is submitted, a job is marked failed when
+
+- it is running, or queued for a thread of a process on this host, and that process is gone
+  (a restarted web server, a killed worker); or
+- it is running and has not reported for ``JOB_STALE_AFTER_SECONDS`` (another host's process died).
+
+Queued Celery jobs are left alone: the broker keeps them until a worker takes them. A job marked
+failed this way cannot be finished later by a process that was only slow: its next progress report
+raises ``JobAbandoned`` and its result is not recorded.
+
+Job functions must not call ``report`` while holding a write transaction: on SQLite the report
+would wait for the job's own lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from flask import Flask, current_app
+from sqlalchemy import JSON, CheckConstraint, Engine, Float, Index, String, Text, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from core import db
+from core.db import Base, Timestamp, UnitOfWork, utcnow
+from core.errors import Forbidden, NotFound, Problem
+
+log = logging.getLogger(__name__)
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+JOB_STATUSES = tuple(s.value for s in JobStatus)
+ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+
+
+class Executor(StrEnum):
+    THREAD = "thread"
+    CELERY = "celery"
+    INLINE = "inline"
+
+
+class Job(Base):
+    """One piece of background work, its progress and its outcome."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The registered kind, e.g. ``forecast_run``; names the function that does the work.
+    kind: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value)
+    #: 0..1, as last reported by the work itself.
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    #: What the work is doing now ("42 of 600 series"), for people watching it.
+    message: Mapped[str | None] = mapped_column(String(500))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: What the work returned, once it succeeded.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: Why it failed, in words meant for the person who started it.
+    error: Mapped[str | None] = mapped_column(Text)
+    #: Held as a name and an id without a foreign key: the kernel knows no feature's tables.
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_by_id: Mapped[int | None] = mapped_column()
+    executor: Mapped[str] = mapped_column(String(16))
+    #: ``host:pid`` of the process that runs (or, for threads, will run) the job.
+    worker: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    #: Refreshed by every progress report; a running job silent for too long is taken for dead.
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        CheckConstraint(f"status IN {JOB_STATUSES!r}", name="known_status"),
+        CheckConstraint("progress >= 0 AND progress <= 1", name="progress_range"),
+        Index("ix_jobs_status", "status"),
+        Index("ix_jobs_kind", "kind", "id"),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Registry
+
+
+class Actor(Protocol):
+    """Who submits or reads a job; ``accounts.principal.Principal`` fits."""
+
+    @property
+    def user_id(self) -> int | None: ...
+
+    @property
+    def username(self) -> str: ...
+
+    def has_any(self, *roles: str) -> bool: ...
+
+
+#: ``report(progress, message=None)``: progress 0..1 and what is happening now.
+Report = Callable[..., None]
+JobFunction = Callable[[dict[str, Any], Report], Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    fn: JobFunction
+    #: Roles that may read every job of this kind (admins always; the creator always).
+    readers: tuple[str, ...] = ()
+
+
+_kinds: dict[str, JobKind] = {}
+
+
+def job(name: str, *, readers: tuple[str, ...] = ()) -> Callable[[JobFunction], JobFunction]:
+    """Register ``fn(params, report)`` as the work done by jobs of kind ``name``."""
+
+    def register(fn: JobFunction) -> JobFunction:
+        _kinds[name] = JobKind(name, fn, readers)
+        return fn
+
+    return register
+
+
+def kind_of(name: str) -> JobKind | None:
+    return _kinds.get(name)
+
+
+class JobAbandoned(Exception):
+    """The job was marked failed while this process still worked on it; stop working."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Short transactions of the job's own, separate from the work's session
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _write(stmt: Any, bind: Engine | None = None) -> int:
+    """Run one UPDATE in a transaction of its own and commit it at once; returns rows changed."""
+    bind = bind or db.engine()
+    s = Session(bind=bind)
+    try:
+        if bind.dialect.name == "sqlite":
+            s.connection(execution_options={"sqlite_immediate": True})
+        rowcount = s.execute(stmt).rowcount  # type: ignore[attr-defined]
+        s.commit()
+        return int(rowcount)
+    finally:
+        s.close()
+
+
+class _Reporter:
+    """The ``report`` callback: commits progress at most every ``interval`` seconds.
+
+    A forecast over thousands of series reports after each one; writing each would turn a
+    read-heavy job into a write-heavy one, so values arriving faster are coalesced and the latest
+    is written by a timer when the interval is up, even if the work reports nothing more for a
+    while (a long model fit).
+    """
+
+    def __init__(
+        self,
+        job_id: int,
+        bind: Engine,
+        observer: Callable[[float, str | None], None] | None = None,
+        interval: float = 0.5,
+    ) -> None:
+        self.job_id = job_id
+        self.bind = bind
+        self.observer = observer
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._last_write = 0.0
+        self._pending: tuple[float, str | None] | None = None
+        self._timer: threading.Timer | None = None
+        self._abandoned = False
+
+    def __call__(self, progress: float, message: str | None = None) -> None:
+        if self._abandoned:
+            raise JobAbandoned(f"job {self.job_id} is no longer running here")
+        value = min(max(float(progress), 0.0), 1.0)
+        if self.observer is not None:
+            self.observer(value, message)
+        with self._lock:
+            self._pending = (value, message)
+            due = self._last_write + self.interval - time.monotonic()
+            if due > 0:
+                if self._timer is None:
+                    self._timer = threading.Timer(due, self._flush_later)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+        self.flush()
+
+    def _flush_later(self) -> None:
+        with self._lock:
+            self._timer = None
+        try:
+            self.flush()
+        except JobAbandoned:
+            pass  # the work learns it at its next report
+        except Exception:
+            log.exception("could not record progress of job %s", self.job_id)
+
+    def flush(self) -> None:
+        """Write the latest value now; raises ``JobAbandoned`` if the job was failed meanwhile."""
+        with self._lock:
+            if self._pending is None:
+                return
+            value, message = self._pending
+            self._pending = None
+            self._last_write = time.monotonic()
+            values: dict[str, Any] = {"progress": value, "heartbeat_at": utcnow()}
+            if message is not None:
+                values["message"] = message[:500]
+            changed = _write(
+                update(Job)
+                .where(Job.id == self.job_id, Job.status == JobStatus.RUNNING.value)
+                .values(**values),
+                self.bind,
+            )
+            if not changed:
+                self._abandoned = True
+                raise JobAbandoned(f"job {self.job_id} is no longer running here")
+
+    def close(self) -> None:
+        """Stop the timer and write what is pending (the work has ended)."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        self.flush()
+
+
+# --------------------------------------------------------------------------------------------------
+# Submitting
+
+
+def enqueue(
+    s: Session,
+    kind: str,
+    params: Mapping[str, Any],
+    actor: Actor,
+    *,
+    executor: Executor | None = None,
+) -> Job:
+    """Add a queued job to the caller's unit of work; ``dispatch`` it after the commit.
+
+    Features that record their own object with the job (a forecast run) do both in one
+    transaction so neither exists without the other.
+    """
+    if kind not in _kinds:
+        raise ValueError(f"no job kind {kind!r} is registered")
+    chosen = executor or (
+        Executor.CELERY if current_app.config.get("CELERY_BROKER_URL") else Executor.THREAD
+    )
+    row = Job(
+        kind=kind,
+        status=JobStatus.QUEUED.value,
+        progress=0.0,
+        params=dict(params),
+        created_by=actor.username,
+        created_by_id=actor.user_id,
+        executor=chosen.value,
+        worker=_this_process() if chosen is not Executor.CELERY else None,
+        created_at=utcnow(),
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def dispatch(job_id: int) -> None:
+    """Hand a committed, queued job to its executor."""
+    with db.read_only() as s:
+        executor = s.scalar(select(Job.executor).where(Job.id == job_id))
+    if executor == Executor.CELERY.value:
+        _send_to_celery(job_id)
+    elif executor == Executor.THREAD.value:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        _thread_pool(app).submit(_run_in_app_context, app, job_id)
+    # Inline jobs are run by whoever enqueued them (``run_inline``).
+
+
+def submit(kind: str, params: Mapping[str, Any], actor: Actor) -> int:
+    """Record a job and start it in the background; returns its id at once."""
+    reconcile_abandoned()
+    with UnitOfWork() as uow:
+        row = enqueue(uow.session, kind, params, actor)
+        uow.commit()
+        job_id = row.id
+    dispatch(job_id)
+    return job_id
+
+
+def _send_to_celery(job_id: int) -> None:
+    celery = current_app.extensions.get("stockroom.celery")
+    if celery is None:
+        raise RuntimeError("CELERY_BROKER_URL is not set; no Celery app to send jobs to")
+    try:
+        celery.send_task(
+            "stockroom.run_job",
+            args=[job_id],
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
+        )
+    except Exception as exc:
+        log.exception("could not send job %s to the broker", job_id)
+        _finish(
+            job_id, JobStatus.FAILED, error=f"The job queue is unreachable: {exc}", any_state=True
+        )
+        raise Problem(
+            "The job queue is unreachable; the job was not started. Try again later.",
+            status=503,
+            slug="job-queue-unavailable",
+        ) from None
+
+
+_pool_lock = threading.Lock()
+
+
+def _thread_pool(app: Flask) -> ThreadPoolExecutor:
+    pool: ThreadPoolExecutor | None = app.extensions.get("stockroom.jobs.pool")
+    if pool is None:
+        with _pool_lock:
+            pool = app.extensions.get("stockroom.jobs.pool")
+            if pool is None:
+                pool = ThreadPoolExecutor(
+                    max_workers=max(1, int(app.config.get("JOBS_THREADS", 2))),
+                    thread_name_prefix="stockroom-job",
+                )
+                app.extensions["stockroom.jobs.pool"] = pool
+    return pool
+
+
+def shutdown(app: Flask, *, wait: bool = True) -> None:
+    """Stop taking jobs in this process, waiting for running ones if ``wait``."""
+    pool: ThreadPoolExecutor | None = app.extensions.pop("stockroom.jobs.pool", None)
+    if pool is not None:
+        pool.shutdown(wait=wait)
+
+
+def _run_in_app_context(app: Flask, job_id: int) -> None:
+    with app.app_context():
+        try:
+            execute(job_id)
+        except Exception:  # a thread's exception would otherwise vanish into its future
+            log.exception("job %s could not be run", job_id)
+
+
+# --------------------------------------------------------------------------------------------------
+# Running
+
+
+def execute(
+    job_id: int, *, observer: Callable[[float, str | None], None] | None = None
+) -> JobStatus | None:
+    """Claim a queued job and run it in the current app context.
+
+    Returns the final status, or None when the job was not queued (another worker took it, or a
+    broker delivered it twice).
+    """
+    claimed = _write(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED.value)
+        .values(
+            status=JobStatus.RUNNING.value,
+            started_at=utcnow(),
+            heartbeat_at=utcnow(),
+            worker=_this_process(),
+        )
+    )
+    if not claimed:
+        log.info("job %s was not queued; not running it", job_id)
+        return None
+    with db.read_only() as s:
+        row = s.get(Job, job_id)
+        assert row is not None
+        kind, params = row.kind, dict(row.params or {})
+    spec = _kinds.get(kind)
+    if spec is None:
+        _finish(job_id, JobStatus.FAILED, error=f"No job kind {kind!r} in this process.")
+        return JobStatus.FAILED
+    reporter = _Reporter(job_id, db.engine(), observer)
+    try:
+        result = spec.fn(params, reporter)
+        reporter.close()
+    except JobAbandoned:
+        log.warning("job %s was marked failed while running; its result is dropped", job_id)
+        db.session().rollback()
+        return JobStatus.FAILED
+    except Problem as problem:
+        db.session().rollback()
+        _close_quietly(reporter)
+        _finish(job_id, JobStatus.FAILED, error=problem.detail)
+        return JobStatus.FAILED
+    except Exception as exc:
+        log.exception("job %s (%s) failed", job_id, kind)
+        db.session().rollback()
+        _close_quietly(reporter)
+        _finish(job_id, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        return JobStatus.FAILED
+    _finish(job_id, JobStatus.SUCCEEDED, result=dict(result or {}))
+    return JobStatus.SUCCEEDED
+
+
+def _close_quietly(reporter: _Reporter) -> None:
+    """Record the last progress of failed work, which shows how far it got."""
+    with contextlib.suppress(JobAbandoned):
+        reporter.close()
+
+
+def run_inline(
+    job_id: int, *, observer: Callable[[float, str | None], None] | None = None
+) -> JobStatus | None:
+    """Run a job enqueued with ``Executor.INLINE`` in the foreground (command-line tools)."""
+    return execute(job_id, observer=observer)
+
+
+def _finish(
+    job_id: int,
+    status: JobStatus,
+    *,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+    any_state: bool = False,
+) -> bool:
+    values: dict[str, Any] = {"status": status.value, "finished_at": utcnow()}
+    if status is JobStatus.SUCCEEDED:
+        values.update(progress=1.0, result=result)
+    else:
+        values["error"] = error
+    stmt = update(Job).where(Job.id == job_id)
+    if not any_state:
+        stmt = stmt.where(Job.status == JobStatus.RUNNING.value)
+    return bool(_write(stmt.values(**values)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading, and failing abandoned jobs
+
+
+def _process_alive(worker: str | None) -> bool | None:
+    """True/False for a process on this host; None when it runs elsewhere (cannot tell)."""
+    if not worker:
+        return None
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _abandonment(row: Job, now: datetime, stale_after: timedelta) -> str | None:
+    """Why this active job can no longer finish, or None if it still may."""
+    alive = _process_alive(row.worker)
+    if row.status == JobStatus.RUNNING.value:
+        if alive is False:
+            return f"The process running this job ({row.worker}) ended before the job finished."
+        last = row.heartbeat_at or row.started_at or row.created_at
+        if now - last > stale_after:
+            minutes = int((now - last).total_seconds() // 60)
+            return f"The job reported no progress for {minutes} minutes and is taken for dead."
+    elif row.executor != Executor.CELERY.value and alive is False:
+        return f"The process that was to run this job ({row.worker}) ended before starting it."
+    return None
+
+
+def reconcile_abandoned(job_ids: list[int] | None = None) -> int:
+    """Mark abandoned jobs failed (all active ones, or only ``job_ids``); returns how many."""
+    now = utcnow()
+    stale_after = timedelta(seconds=current_app.config.get("JOB_STALE_AFTER_SECONDS", 900))
+    stmt = select(Job).where(Job.status.in_(ACTIVE))
+    if job_ids is not None:
+        stmt = stmt.where(Job.id.in_(job_ids))
+    with db.read_only() as s:
+        rows = list(s.scalars(stmt))
+        verdicts = [(r.id, r.status, _abandonment(r, now, stale_after)) for r in rows]
+    failed = 0
+    for job_id, status, reason in verdicts:
+        if reason is None:
+            continue
+        failed += _write(
+            update(Job)
+            .where(Job.id == job_id, Job.status == status)
+            .values(status=JobStatus.FAILED.value, error=reason, finished_at=now)
+        )
+        log.warning("job %s marked failed: %s", job_id, reason)
+    return failed
+
+
+def may_read(actor: Actor, row: Job) -> bool:
+    """The creator, admins, and the roles the job's kind names may follow a job."""
+    if actor.user_id is not None and row.created_by_id == actor.user_id:
+        return True
+    spec = _kinds.get(row.kind)
+    return actor.has_any(*(spec.readers if spec else ()))
+
+
+def get(job_id: int, actor: Actor) -> Job:
+    """A job as its reader sees it now; an abandoned one is marked failed first."""
+    reconcile_abandoned([job_id])
+    with db.read_only() as s:
+        row = s.get(Job, job_id)
+        if row is None:
+            raise NotFound(f"No job {job_id}.")
+        if not may_read(actor, row):
+            raise Forbidden(
+                "Only the job's creator, admins and the roles that plan with it may read it.",
+                slug="forbidden-role",
+            )
+        s.expunge(row)
+        return row
+
+
+# --------------------------------------------------------------------------------------------------
+# Wiring
+
+
+PrincipalResolver = Callable[[], Actor]
+
+
+def init_app(app: Flask, principal: PrincipalResolver) -> None:
+    """Mount ``GET /api/v1/jobs/<id>`` and, with a broker configured, the Celery app.
+
+    ``principal`` returns the caller of the current request (the accounts feature provides it);
+    the kernel itself knows nothing of users.
+    """
+    from core import jobs_api
+    from core.api import register_api
+
+    app.extensions["stockroom.jobs.principal"] = principal
+    register_api(app, jobs_api.blp)
+    if app.config.get("CELERY_BROKER_URL"):
+        app.extensions["stockroom.celery"] = make_celery(app)
+
+
+def make_celery(app: Flask) -> Any:
+    """A Celery app bound to this Flask app: its one task runs a job in an app context."""
+    from celery import Celery
+
+    celery = Celery("stockroom", set_as_current=False)
+    celery.conf.update(
+        broker_url=app.config["CELERY_BROKER_URL"],
+        result_backend=app.config.get("CELERY_RESULT_BACKEND"),
+        task_default_queue=app.config.get("CELERY_QUEUE", "stockroom"),
+        task_ignore_result=True,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        # One job at a time per worker process: jobs are long, and prefetching would hold a
+        # second one hostage behind the first.
+        worker_prefetch_multiplier=1,
+    )
+
+    @celery.task(name="stockroom.run_job", ignore_result=True)
+    def run_job(job_id: int) -> None:
+        with app.app_context():
+            execute(job_id)
+
+    return celery

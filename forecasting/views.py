@@ -1,0 +1,194 @@
+"""Web pages: the forecast of an item in a warehouse as a chart, and forecast runs with progress."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import IntegerField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, NumberRange, Optional
+
+from accounts.principal import Principal
+from core import db
+from core.errors import Forbidden, Problem
+from core.web import register_nav
+from forecasting import services
+from forecasting.runs import members_of
+from forecasting.schemas import MAX_HORIZON
+from inventory.models import Product, Warehouse
+
+bp = Blueprint("forecasting_web", __name__, template_folder="templates")
+
+FREQUENCY_LABELS = {"D": "days", "W": "weeks", "M": "months"}
+
+
+def _principal() -> Principal:
+    return current_user.principal  # type: ignore[no-any-return]
+
+
+def _require(*roles: str) -> Principal:
+    principal = _principal()
+    if not principal.has_any(*roles):
+        raise Forbidden(f"This page needs one of the roles: {', '.join(roles)}.")
+    return principal
+
+
+def _chart_data(forecast: dict[str, Any] | None, history: dict[str, Any] | None) -> dict[str, Any]:
+    """Plain lists for the chart script: history, censored periods, forecast and its bands."""
+    data: dict[str, Any] = {"history": [], "forecast": []}
+    if history:
+        data["history"] = [
+            {
+                "start": p["start"].isoformat(),
+                "quantity": p["quantity"],
+                "censored": p["censored"],
+                "promotion": p["promotion"],
+            }
+            for p in history["periods"]
+        ]
+    if forecast:
+        data["forecast"] = [
+            {
+                "start": p["start"].isoformat(),
+                "mean": p["mean"],
+                "q": p["quantiles"],
+                "promotion": p.get("promotion", 0),
+            }
+            for p in forecast["periods"]
+        ]
+    return data
+
+
+@bp.get("/forecasts")
+@login_required
+def forecast_page() -> ResponseReturnValue:
+    """History, forecast and its 50 % / 90 % bands for one item in one warehouse."""
+    _require(*services.READERS)
+    sku = (request.args.get("sku") or "").strip()
+    warehouse = (request.args.get("warehouse") or "").strip()
+    choices = services.series_choices()
+    if not sku and not warehouse and choices:
+        sku, warehouse = choices[0]
+    forecast = history = None
+    error = None
+    if sku and warehouse:
+        try:
+            forecast = services.latest_forecast(sku, warehouse)
+        except Problem as problem:
+            error = problem.detail
+        try:
+            frequency = forecast["frequency"] if forecast else "W"
+            history = services.demand_of(sku, warehouse, frequency)
+        except Problem as problem:
+            error = problem.detail
+            history = None
+    with db.read_only() as s:
+        warehouses = list(
+            s.execute(select(Warehouse.code, Warehouse.name).order_by(Warehouse.code))
+        )
+        name = s.scalar(select(Product.name).where(Product.sku == sku)) if sku else None
+    return render_template(
+        "forecasting/forecast.html",
+        sku=sku,
+        warehouse=warehouse,
+        name=name,
+        warehouses=warehouses,
+        skus=sorted({c[0] for c in choices}),
+        forecast=forecast,
+        history=history,
+        chart=_chart_data(forecast, history),
+        members=members_of(forecast["model"]) if forecast else [],
+        error=error,
+        frequency_labels=FREQUENCY_LABELS,
+    )
+
+
+class RunForm(FlaskForm):
+    horizon = IntegerField(
+        "Horizon (periods)",
+        default=8,
+        validators=[DataRequired(), NumberRange(min=1, max=max(MAX_HORIZON.values()))],
+    )
+    frequency = SelectField(
+        "Periods",
+        choices=[
+            SelectChoice("W", "Weeks"),
+            SelectChoice("D", "Days"),
+            SelectChoice("M", "Months"),
+        ],
+        default="W",
+    )
+    skus = StringField(
+        "SKUs", validators=[Optional()], description="Blank for every item; or a list of skus."
+    )
+    warehouses = SelectField("Warehouse", validators=[Optional()])
+
+
+def _split(text: str | None) -> list[str]:
+    return [part for part in re.split(r"[\s,;]+", text or "") if part]
+
+
+@bp.route("/forecasts/runs", methods=["GET", "POST"])
+@login_required
+def runs_page() -> ResponseReturnValue:
+    """Runs, newest first, with live progress; planners start new ones here."""
+    principal = _require(*services.PLANNERS)
+    form = RunForm()
+    with db.read_only() as s:
+        codes = list(s.scalars(select(Warehouse.code).order_by(Warehouse.code)))
+    form.warehouses.choices = [SelectChoice("", "Every warehouse"), *map(SelectChoice, codes)]
+    if form.validate_on_submit():
+        data: dict[str, Any] = {"horizon": form.horizon.data, "frequency": form.frequency.data}
+        if skus := _split(form.skus.data):
+            data["skus"] = skus
+        if form.warehouses.data:
+            data["warehouses"] = [form.warehouses.data]
+        try:
+            if data["horizon"] > MAX_HORIZON[data["frequency"]]:
+                raise Problem(
+                    f"At most {MAX_HORIZON[data['frequency']]} periods ahead for "
+                    f"{FREQUENCY_LABELS[data['frequency']]}."
+                )
+            started = services.start_run(principal, data)
+        except Problem as problem:
+            details = [m for msgs in (problem.errors or {}).values() for m in msgs]
+            flash(" ".join([problem.detail, *map(str, details[:5])]), "error")
+        else:
+            flash(f"Forecast run {started['run_id']} started.", "success")
+            return redirect(url_for(".runs_page"))
+    args = {"limit": 50, "cursor": request.args.get("cursor") or None}
+    items, next_cursor = services.list_runs(args)
+    return render_template(
+        "forecasting/runs.html",
+        form=form,
+        runs=items,
+        next_cursor=next_cursor,
+        query={"cursor": args["cursor"]},
+        frequency_labels=FREQUENCY_LABELS,
+    )
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    register_nav(
+        app,
+        "Forecasts",
+        "forecasting_web.forecast_page",
+        roles=services.READERS,
+        icon="graph-up-arrow",
+        order=40,
+    )
+    register_nav(
+        app,
+        "Forecast runs",
+        "forecasting_web.runs_page",
+        roles=services.PLANNERS,
+        icon="cpu",
+        order=41,
+    )
