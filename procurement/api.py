@@ -19,7 +19,6 @@ from procurement import csv_import, orders, scorecards, suppliers
 from procurement.models import PurchaseOrder
 from procurement.schemas import (
     ApproveSchema,
-    ImportResultSchema,
     OrderCreateSchema,
     OrderPatchSchema,
     OrderQuerySchema,
@@ -33,6 +32,7 @@ from procurement.schemas import (
     ScorecardSchema,
     SupplierCreateSchema,
     SupplierDetailSchema,
+    SupplierImportResultSchema,
     SupplierItemCreateSchema,
     SupplierItemPatchSchema,
     SupplierItemQuerySchema,
@@ -187,7 +187,7 @@ class Suppliers(MethodView):
 class SupplierImport(MethodView):
     @require(*BUYER)
     @blp.doc(requestBody=CSV_BODY)
-    @blp.response(201, ImportResultSchema)
+    @blp.response(201, SupplierImportResultSchema)
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="errors keyed `row N`")
     def post(self) -> Any:
         """Create suppliers from CSV `code,name,email,currency,default_lead_time_days`.
@@ -286,7 +286,7 @@ class SupplierItems(MethodView):
 class SupplierItemImport(MethodView):
     @require(*BUYER)
     @blp.doc(requestBody=CSV_BODY)
-    @blp.response(201, ImportResultSchema)
+    @blp.response(201, SupplierImportResultSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="errors keyed `row N`")
     def post(self, code: str) -> Any:
@@ -306,7 +306,7 @@ class SupplierItemImport(MethodView):
 class PriceListImport(MethodView):
     @require(*BUYER)
     @blp.doc(requestBody=CSV_BODY)
-    @blp.response(201, ImportResultSchema)
+    @blp.response(201, SupplierImportResultSchema)
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="errors keyed `row N`")
     def post(self) -> Any:
         """Create or replace price list lines of several suppliers from CSV (buyer).

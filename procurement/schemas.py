@@ -148,7 +148,7 @@ class SupplierItemQuerySchema(PageArgs):
     include_inactive = fields.Boolean(load_default=False)
 
 
-class ImportResultSchema(Schema):
+class SupplierImportResultSchema(Schema):
     rows = fields.Integer()
     created = fields.Integer()
     updated = fields.Integer()
