@@ -27,6 +27,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     import demo
     import forecasting
     import inventory
+    import procurement
     from accounts.auth import current_principal, principal_or_none
 
     observability.init_app(app)
@@ -46,6 +47,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     accounts.init_app(app)
     inventory.init_app(app)
     forecasting.init_app(app)
+    procurement.init_app(app)
     demo.init_app(app)
     return app
 
