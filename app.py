@@ -27,6 +27,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     import demo
     import forecasting
     import inventory
+    import procurement
     from accounts.auth import current_principal, idempotency_scope, principal_or_none
 
     observability.init_app(app)
@@ -47,6 +48,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     accounts.init_app(app)
     inventory.init_app(app)
     forecasting.init_app(app)
+    procurement.init_app(app)
     demo.init_app(app)
     return app
 

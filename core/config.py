@@ -31,6 +31,34 @@ def _decimal(name: str, default: str) -> Decimal:
     return Decimal(os.environ.get(name, default))
 
 
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false, not {raw!r}")
+
+
+def parse_mapping(name: str, raw: str) -> dict[str, Decimal]:
+    """``"A=85,B=70"`` -> ``{"A": Decimal("85"), ...}``; a typo fails at start-up, not later."""
+    out: dict[str, Decimal] = {}
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        try:
+            if not sep or not key.strip():
+                raise ValueError
+            out[key.strip()] = Decimal(value.strip())
+        except (ValueError, ArithmeticError):
+            raise ValueError(f"{name}: expected key=number pairs separated by commas, got {part!r}")
+    return out
+
+
 def from_environment() -> dict[str, Any]:
     """Read settings once at app creation; tests pass overrides to ``create_app`` instead."""
     return {
@@ -52,6 +80,32 @@ def from_environment() -> dict[str, Any]:
         # two different approvers must sign.
         "PO_AUTO_APPROVE_LIMIT": _decimal("PO_AUTO_APPROVE_LIMIT", "1000"),
         "PO_SECOND_APPROVAL_LIMIT": _decimal("PO_SECOND_APPROVAL_LIMIT", "50000"),
+        # Other currencies in units of DEFAULT_CURRENCY ("USD=7.1,EUR=7.7"), used only to compare
+        # purchase order totals with the approval limits above. A currency without a rate gets
+        # the strictest route: two approvers.
+        "PO_FX_RATES": parse_mapping("PO_FX_RATES", os.environ.get("PO_FX_RATES", "")),
+        # Supplier scorecards: relative weights of the parts of the 0-100 score, the lowest score
+        # of grades A, B and C (below C is D), and the tolerances at which quality and price
+        # score zero (a reject rate of 20 %, prices 25 % above the other suppliers' median).
+        "SCORECARD_WEIGHTS": parse_mapping(
+            "SCORECARD_WEIGHTS",
+            os.environ.get(
+                "SCORECARD_WEIGHTS", "on_time=30,in_full=25,quality=25,lead_time=10,price=10"
+            ),
+        ),
+        "SCORECARD_GRADES": parse_mapping(
+            "SCORECARD_GRADES", os.environ.get("SCORECARD_GRADES", "A=85,B=70,C=50")
+        ),
+        # Fewer settled orders in the window than this: figures and score, but no grade (and so no
+        # flag), since one unlucky delivery says little about a supplier.
+        "SCORECARD_MIN_ORDERS": int(os.environ.get("SCORECARD_MIN_ORDERS", "3")),
+        "SCORECARD_REJECT_TOLERANCE": _decimal("SCORECARD_REJECT_TOLERANCE", "0.2"),
+        "SCORECARD_PRICE_TOLERANCE": _decimal("SCORECARD_PRICE_TOLERANCE", "0.25"),
+        # Days of history behind a supplier's grade (and the scorecard's default window).
+        "SCORECARD_DAYS": int(os.environ.get("SCORECARD_DAYS", "365")),
+        # When true, a supplier whose grade fell to D gets no new purchase orders while it is
+        # flagged for review (an approver's review lifts the flag); when false it is only flagged.
+        "SCORECARD_REFUSE_GRADE_D": _flag("SCORECARD_REFUSE_GRADE_D", False),
         "RESERVATION_DEFAULT_TTL": int(os.environ.get("RESERVATION_DEFAULT_TTL", "900")),
         # The longest hold a storefront may ask for, at creation or by extending.
         "RESERVATION_MAX_TTL": int(os.environ.get("RESERVATION_MAX_TTL", "86400")),

@@ -295,6 +295,10 @@ class UnitOfWork:
                 # End the read transaction a previous step (authentication, say) left open, so
                 # ours starts fresh and, on SQLite, takes the write lock up front.
                 s.rollback()
+            # Objects an earlier unit of work loaded in this session (a command or a job runs
+            # many) would otherwise be read from memory, not from the database: a row locked
+            # FOR UPDATE must come with its current values.
+            s.expire_all()
             if self.write and s.get_bind().dialect.name == "sqlite":
                 s.connection(execution_options={"sqlite_immediate": True})
         g._uow_depth = g.get("_uow_depth", 0) + 1

@@ -21,7 +21,12 @@ from flask.testing import FlaskClient
 
 from core.config import normalise_database_url
 
-pytest_plugins = ["tests.factories", "tests.forecasting_factories", "tests.reservation_factories"]
+pytest_plugins = [
+    "tests.factories",
+    "tests.forecasting_factories",
+    "tests.procurement_factories",
+    "tests.reservation_factories",
+]
 
 PG_ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = bool(os.environ.get("CI"))

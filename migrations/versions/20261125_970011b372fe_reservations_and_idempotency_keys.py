@@ -1,7 +1,7 @@
 """Reservations (storefront holds and their lines per warehouse) and idempotency keys.
 
 Revision ID: 970011b372fe
-Revises: 70be1400b5d0
+Revises: 2a6923b840c8
 Create Date: 2026-11-25 13:33:11.375374
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '970011b372fe'
-down_revision = '70be1400b5d0'
+down_revision = '2a6923b840c8'
 branch_labels = None
 depends_on = None
 

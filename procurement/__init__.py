@@ -1,0 +1,15 @@
+"""Suppliers and price lists, purchase orders with approvals, receipts and supplier scorecards."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from core.api import register_api
+    from procurement import api, cli, views
+
+    register_api(app, api.blp)
+    register_api(app, api.po_blp)
+    views.init_app(app)
+    cli.init_app(app)

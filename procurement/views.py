@@ -1,0 +1,684 @@
+"""Web pages: buyers write and follow orders and manage suppliers, approvers work through their
+queue, warehouse staff receive deliveries. Every rule lives in the use cases; a Problem they
+raise is shown as a message on the page.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, date
+from decimal import Decimal
+from typing import Any, ParamSpec, TypeVar
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from marshmallow import ValidationError
+from sqlalchemy import select
+from wtforms import (
+    DateField,
+    DateTimeLocalField,
+    DecimalField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, Regexp
+
+from accounts.principal import Principal
+from core import db
+from core.db import utcnow
+from core.errors import Problem
+from core.web import register_nav
+from inventory.models import Warehouse
+from procurement import csv_import, orders, scorecards, suppliers
+from procurement.models import PurchaseOrder, Supplier
+from procurement.orders import problem_detail
+from procurement.workflow import PO_STATUSES, POStatus
+
+bp = Blueprint("procurement_web", __name__, template_folder="templates", url_prefix="/procurement")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+READERS = ("warehouse", "buyer", "approver", "planner", "viewer")
+
+
+def principal() -> Principal:
+    return current_user.principal  # type: ignore[no-any-return]
+
+
+def roles_required(*roles: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """Signed in (else to the login page) and holding one of ``roles`` (else 403)."""
+
+    def decorate(fn: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(fn)
+        @login_required
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            if not principal().has_any(*roles):
+                abort(403)
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def flash_problem(problem: Problem) -> None:
+    flash(problem_detail(problem), "error")
+
+
+# --- forms ----------------------------------------------------------------------------------------
+
+
+class LineForm(Form):
+    sku = StringField("SKU", validators=[Optional(), Length(max=64)])
+    quantity = IntegerField("Quantity", validators=[Optional(), NumberRange(min=1)])
+    unit_price = DecimalField("Unit price", places=4, validators=[Optional(), NumberRange(min=0)])
+
+
+class OrderForm(FlaskForm):
+    supplier = SelectField("Supplier", validators=[DataRequired()])
+    warehouse = SelectField("Deliver to", validators=[DataRequired()])
+    expected_date = DateField("Expected by", validators=[Optional()])
+    notes = TextAreaField("Notes", validators=[Optional(), Length(max=4000)])
+    lines = FieldList(FormField(LineForm), min_entries=4, max_entries=200)
+    version = HiddenField()
+
+
+class ActionForm(FlaskForm):
+    reason = StringField("Reason", validators=[Optional(), Length(max=2000)])
+    version = HiddenField()
+
+
+class ReceiveForm(FlaskForm):
+    received_at = DateTimeLocalField(
+        "Received at (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()]
+    )
+    note = StringField("Note", validators=[Optional(), Length(max=2000)])
+
+
+class SupplierForm(FlaskForm):
+    code = StringField(
+        "Code",
+        validators=[DataRequired(), Length(max=32), Regexp(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")],
+    )
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    email = StringField("Email", validators=[Optional(), Email(), Length(max=254)])
+    currency = StringField("Currency", validators=[Optional(), Regexp(r"^[A-Z]{3}$")])
+    default_lead_time_days = IntegerField(
+        "Default lead time (days)", validators=[DataRequired(), NumberRange(min=0, max=730)]
+    )
+
+
+class ItemForm(FlaskForm):
+    sku = StringField("SKU", validators=[DataRequired(), Length(max=64)])
+    supplier_sku = StringField("Supplier's SKU", validators=[Optional(), Length(max=64)])
+    unit_price = DecimalField(
+        "Unit price", places=4, validators=[DataRequired(), NumberRange(min=0)]
+    )
+    moq = IntegerField("MOQ", default=1, validators=[Optional(), NumberRange(min=1)])
+    pack_size = IntegerField("Pack size", default=1, validators=[Optional(), NumberRange(min=1)])
+    lead_time_days = IntegerField(
+        "Lead time (days)", validators=[Optional(), NumberRange(min=0, max=730)]
+    )
+    price_breaks = StringField(
+        "Price breaks", validators=[Optional()], description="e.g. 100:9.50;500:9.00"
+    )
+
+
+class ImportForm(FlaskForm):
+    kind = SelectField(
+        "File",
+        choices=[SelectChoice("suppliers", "Suppliers"), SelectChoice("prices", "Price lists")],
+    )
+    file = FileField("CSV file", validators=[FileRequired()])
+
+
+# --- purchase orders ------------------------------------------------------------------------------
+
+
+def _choices() -> tuple[list[SelectChoice], list[SelectChoice]]:
+    with db.read_only() as s:
+        sups = s.execute(
+            select(Supplier.code, Supplier.name, Supplier.grade)
+            .where(Supplier.status == "approved")
+            .order_by(Supplier.code)
+        ).all()
+        whs = s.execute(
+            select(Warehouse.code, Warehouse.name)
+            .where(Warehouse.active.is_(True))
+            .order_by(Warehouse.code)
+        ).all()
+    return (
+        [SelectChoice(c, f"{c} · {n} · grade {g or 'N/A'}") for c, n, g in sups],
+        [SelectChoice(c, f"{c} · {n}") for c, n in whs],
+    )
+
+
+@bp.get("/orders")
+@roles_required(*READERS)
+def order_list() -> ResponseReturnValue:
+    args = {
+        "status": [s for s in request.args.getlist("status") if s in PO_STATUSES],
+        "supplier": request.args.get("supplier") or None,
+        "warehouse": request.args.get("warehouse") or None,
+        "created_by": request.args.get("created_by") or None,
+        "limit": 50,
+        "cursor": request.args.get("cursor") or None,
+    }
+    try:
+        items, next_cursor = orders.list_orders(args)
+    except Problem as problem:
+        flash_problem(problem)
+        items, next_cursor = [], None
+    supplier_choices, warehouse_choices = _choices()
+    return render_template(
+        "procurement/orders.html",
+        orders=items,
+        next_cursor=next_cursor,
+        statuses=PO_STATUSES,
+        suppliers=supplier_choices,
+        warehouses=warehouse_choices,
+        args=args,
+    )
+
+
+def _lines_of(form: OrderForm) -> tuple[list[dict[str, Any]], list[int]]:
+    """Filled-in rows as order lines, and which form row each came from."""
+    lines, rows = [], []
+    for i, entry in enumerate(form.lines.entries):
+        sku = (entry.form.sku.data or "").strip()
+        if not sku:
+            continue
+        line: dict[str, Any] = {"sku": sku, "quantity": entry.form.quantity.data}
+        if entry.form.unit_price.data is not None:
+            line["unit_price"] = entry.form.unit_price.data
+        lines.append(line)
+        rows.append(i)
+    return lines, rows
+
+
+def _missing_quantities(form: OrderForm, lines: list[dict[str, Any]], rows: list[int]) -> bool:
+    bad = False
+    for line, row in zip(lines, rows, strict=True):
+        if not line["quantity"]:
+            form.lines.entries[row].form.quantity.errors = ["Say how many."]
+            bad = True
+    if not lines:
+        flash("Add at least one line.", "error")
+        bad = True
+    return bad
+
+
+def _attach_errors(form: OrderForm, problem: Problem, rows: list[int]) -> None:
+    """Show a use case's ``lines.N.field`` messages next to the row they are about."""
+    for key, messages in (problem.errors or {}).items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == "lines" and parts[1].isdigit():
+            index = int(parts[1])
+            if index < len(rows):
+                field = getattr(form.lines.entries[rows[index]].form, parts[2], None)
+                if field is not None:
+                    field.errors = list(field.errors or []) + list(messages)
+                    continue
+        field = getattr(form, key, None)
+        if field is not None and hasattr(field, "errors"):
+            field.errors = list(field.errors or []) + list(messages)
+
+
+@bp.route("/orders/new", methods=["GET", "POST"])
+@roles_required("buyer")
+def order_new() -> ResponseReturnValue:
+    form = OrderForm()
+    form.supplier.choices, form.warehouse.choices = _choices()
+    if request.method == "GET" and request.args.get("supplier"):
+        form.supplier.data = request.args["supplier"]
+    if form.validate_on_submit():
+        lines, rows = _lines_of(form)
+        if not _missing_quantities(form, lines, rows):
+            data = {
+                "supplier": form.supplier.data,
+                "warehouse": form.warehouse.data,
+                "expected_date": form.expected_date.data,
+                "notes": form.notes.data or None,
+                "lines": lines,
+            }
+            try:
+                po = orders.create_order(principal(), data)
+            except Problem as problem:
+                flash_problem(problem)
+                _attach_errors(form, problem, rows)
+            else:
+                flash(f"{po.number} saved as a draft.", "success")
+                return redirect(url_for(".order_detail", po_id=po.id))
+    return render_template("procurement/order_form.html", form=form, po=None)
+
+
+@bp.route("/orders/<int:po_id>/edit", methods=["GET", "POST"])
+@roles_required("buyer")
+def order_edit(po_id: int) -> ResponseReturnValue:
+    try:
+        po = orders.get_order(po_id)
+    except Problem:
+        abort(404)
+    form = OrderForm()
+    form.supplier.choices, form.warehouse.choices = _choices()
+    form.supplier.choices = [
+        SelectChoice(po.supplier.code, f"{po.supplier.code} · {po.supplier.name}")
+    ]
+    form.supplier.data = po.supplier.code  # shown, not editable: an order keeps its supplier
+    if po.status != POStatus.DRAFT:
+        flash(f"{po.number} is {po.status.replace('_', ' ')}; only drafts can be edited.", "error")
+        return redirect(url_for(".order_detail", po_id=po_id))
+    if request.method == "GET":
+        form.warehouse.data = po.warehouse.code
+        form.expected_date.data = po.expected_date
+        form.notes.data = po.notes
+        form.version.data = str(po.version)
+        while len(form.lines.entries) < len(po.lines) + 2:
+            form.lines.append_entry()
+        for entry, line in zip(form.lines.entries, po.lines, strict=False):
+            entry.form.sku.data = line.product.sku
+            entry.form.quantity.data = line.quantity
+            entry.form.unit_price.data = line.unit_price if line.price_source == "manual" else None
+    elif form.validate_on_submit():
+        lines, rows = _lines_of(form)
+        if not _missing_quantities(form, lines, rows):
+            changes = {
+                "warehouse": form.warehouse.data,
+                "expected_date": form.expected_date.data,
+                "notes": form.notes.data or None,
+                "lines": lines,
+            }
+            version = int(form.version.data) if (form.version.data or "").isdigit() else -1
+            try:
+                orders.update_order(
+                    principal(), po_id, changes, expected_version=frozenset({version})
+                )
+            except Problem as problem:
+                flash_problem(problem)
+                _attach_errors(form, problem, rows)
+                if problem.status in (409, 412):
+                    return redirect(url_for(".order_detail", po_id=po_id))
+            else:
+                flash(f"{po.number} saved.", "success")
+                return redirect(url_for(".order_detail", po_id=po_id))
+    return render_template("procurement/order_form.html", form=form, po=po)
+
+
+def _order_context(po: PurchaseOrder) -> dict[str, Any]:
+    p = principal()
+    status = POStatus(po.status)
+    decided = any(a.approver == p.username for a in po.approvals)
+    may = {
+        "edit": p.has_any("buyer") and status == POStatus.DRAFT,
+        "submit": p.has_any("buyer") and status == POStatus.DRAFT,
+        "approve": p.has_any("approver")
+        and status == POStatus.PENDING_APPROVAL
+        and not orders.is_creator(p, po)
+        and not decided,
+        "send": p.has_any("buyer") and status == POStatus.APPROVED,
+        "cancel": p.has_any("buyer")
+        and status in (POStatus.DRAFT, POStatus.PENDING_APPROVAL, POStatus.APPROVED, POStatus.SENT),
+        "close": p.has_any("buyer") and status in (POStatus.PARTIALLY_RECEIVED, POStatus.RECEIVED),
+        "receive": p.may_act_in(po.warehouse.code)
+        and status in (POStatus.SENT, POStatus.PARTIALLY_RECEIVED),
+    }
+    with db.read_only() as s:
+        check = orders.price_check(s, po)
+    return {"po": po, "may": may, "check": check, "action_form": ActionForm()}
+
+
+@bp.get("/orders/<int:po_id>")
+@roles_required(*READERS)
+def order_detail(po_id: int) -> ResponseReturnValue:
+    try:
+        po = orders.get_order(po_id)
+    except Problem:
+        abort(404)
+    return render_template("procurement/order.html", **_order_context(po))
+
+
+ACTIONS: dict[str, Callable[..., PurchaseOrder]] = {
+    "submit": lambda p, po, reason, v: orders.submit(p, po, expected_version=v),
+    "approve": lambda p, po, reason, v: orders.approve(p, po, reason, expected_version=v),
+    "reject": lambda p, po, reason, v: orders.reject(p, po, reason, expected_version=v),
+    "send": lambda p, po, reason, v: orders.send(p, po, expected_version=v),
+    "cancel": lambda p, po, reason, v: orders.cancel(p, po, reason, expected_version=v),
+    "close": lambda p, po, reason, v: orders.close(p, po, reason, expected_version=v),
+}
+DONE = {
+    "submit": "submitted",
+    "approve": "approved",
+    "reject": "rejected",
+    "send": "marked as sent",
+    "cancel": "cancelled",
+    "close": "closed",
+}
+
+
+@bp.post("/orders/<int:po_id>/<action>")
+@login_required
+def order_action(po_id: int, action: str) -> ResponseReturnValue:
+    if action not in ACTIONS:
+        abort(404)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        flash("The form expired; please try again.", "error")
+        return redirect(url_for(".order_detail", po_id=po_id))
+    version = frozenset({int(form.version.data)}) if (form.version.data or "").isdigit() else None
+    try:
+        po = ACTIONS[action](principal(), po_id, form.reason.data, version)
+    except Problem as problem:
+        flash_problem(problem)
+    else:
+        state = po.status.replace("_", " ")
+        if po.status == POStatus.PENDING_APPROVAL and action == "approve":
+            missing = po.approvals_required - len(po.approvals_given)
+            flash(f"{po.number}: your approval is recorded; {missing} more needed.", "success")
+        elif state == DONE[action]:
+            flash(f"{po.number} {state}.", "success")
+        else:
+            flash(f"{po.number} {DONE[action]}; it is now {state}.", "success")
+    target = request.form.get("next") or ""
+    if target.startswith("/procurement/"):
+        return redirect(target)
+    return redirect(url_for(".order_detail", po_id=po_id))
+
+
+@bp.get("/approvals")
+@roles_required("approver")
+def approval_queue() -> ResponseReturnValue:
+    p = principal()
+    items, _ = orders.list_orders({"awaiting_my_approval": True, "limit": 200}, p)
+    with db.read_only() as s:
+        checks = {po.id: orders.price_check(s, po) for po in items}
+    return render_template(
+        "procurement/approvals.html", orders=items, checks=checks, action_form=ActionForm()
+    )
+
+
+@bp.get("/receiving")
+@roles_required("warehouse")
+def receiving() -> ResponseReturnValue:
+    p = principal()
+    items, _ = orders.list_orders({"status": ["sent", "partially_received"], "limit": 200}, p)
+    mine = [po for po in items if p.may_act_in(po.warehouse.code)]
+    mine.sort(key=lambda po: (po.expected_date or date.max, po.id))
+    return render_template("procurement/receiving.html", orders=mine, today=utcnow().date())
+
+
+@bp.route("/orders/<int:po_id>/receive", methods=["GET", "POST"])
+@roles_required("warehouse")
+def receive(po_id: int) -> ResponseReturnValue:
+    try:
+        po = orders.get_order(po_id)
+    except Problem:
+        abort(404)
+    if not principal().may_act_in(po.warehouse.code):
+        abort(403)
+    form = ReceiveForm()
+    entered: dict[str, dict[str, str]] = {}
+    if form.validate_on_submit():
+        lines, bad = [], []
+        for line in po.lines:
+            sku = line.product.sku
+            raw = {
+                k: (request.form.get(f"{k}-{line.line_no}") or "").strip()
+                for k in ("accepted", "rejected", "reject_reason")
+            }
+            entered[sku] = raw
+            if not raw["accepted"] and not raw["rejected"]:
+                continue
+            try:
+                accepted = int(raw["accepted"] or 0)
+                rejected = int(raw["rejected"] or 0)
+            except ValueError:
+                bad.append(sku)
+                continue
+            if accepted < 0 or rejected < 0:
+                bad.append(sku)
+                continue
+            if accepted or rejected:
+                row: dict[str, Any] = {"sku": sku, "accepted": accepted, "rejected": rejected}
+                if rejected and raw["reject_reason"]:
+                    row["reject_reason"] = raw["reject_reason"]
+                lines.append(row)
+        if bad:
+            flash(f"Quantities must be whole numbers of 0 or more: {', '.join(bad)}.", "error")
+        elif not lines:
+            flash("Enter what arrived on at least one line.", "error")
+        else:
+            data: dict[str, Any] = {"lines": lines, "note": form.note.data or None}
+            if form.received_at.data:
+                data["received_at"] = form.received_at.data.replace(tzinfo=UTC)
+            try:
+                receipt = orders.receive(principal(), po_id, data)
+            except Problem as problem:
+                flash_problem(problem)
+            else:
+                accepted = sum(r["accepted"] for r in lines)
+                rejected = sum(r["rejected"] for r in lines)
+                flash(
+                    f"Receipt {receipt.id} for {po.number}: {accepted} accepted into "
+                    f"{po.warehouse.code}, {rejected} rejected.",
+                    "success",
+                )
+                return redirect(url_for(".order_detail", po_id=po_id))
+    return render_template("procurement/receive.html", po=po, form=form, entered=entered)
+
+
+# --- suppliers ------------------------------------------------------------------------------------
+
+
+@bp.get("/suppliers")
+@roles_required(*READERS)
+def supplier_list() -> ResponseReturnValue:
+    flagged = request.args.get("flagged")
+    args = {
+        "status": request.args.get("status") or None,
+        "grade": request.args.get("grade") or None,
+        "flagged": True if flagged == "1" else None,
+        "q": request.args.get("q") or None,
+        "limit": 100,
+        "cursor": request.args.get("cursor") or None,
+    }
+    try:
+        items, next_cursor = suppliers.list_suppliers(args)
+    except Problem as problem:
+        flash_problem(problem)
+        items, next_cursor = [], None
+    return render_template(
+        "procurement/suppliers.html", suppliers=items, next_cursor=next_cursor, args=args
+    )
+
+
+@bp.route("/suppliers/new", methods=["GET", "POST"])
+@roles_required("buyer")
+def supplier_new() -> ResponseReturnValue:
+    form = SupplierForm()
+    if form.validate_on_submit():
+        data = {
+            "code": form.code.data,
+            "name": form.name.data,
+            "email": form.email.data or None,
+            "currency": form.currency.data or None,
+            "default_lead_time_days": form.default_lead_time_days.data,
+        }
+        try:
+            supplier = suppliers.create_supplier(principal(), data)
+        except Problem as problem:
+            flash_problem(problem)
+        else:
+            flash(f"{supplier.code} registered as a candidate.", "success")
+            return redirect(url_for(".supplier_detail", code=supplier.code))
+    return render_template("procurement/supplier_form.html", form=form)
+
+
+@bp.route("/suppliers/import", methods=["GET", "POST"])
+@roles_required("buyer")
+def supplier_import() -> ResponseReturnValue:
+    form = ImportForm()
+    errors: dict[str, list[str]] = {}
+    if form.validate_on_submit():
+        try:
+            text = csv_import.decode(form.file.data.read())
+            if form.kind.data == "suppliers":
+                parsed = csv_import.parse(text, csv_import.SupplierRow)
+                outcome = suppliers.import_suppliers(principal(), parsed)
+            else:
+                parsed = csv_import.parse(text, csv_import.PriceListRow)
+                outcome = suppliers.import_price_list(principal(), parsed)
+        except Problem as problem:
+            flash(problem.detail, "error")
+            errors = problem.errors or {}
+        else:
+            flash(
+                f"Imported {outcome.rows} rows: {outcome.created} new, {outcome.updated} replaced.",
+                "success",
+            )
+            return redirect(url_for(".supplier_list"))
+    return render_template("procurement/import.html", form=form, errors=errors)
+
+
+@bp.get("/suppliers/<code>")
+@roles_required(*READERS)
+def supplier_detail(code: str) -> ResponseReturnValue:
+    try:
+        supplier = suppliers.get_supplier(code)
+        card = scorecards.scorecard_for(code, quarters=8)
+        items, _ = suppliers.list_items(code, {"limit": 500, "include_inactive": True})
+    except Problem:
+        abort(404)
+    trend = [{"quarter": p.quarter, **scorecards.card_view(p.card)} for p in card.trend]
+    return render_template(
+        "procurement/supplier.html",
+        supplier=supplier,
+        card=scorecards.card_view(card.card),
+        days=card.days,
+        trend=trend,
+        grades={k: float(v) for k, v in current_app.config["SCORECARD_GRADES"].items()},
+        items=items,
+        action_form=ActionForm(),
+        item_form=ItemForm(),
+    )
+
+
+@bp.post("/suppliers/<code>/<action>")
+@login_required
+def supplier_action(code: str, action: str) -> ResponseReturnValue:
+    if action not in ("approve", "suspend", "block", "review"):
+        abort(404)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        flash("The form expired; please try again.", "error")
+        return redirect(url_for(".supplier_detail", code=code))
+    try:
+        if action == "review":
+            supplier = suppliers.review(principal(), code, form.reason.data or "")
+            flash(f"Review of {supplier.code} recorded; the flag is lowered.", "success")
+        else:
+            supplier = suppliers.change_status(principal(), code, action, form.reason.data)
+            flash(f"{supplier.code} is now {supplier.status}.", "success")
+    except Problem as problem:
+        flash_problem(problem)
+    return redirect(url_for(".supplier_detail", code=code))
+
+
+@bp.post("/suppliers/<code>/items")
+@roles_required("buyer")
+def supplier_item_add(code: str) -> ResponseReturnValue:
+    form = ItemForm()
+    if not form.validate_on_submit():
+        for field, messages in form.errors.items():
+            flash(f"{field}: {'; '.join(str(m) for m in messages)}", "error")
+        return redirect(url_for(".supplier_detail", code=code))
+    data: dict[str, Any] = {
+        "sku": form.sku.data,
+        "unit_price": form.unit_price.data,
+        "supplier_sku": form.supplier_sku.data or None,
+        "moq": form.moq.data or 1,
+        "pack_size": form.pack_size.data or 1,
+        "lead_time_days": form.lead_time_days.data,
+    }
+    try:
+        if form.price_breaks.data:
+            data["price_breaks"] = csv_import.BreaksCell().deserialize(form.price_breaks.data)
+        item = suppliers.add_item(principal(), code, data)
+    except Problem as problem:
+        flash_problem(problem)
+    except ValidationError as error:
+        flash(f"Price breaks: {'; '.join(str(m) for m in error.messages)}", "error")
+    else:
+        flash(f"{item.product.sku} added to {code}'s price list.", "success")
+    return redirect(url_for(".supplier_detail", code=code))
+
+
+# --- set-up ---------------------------------------------------------------------------------------
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+    @app.template_filter("money")
+    def money(value: Decimal | None, places: int = 2) -> str:
+        if value is None:
+            return "–"
+        return f"{value:,.{places}f}"
+
+    @app.template_filter("pct")
+    def pct(value: float | None, places: int = 0) -> str:
+        return "–" if value is None else f"{100 * value:.{places}f}%"
+
+    register_nav(
+        app,
+        "Purchase orders",
+        "procurement_web.order_list",
+        roles=READERS,
+        icon="cart3",
+        order=40,
+    )
+    register_nav(
+        app,
+        "Approvals",
+        "procurement_web.approval_queue",
+        roles=("approver",),
+        icon="check2-square",
+        order=41,
+    )
+    register_nav(
+        app,
+        "Receiving",
+        "procurement_web.receiving",
+        roles=("warehouse",),
+        icon="box-arrow-in-down",
+        order=42,
+    )
+    register_nav(
+        app,
+        "Suppliers",
+        "procurement_web.supplier_list",
+        roles=READERS,
+        icon="shop",
+        order=43,
+    )
