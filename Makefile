@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
-PYTEST_ARGS ?=
+# Two processes: the suite spends much of its time waiting on gunicorn, Chromium and databases.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: install demo run test test-sqlite test-pg lint format migrate bench
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 import forecasting.demo
 import inventory.demo
+import procurement.demo
 from accounts import services as accounts
 from core import db
 from core.db import Base
@@ -32,7 +33,7 @@ DEMO_USERS = [
 ]
 
 #: Feature seeders in dependency order; each adds to what the previous ones created.
-SEEDERS = [inventory.demo.seed, forecasting.demo.seed]
+SEEDERS = [inventory.demo.seed, forecasting.demo.seed, procurement.demo.seed]
 
 group = AppGroup("demo", help="Demo data.")
 
@@ -59,10 +60,7 @@ def seed_command(random_seed: int, reset: bool, if_empty: bool) -> None:
     rng = random.Random(random_seed)
     today = datetime.now(UTC).date()
     warehouses = [code for code, *_ in inventory.demo.WAREHOUSES]
-    with click.progressbar(SEEDERS, label="Seeding demo data") as seeders:
-        lines: list[str] = []
-        for seeder in seeders:
-            lines += seeder(rng, today)
+    # People first, so the history the seeders write is signed by the demo users themselves.
     tokens = []
     for username, roles, scoped in DEMO_USERS:
         accounts.create_user(
@@ -73,6 +71,10 @@ def seed_command(random_seed: int, reset: bool, if_empty: bool) -> None:
             full_name=f"Demo {username}",
         )
         tokens.append((username, roles, accounts.create_token(username, "demo").token))
+    with click.progressbar(SEEDERS, label="Seeding demo data") as seeders:
+        lines: list[str] = []
+        for seeder in seeders:
+            lines += seeder(rng, today)
     for line in lines:
         click.echo(f"  {line}")
     click.echo(f"\nUsers (web UI password for all: {DEMO_PASSWORD}) and API tokens, shown once:")

@@ -69,9 +69,8 @@ def _at(day: date, hour: int) -> datetime:
 
 
 def _user(username: str, roles: list[str], warehouses: list[str] | None = None) -> Principal:
-    """The demo's people by name. The demo command creates their accounts after the seeders
-    run, so history is recorded under their names (as a name, not yet a user id); the creator
-    of an order is still recognised by name and cannot approve it."""
+    """The demo's people: their accounts when the demo command has created them (it does so
+    before seeding), otherwise a principal by name, so the seeder also runs on its own."""
     with db.read_only() as s:
         user = s.scalar(select(User).where(User.username == username))
         if user is not None:
