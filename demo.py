@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 import forecasting.demo
 import inventory.demo
+import inventory.reservation_demo
 import procurement.demo
 from accounts import services as accounts
 from core import db
@@ -33,7 +34,12 @@ DEMO_USERS = [
 ]
 
 #: Feature seeders in dependency order; each adds to what the previous ones created.
-SEEDERS = [inventory.demo.seed, forecasting.demo.seed, procurement.demo.seed]
+SEEDERS = [
+    inventory.demo.seed,
+    forecasting.demo.seed,
+    procurement.demo.seed,
+    inventory.reservation_demo.seed,
+]
 
 group = AppGroup("demo", help="Demo data.")
 
