@@ -326,16 +326,29 @@ class UnitOfWork:
 def read_only() -> Iterator[Session]:
     """A short read transaction that never holds locks beyond the block.
 
+    It ends with COMMIT, not ROLLBACK, although it wrote nothing: a rollback expires every object
+    the block loaded, and serialising a page of fifty of them afterwards would cost fifty more
+    queries. Objects loaded earlier in the same session are not refreshed (they may still be
+    needed, eager-loaded, by the caller); a unit of work expires everything when it starts, so
+    writes always judge current values.
+
     Inside an open unit of work it reads in that unit's transaction and leaves it alone.
     """
     s = session()
     if in_unit_of_work():
         yield s
         return
+    if s.new or s.dirty or s.deleted:
+        raise RuntimeError("a read started with unsaved changes in the session")
     try:
         yield s
-    finally:
+    except BaseException:
         s.rollback()
+        raise
+    if s.new or s.dirty or s.deleted:
+        s.rollback()
+        raise RuntimeError("a read-only block changed objects; use a UnitOfWork to write")
+    s.commit()
 
 
 # --------------------------------------------------------------------------------------------------
