@@ -15,6 +15,7 @@ from flask.views import MethodView
 from accounts.auth import current_principal, require
 from core.api import Blueprint, page_of
 from core.errors import Problem
+from core.idempotency import idempotent
 from procurement import csv_import, orders, scorecards, suppliers
 from procurement.models import PurchaseOrder
 from procurement.schemas import (
@@ -376,6 +377,7 @@ class PurchaseOrders(MethodView):
         return {"items": items, "next_cursor": next_cursor}
 
     @require(*BUYER)
+    @idempotent
     @po_blp.arguments(OrderCreateSchema)
     @po_blp.response(201, OrderSchema, headers=ETAG_HEADER)
     @po_blp.alt_response(409, response="CONFLICT", description="supplier not approved")
@@ -426,6 +428,7 @@ def _transition(
     conflicts: str,
 ) -> type[MethodView]:
     @require(*roles)
+    @idempotent
     @po_blp.doc(parameters=[IF_MATCH])
     @po_blp.arguments(schema)
     @po_blp.response(200, OrderSchema, headers=ETAG_HEADER)
@@ -514,6 +517,7 @@ class Receipts(MethodView):
         return orders.get_order(po).receipts
 
     @require(*WAREHOUSE)
+    @idempotent
     @po_blp.arguments(ReceiptCreateSchema)
     @po_blp.response(201, ReceiptSchema)
     @po_blp.alt_response(403, response="FORBIDDEN", description="not staff of its warehouse")
