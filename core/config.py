@@ -75,6 +75,8 @@ def from_environment() -> dict[str, Any]:
         # A running job that reported nothing for this long is taken for dead and marked failed.
         "JOB_STALE_AFTER_SECONDS": int(os.environ.get("JOB_STALE_AFTER_SECONDS", "900")),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # Connections each process keeps open; at least gunicorn's --threads.
+        "DB_POOL_SIZE": int(os.environ.get("DB_POOL_SIZE", "10")),
         "DEFAULT_CURRENCY": os.environ.get("DEFAULT_CURRENCY", "CNY"),
         # Purchase orders under this total are approved on submit; above the second threshold
         # two different approvers must sign.
