@@ -194,3 +194,29 @@ def gunicorn(url: str, args: list[str], env: dict[str, str] | None = None) -> It
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def server_cpu_seconds() -> tuple[float, float]:
+    """CPU seconds used so far by gunicorn and by PostgreSQL processes (user + system).
+
+    Throughput on a machine whose CPU share drifts is a poor comparison; the CPU the server side
+    spends per request is not affected by how much CPU the host lends us at that moment.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    app, database = 0, 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read().replace(b"\0", b" ")
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used = int(fields[11]) + int(fields[12])  # utime, stime
+        if b"gunicorn" in cmdline:
+            app += used
+        elif cmdline.startswith(b"postgres"):
+            database += used
+    return app / ticks, database / ticks
