@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -31,12 +31,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class LiveServer:
     url: str
@@ -47,8 +41,11 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(app: Flask, database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    """gunicorn serving the test's database; ``app`` (same database) is for arranging data."""
-    port = _free_port()
+    """gunicorn serving the test's database; ``app`` (same database) is for arranging data.
+
+    gunicorn binds port 0 and the test reads the port it got from its log: picking a free port
+    first and passing it on races with other test processes doing the same.
+    """
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -63,7 +60,7 @@ def live_server(app: Flask, database_url: str, tmp_path: Path) -> Iterator[LiveS
             "gunicorn",
             "app:app",
             "--bind",
-            f"127.0.0.1:{port}",
+            "127.0.0.1:0",
             "--workers",
             "2",
             "--threads",
@@ -77,15 +74,21 @@ def live_server(app: Flask, database_url: str, tmp_path: Path) -> Iterator[LiveS
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
+    url = None
     while True:
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=1) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
+        if url is None:
+            found = re.search(
+                r"Listening at: (http://127\.0\.0\.1:\d+)", (tmp_path / "gunicorn.log").read_text()
+            )
+            url = found.group(1) if found else None
+        if url is not None:
+            try:
+                with urllib.request.urlopen(url + "/readyz", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             log.close()
