@@ -44,6 +44,21 @@ class NavItem:
     roles: tuple[str, ...] = ()
     icon: str = "circle"
     order: int = 100
+    #: Items sharing a group appear under one menu of that name.
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class NavGroup:
+    """A menu in the bar: its visible items, or a single plain link when it has only one."""
+
+    label: str
+    icon: str
+    items: list[NavItem]
+
+    @property
+    def endpoints(self) -> set[str]:
+        return {i.endpoint for i in self.items}
 
 
 def register_nav(
@@ -54,17 +69,40 @@ def register_nav(
     roles: tuple[str, ...] = (),
     icon: str = "circle",
     order: int = 100,
+    group: str | None = None,
 ) -> None:
-    """Add a top-level page to the navigation; empty ``roles`` means everyone signed in."""
+    """Add a page to the navigation; empty ``roles`` means everyone signed in."""
     items: list[NavItem] = app.extensions.setdefault("stockroom.nav", [])
-    items.append(NavItem(label, endpoint, roles, icon, order))
+    items.append(NavItem(label, endpoint, roles, icon, order, group))
     items.sort(key=lambda i: (i.order, i.label))
+
+
+def register_nav_group(app: Flask, label: str, *, icon: str) -> None:
+    """Name the icon of a menu that features fill with ``register_nav(..., group=label)``."""
+    app.extensions.setdefault("stockroom.nav_groups", {})[label] = icon
 
 
 def nav_for(roles: frozenset[str]) -> list[NavItem]:
     items: list[NavItem] = current_app.extensions.get("stockroom.nav", [])
     admin = "admin" in roles
     return [i for i in items if not i.roles or admin or not roles.isdisjoint(i.roles)]
+
+
+def menu_for(roles: frozenset[str]) -> list[NavGroup]:
+    """The bar for these roles: one entry per group, in the order of each group's first page.
+
+    A dozen pages side by side wrap onto two lines on a laptop screen; grouped by area (stock,
+    purchasing, planning) they fit, and each person sees only the areas their roles open.
+    """
+    icons: dict[str, str] = current_app.extensions.get("stockroom.nav_groups", {})
+    menu: dict[str, NavGroup] = {}
+    for item in nav_for(roles):
+        key = item.group or item.endpoint
+        if key not in menu:
+            label = item.group or item.label
+            menu[key] = NavGroup(label, icons.get(label, item.icon), [])
+        menu[key].items.append(item)
+    return list(menu.values())
 
 
 #: Set by the accounts feature: returns the signed-in person's principal or None.
@@ -88,7 +126,7 @@ def init_app(app: Flask, principal_loader: PrincipalLoader) -> None:
     def _layout_context() -> dict[str, Any]:
         principal = principal_loader()
         roles = principal.roles if principal is not None else frozenset()
-        return {"principal": principal, "nav_items": nav_for(roles) if principal else []}
+        return {"principal": principal, "nav_menu": menu_for(roles) if principal else []}
 
 
 @bp.get("/")

@@ -17,7 +17,7 @@ from wtforms.validators import DataRequired, NumberRange, Optional
 from accounts.principal import Principal
 from core import db
 from core.errors import Forbidden, Problem
-from core.web import register_nav
+from core.web import register_nav, register_nav_group
 from forecasting import services
 from forecasting.runs import members_of
 from forecasting.schemas import MAX_HORIZON
@@ -176,13 +176,15 @@ def runs_page() -> ResponseReturnValue:
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    register_nav_group(app, "Planning", icon="graph-up-arrow")
     register_nav(
         app,
         "Forecasts",
         "forecasting_web.forecast_page",
         roles=services.READERS,
         icon="graph-up-arrow",
-        order=40,
+        order=50,
+        group="Planning",
     )
     register_nav(
         app,
@@ -190,5 +192,6 @@ def init_app(app: Flask) -> None:
         "forecasting_web.runs_page",
         roles=services.PLANNERS,
         icon="cpu",
-        order=41,
+        order=51,
+        group="Planning",
     )

@@ -59,5 +59,11 @@ def time_left(seconds: float) -> str:
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     register_nav(
-        app, "Holds", "holds_web.holds", roles=("warehouse",), icon="hourglass-split", order=15
+        app,
+        "Holds",
+        "holds_web.holds",
+        roles=("warehouse",),
+        icon="hourglass-split",
+        order=15,
+        group="Stock",
     )

@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from accounts.principal import Principal
 from core import db
 from core.errors import Forbidden, Problem
-from core.web import register_nav
+from core.web import register_nav, register_nav_group
 from inventory import services
 from inventory.models import Product, StockLevel, Warehouse
 
@@ -263,7 +263,9 @@ def warehouses() -> ResponseReturnValue:
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-    register_nav(app, "Stock", "inventory_web.stock", icon="boxes", order=10)
+    register_nav_group(app, "Stock", icon="boxes")
+    register_nav_group(app, "Catalog", icon="tags")
+    register_nav(app, "Stock levels", "inventory_web.stock", icon="boxes", order=10, group="Stock")
     register_nav(
         app,
         "Post movement",
@@ -271,7 +273,12 @@ def init_app(app: Flask) -> None:
         roles=STOCK_WRITERS,
         icon="arrow-left-right",
         order=11,
+        group="Stock",
     )
-    register_nav(app, "Ledger", "inventory_web.movements", icon="journal-text", order=12)
-    register_nav(app, "Products", "inventory_web.products", icon="tags", order=13)
-    register_nav(app, "Warehouses", "inventory_web.warehouses", icon="building", order=14)
+    register_nav(
+        app, "Ledger", "inventory_web.movements", icon="journal-text", order=12, group="Stock"
+    )
+    register_nav(app, "Products", "inventory_web.products", icon="tags", order=20, group="Catalog")
+    register_nav(
+        app, "Warehouses", "inventory_web.warehouses", icon="building", order=21, group="Catalog"
+    )

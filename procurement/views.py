@@ -48,7 +48,7 @@ from accounts.principal import Principal
 from core import db
 from core.db import utcnow
 from core.errors import Problem
-from core.web import register_nav
+from core.web import register_nav, register_nav_group
 from inventory.models import Warehouse
 from procurement import csv_import, orders, scorecards, suppliers
 from procurement.models import PurchaseOrder, Supplier
@@ -650,6 +650,7 @@ def init_app(app: Flask) -> None:
     def pct(value: float | None, places: int = 0) -> str:
         return "–" if value is None else f"{100 * value:.{places}f}%"
 
+    register_nav_group(app, "Purchasing", icon="cart3")
     register_nav(
         app,
         "Purchase orders",
@@ -657,6 +658,7 @@ def init_app(app: Flask) -> None:
         roles=READERS,
         icon="cart3",
         order=40,
+        group="Purchasing",
     )
     register_nav(
         app,
@@ -665,6 +667,7 @@ def init_app(app: Flask) -> None:
         roles=("approver",),
         icon="check2-square",
         order=41,
+        group="Purchasing",
     )
     register_nav(
         app,
@@ -673,6 +676,7 @@ def init_app(app: Flask) -> None:
         roles=("warehouse",),
         icon="box-arrow-in-down",
         order=42,
+        group="Purchasing",
     )
     register_nav(
         app,
@@ -681,4 +685,5 @@ def init_app(app: Flask) -> None:
         roles=READERS,
         icon="shop",
         order=43,
+        group="Purchasing",
     )

@@ -144,3 +144,9 @@ def login(page: object, base_url: str, username: str, password: str) -> None:
     page.fill("#password", password)  # type: ignore[attr-defined]
     page.click("button[type=submit]")  # type: ignore[attr-defined]
     page.wait_for_selector("[data-testid=user-menu]")  # type: ignore[attr-defined]
+
+
+def open_page(page: object, menu: str, item: str) -> None:
+    """Go to a page through the navigation bar: open the menu, pick the entry."""
+    page.click(f"[data-testid=menu-{menu.lower()}]")  # type: ignore[attr-defined]
+    page.click(f"nav .dropdown-menu.show >> text={item}")  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from accounts.principal import SYSTEM
 from core import jobs
 from core.db import utcnow
 from forecasting import demand, services
-from tests.e2e.conftest import login
+from tests.e2e.conftest import login, open_page
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +54,7 @@ def test_forecast_page_draws_history_forecast_and_bands(shop, browser_page):
         assert jobs.run_inline(started["job_id"]) is jobs.JobStatus.SUCCEEDED
     page = browser_page
     login(page, shop.url, "mei", "pw-mei-1234")
-    page.click("nav >> text=Forecasts")
+    open_page(page, "Planning", "Forecasts")
     page.wait_for_selector("#forecast-chart .main-svg")  # the first forecast is shown at once
     page.fill("#sku", "WOK-1")
     page.select_option("#warehouse", "SH1")

@@ -7,7 +7,7 @@ import pytest
 from accounts import services as accounts
 from accounts.principal import Principal
 from inventory import reservations
-from tests.e2e.conftest import login
+from tests.e2e.conftest import login, open_page
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +39,7 @@ def held(live_server, make_product, make_warehouse, receive):
 def test_staff_see_the_holds_of_their_warehouse_with_expiry(held, browser_page):
     page = browser_page
     login(page, held.url, "lin", "pw-lin-1234")
-    page.click("nav >> text=Holds")
+    open_page(page, "Stock", "Holds")
     page.wait_for_selector("[data-testid=holds-table]")
     rows = page.locator("[data-testid=holds-table] tbody tr")
     assert rows.count() == 1

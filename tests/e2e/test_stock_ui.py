@@ -7,7 +7,7 @@ import re
 import pytest
 
 from accounts import services as accounts
-from tests.e2e.conftest import login
+from tests.e2e.conftest import login, open_page
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +35,7 @@ def test_warehouse_staff_post_a_receipt_and_see_the_level_change(staffed, browse
     page.goto(staffed.url + "/stock?sku=BOLT-10")
     assert cell(page, "BOLT-10", "SH1", "on_hand") == "12"
 
-    page.click("text=Post movement")
+    open_page(page, "Stock", "Post movement")
     # Only the person's own warehouse is offered as the source.
     options = page.eval_on_selector_all("#warehouse option", "els => els.map(e => e.value)")
     assert options == ["SH1"]
