@@ -73,6 +73,14 @@ def _lock(s: Session, ref: str | int) -> PurchaseOrder:
     return po
 
 
+def _lock_for(s: Session, ref: str | int, action: str, expected: Versions) -> PurchaseOrder:
+    """The order, locked, after checking the action is legal in its state and the version."""
+    po = _lock(s, ref)
+    ensure_allowed(action, po.status)
+    _ensure_version(po, expected)
+    return po
+
+
 def get_order(ref: str | int) -> PurchaseOrder:
     with read_only() as s:
         po = s.get(PurchaseOrder, order_id(ref))
@@ -362,9 +370,7 @@ def update_order(
     ensure_role(actor, *BUYERS)
     with UnitOfWork() as uow:
         s = uow.session
-        po = _lock(s, ref)
-        ensure_allowed("edit", po.status)
-        _ensure_version(po, expected_version)
+        po = _lock_for(s, ref, "edit", expected_version)
         now = utcnow()
         before = {"total": str(po.total), "version": po.version}
         if "warehouse" in changes:
@@ -419,9 +425,7 @@ def submit(
     now = moment(at)
     with UnitOfWork() as uow:
         s = uow.session
-        po = _lock(s, ref)
-        ensure_allowed("submit", po.status)
-        _ensure_version(po, expected_version)
+        po = _lock_for(s, ref, "submit", expected_version)
         _ensure_supplier_approved(po.supplier)
         _ensure_supplier_in_good_standing(po.supplier)
         config = current_app.config
@@ -564,9 +568,7 @@ def send(
     now = moment(at)
     with UnitOfWork() as uow:
         s = uow.session
-        po = _lock(s, ref)
-        ensure_allowed("send", po.status)
-        _ensure_version(po, expected_version)
+        po = _lock_for(s, ref, "send", expected_version)
         _ensure_supplier_approved(po.supplier)
         expected = po.expected_date or now.date() + timedelta(days=_lead_time_days(s, po))
         before = po.status
@@ -594,9 +596,7 @@ def cancel(
     now = moment(at)
     with UnitOfWork() as uow:
         s = uow.session
-        po = _lock(s, ref)
-        ensure_allowed("cancel", po.status)
-        _ensure_version(po, expected_version)
+        po = _lock_for(s, ref, "cancel", expected_version)
         before = po.status
         po.status = POStatus.CANCELLED.value
         po.cancelled_at = now
@@ -626,9 +626,7 @@ def close(
     now = moment(at)
     with UnitOfWork() as uow:
         s = uow.session
-        po = _lock(s, ref)
-        ensure_allowed("close", po.status)
-        _ensure_version(po, expected_version)
+        po = _lock_for(s, ref, "close", expected_version)
         short = any(line.outstanding for line in po.lines)
         if short and reason is None:
             raise Invalid(
