@@ -45,8 +45,6 @@ import copy
 import functools
 import hashlib
 import json
-import logging
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, cast
@@ -65,15 +63,12 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.exceptions import HTTPException
 
 from core import db
 from core.db import Base, Timestamp, UnitOfWork
 from core.errors import Conflict, Invalid, Problem, handle_http_exception, handle_problem
-
-log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -195,6 +190,7 @@ def _record_of(
     }
 
 
+@db.retry_on_conflict(ATTEMPTS)
 def _run_once(
     view: Callable[..., Any], args: Any, kwargs: Any, scope: str, key: str, digest: str
 ) -> Response:
@@ -247,18 +243,8 @@ def idempotent(view: Callable[P, Any]) -> Callable[P, Any]:
         key = _key_from_header(raw)
         scope = current_app.extensions["stockroom.idempotency_scope"]()
         digest = fingerprint()
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return _run_once(view, args, kwargs, scope, key, digest)
-            except DBAPIError as exc:
-                # Serialization failures and deadlocks are re-run as a whole: claim, effect
-                # and record together, exactly like ``retry_on_conflict`` does for a use case.
-                if attempt == ATTEMPTS or not db.is_retryable(exc):
-                    raise
-                db.session().rollback()
-                log.info("retrying idempotent %s after %s", request.path, exc.orig)
-                time.sleep(0.005 * attempt)
-        raise AssertionError("unreachable")
+        # Serialization failures and deadlocks re-run claim, effect and record together.
+        return _run_once(view, args, kwargs, scope, key, digest)
 
     wrapper._apidoc = deepupdate(  # type: ignore[attr-defined]
         copy.deepcopy(getattr(wrapper, "_apidoc", {})),
