@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -160,10 +161,16 @@ def authenticate_token(s: Session, secret: str) -> Principal | None:
     return principal
 
 
+@functools.cache
+def _decoy_hash() -> str:
+    """A hash to check unknown users against, made once rather than on every failed sign-in."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
 def authenticate_password(s: Session, username: str, password: str) -> User | None:
     user = s.scalar(select(User).where(User.username == username))
     if user is None or not user.active or not user.password_hash:
         # Spend the same time as a real check so usernames cannot be probed by timing.
-        check_password_hash(generate_password_hash("x"), password)
+        check_password_hash(_decoy_hash(), password)
         return None
     return user if check_password_hash(user.password_hash, password) else None
