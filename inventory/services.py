@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from flask import current_app
@@ -285,14 +284,6 @@ def stock_levels(args: dict[str, Any]) -> tuple[list[Level], str | None]:
     return [Level(r.sku, r.code, r.on_hand, r.reserved, r.incoming) for r in rows], next_cursor
 
 
-def _levels_of(s: Session, posted: ledger.Posted) -> list[Level]:
-    names = _names(s, posted.levels.keys())
-    return [
-        Level(names[0][p], names[1][w], on_hand, reserved, incoming)
-        for (p, w), (on_hand, reserved, incoming) in sorted(posted.levels.items())
-    ]
-
-
 def _names(s: Session, keys: Iterable[tuple[int, int]]) -> tuple[dict[int, str], dict[int, str]]:
     keys = list(keys)
     skus = dict(
@@ -333,11 +324,16 @@ def movement_view(m: StockMovement, sku: str, warehouse: str) -> dict[str, Any]:
 
 
 def _outcome(s: Session, posted: ledger.Posted) -> MovementOutcome:
-    skus, codes = _names(s, ((m.product_id, m.warehouse_id) for m in posted.movements))
+    """Movements and resulting levels named by sku and code (every movement has its level)."""
+    skus, codes = _names(s, posted.levels.keys())
     movements = [
         movement_view(m, skus[m.product_id], codes[m.warehouse_id]) for m in posted.movements
     ]
-    return MovementOutcome(movements, _levels_of(s, posted))
+    levels = [
+        Level(skus[p], codes[w], on_hand, reserved, incoming)
+        for (p, w), (on_hand, reserved, incoming) in sorted(posted.levels.items())
+    ]
+    return MovementOutcome(movements, levels)
 
 
 @retry_on_conflict()
@@ -530,7 +526,3 @@ def list_movements(args: dict[str, Any]) -> tuple[list[dict[str, Any]], str | No
             scalars=False,
         )
     return [movement_view(m, sku, code) for m, sku, code in rows], next_cursor
-
-
-def recent_movement_time(s: Session) -> datetime | None:
-    return s.scalar(select(func.max(StockMovement.created_at)))
