@@ -10,13 +10,15 @@ from flask_migrate import Migrate
 
 from core import api as core_api
 from core import config as core_config
-from core import db, errors, health, idempotency, jobs, observability, web
+from core import db, errors, health, idempotency, inputs, jobs, observability, security, web
 from core.db import Base
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build an app from the environment, with ``config`` overriding single settings (tests)."""
     app = Flask(__name__, instance_path=str(core_config.INSTANCE_DIR))
+    # Before any route exists: ids beyond a BIGINT match no route (404) instead of failing later.
+    app.url_map.converters["int"] = inputs.BoundedIntConverter
     app.config.update(core_config.from_environment())
     if config:
         app.config.update(config)
@@ -30,6 +32,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     import procurement
     from accounts.auth import current_principal, idempotency_scope, principal_or_none
 
+    security.init_app(app)
     observability.init_app(app)
     db.init_app(app)
     errors.init_app(app)
@@ -46,6 +49,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         render_as_batch=True,
     )
     accounts.init_app(app)
+    # After authentication, so an anonymous caller hears 401 before anything about its input.
+    inputs.init_app(app)
     inventory.init_app(app)
     forecasting.init_app(app)
     procurement.init_app(app)

@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired, Length
 from accounts import services
 from accounts.auth import WebUser
 from core import db
+from core.security import throttle_sign_in
 
 bp = Blueprint("accounts_web", __name__, template_folder="templates")
 
@@ -34,6 +35,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@throttle_sign_in
 def login() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(url_for("web.index"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import http
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,21 +16,35 @@ from typing import Any
 
 import flask_smorest
 import marshmallow as ma
-from flask import Flask, Response, send_from_directory
+from flask import Flask, Response, current_app, send_from_directory
 from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from core import errors
+from core import errors, inputs
 
 API_PREFIX = "/api/v1"
 
 
 class Schema(ma.Schema):
-    """Unknown fields are an error: a typo in a field name must not be silently ignored."""
+    """Unknown fields are an error: a typo in a field name must not be silently ignored.
+
+    Every integer field is bounded by its column's range and every decimal by ``numeric(14, 4)``
+    (``core.inputs``), so out-of-range input is a 422 naming the field in every feature.
+    """
 
     class Meta:
         unknown = ma.RAISE
+
+    def on_bind_field(self, field_name: str, field_obj: ma.fields.Field) -> None:
+        inputs.bound_field(field_obj)
+
+    @ma.pre_load
+    def _storable_decimals(self, data: Any, **_kw: Any) -> Any:
+        problems = inputs.decimal_problems(self, data)
+        if problems:
+            raise ma.ValidationError(problems)
+        return data
 
 
 class ProblemSchema(Schema):
@@ -42,11 +57,87 @@ class ProblemSchema(Schema):
     request_id = ma.fields.String()
 
 
+def _decimal_as_string(self: Any, field: ma.fields.Field, ret: dict[str, Any], **_kw: Any) -> dict:
+    """Document decimals as the strings the API sends (JSON numbers would lose exactness).
+
+    A JSON-schema ``minimum`` applies to numbers only, so bounds move into the description.
+    """
+    if not isinstance(field, ma.fields.Decimal):
+        return {}
+    precision, scale = inputs.numeric_of(field)
+    bounds = []
+    for key, word in (("minimum", "at least"), ("maximum", "at most")):
+        if key in ret:
+            bounds.append(f"{word} {ret.pop(key)}")
+    for key in ("exclusiveMinimum", "exclusiveMaximum", "format"):
+        ret.pop(key, None)
+    description = ret.get("description", "")
+    note = f"decimal string, up to {scale} places" + (f", {' and '.join(bounds)}" if bounds else "")
+    fraction = rf"(\.[0-9]{{1,{scale}}})?" if scale else ""
+    return {
+        "type": "string",
+        "pattern": rf"^-?[0-9]{{1,{precision - scale}}}{fraction}$",
+        "description": f"{description} ({note})" if description else note,
+    }
+
+
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ProblemSchema
 
     def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
         return errors.handle_http_exception(error)
+
+    def _register_responses(self) -> None:
+        """Error responses are problem documents, under each status's old and new names."""
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["content"] = {
+                    errors.PROBLEM_JSON: {"schema": self.ERROR_SCHEMA},
+                }
+            self.spec.components.response(status.name, response, lazy=True)
+        # Python 3.13 renamed 422; code written against either name finds its response.
+        aliases = {"UNPROCESSABLE_CONTENT": 422, "CONTENT_TOO_LARGE": 413}
+        for name, code in aliases.items():
+            if name not in http.HTTPStatus.__members__:
+                self.spec.components.response(
+                    name,
+                    {
+                        "description": http.HTTPStatus(code).phrase,
+                        "content": {errors.PROBLEM_JSON: {"schema": self.ERROR_SCHEMA}},
+                    },
+                    lazy=True,
+                )
+        self.spec.components.response(
+            "DEFAULT_ERROR",
+            {
+                "description": "Default error response",
+                "content": {errors.PROBLEM_JSON: {"schema": self.ERROR_SCHEMA}},
+            },
+            lazy=True,
+        )
+
+    def _openapi_json(self) -> Response:
+        return current_app.response_class(
+            json.dumps(openapi_document(self), indent=2, default=str),
+            mimetype="application/json",
+        )
+
+
+def openapi_document(api: flask_smorest.Api) -> dict[str, Any]:
+    """The served document: an empty PATCH changes nothing, so its body needs one property."""
+    doc = api.spec.to_dict()
+    schemas = doc.get("components", {}).get("schemas", {})
+    for item in doc.get("paths", {}).values():
+        patch = item.get("patch")
+        if not patch:
+            continue
+        for media in patch.get("requestBody", {}).get("content", {}).values():
+            ref = media.get("schema", {}).get("$ref", "")
+            name = ref.rsplit("/", 1)[-1]
+            if name in schemas:
+                schemas[name]["minProperties"] = 1
+    return doc
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -77,6 +168,7 @@ def init_app(app: Flask) -> None:
         },
     )
     api.init_app(app)
+    api.ma_plugin.converter.add_attribute_function(_decimal_as_string)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "API token"}
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,10 @@ def from_environment() -> dict[str, Any]:
         "DATABASE_URL": normalise_database_url(
             os.environ.get("DATABASE_URL") or default_database_url()
         ),
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-change-me"),
+        # production (default for `make run`), development, demo or test. Production refuses to
+        # start without a real SECRET_KEY; the others generate one kept in the instance folder.
+        "ENV_NAME": os.environ.get("STOCKROOM_ENV", "development").strip().lower(),
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or None,
         "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL") or None,
         "CELERY_RESULT_BACKEND": os.environ.get("CELERY_RESULT_BACKEND") or None,
         # Workers listen on this queue; several installations can share one broker.
@@ -119,4 +123,21 @@ def from_environment() -> dict[str, Any]:
         "IDEMPOTENCY_TTL": int(os.environ.get("IDEMPOTENCY_TTL", str(24 * 3600))),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # True behind HTTPS: cookies are then never sent in clear, and HSTS is announced.
+        "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", False),
+        "REMEMBER_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", False),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_DURATION": timedelta(days=int(os.environ.get("REMEMBER_DAYS", "14"))),
+        # Largest request body accepted (413 beyond); CSV price lists are the largest uploads.
+        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(5 * 1024 * 1024))),
+        # Where sign-in attempts are counted: shared by every process when it is Redis.
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI")
+        or os.environ.get("REDIS_URL")
+        or "memory://",
+        # Sign-in attempts allowed per client address and per username tried.
+        "SIGN_IN_RATE_LIMIT": os.environ.get("SIGN_IN_RATE_LIMIT", "20 per minute"),
+        "SIGN_IN_USER_RATE_LIMIT": os.environ.get("SIGN_IN_USER_RATE_LIMIT", "10 per minute"),
+        # Seconds a client is asked to wait (Retry-After) when the database is unreachable.
+        "DB_RETRY_AFTER_SECONDS": int(os.environ.get("DB_RETRY_AFTER_SECONDS", "5")),
     }

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, g, json, render_template, request
+from flask import Flask, Response, current_app, g, json, render_template, request
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -194,7 +195,39 @@ def handle_unexpected(error: Exception) -> Response:
     return _render_html_error(500, generic.description or "")
 
 
+#: Errors that mean the database could not be reached or answered in time, not that the request
+#: was wrong: the same request may well succeed in a moment.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+)
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    if isinstance(error, UNAVAILABLE_ERRORS):
+        return True
+    return isinstance(error, sa_exc.DBAPIError) and bool(error.connection_invalidated)
+
+
+def handle_database_error(error: sa_exc.SQLAlchemyError) -> Response:
+    """An unreachable database is a 503 with Retry-After, so clients and balancers back off."""
+    if not is_database_unavailable(error):
+        return handle_unexpected(error)
+    log.error("database unavailable: %s", type(error).__name__, exc_info=error)
+    retry_after = str(current_app.config.get("DB_RETRY_AFTER_SECONDS", 5))
+    detail = "The database is unavailable; retry shortly."
+    if wants_problem_json():
+        return problem_response(
+            problem_body(503, detail, slug="database-unavailable"), {"Retry-After": retry_after}
+        )
+    response = _render_html_error(503, detail)
+    response.headers["Retry-After"] = retry_after
+    return response
+
+
 def init_app(app: Flask) -> None:
+    app.register_error_handler(sa_exc.SQLAlchemyError, handle_database_error)
     app.register_error_handler(Problem, handle_problem)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

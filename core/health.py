@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
@@ -40,7 +40,8 @@ def init_app(app: Flask) -> None:
                 }
         except Exception as exc:
             body = problem_body(503, f"database not ready: {type(exc).__name__}")
-            return problem_response(body)
+            retry_after = str(current_app.config.get("DB_RETRY_AFTER_SECONDS", 5))
+            return problem_response(body, {"Retry-After": retry_after})
         if current != heads:
             body = problem_body(
                 503,

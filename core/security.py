@@ -1,0 +1,184 @@
+"""What every response and session needs to be safe on the open internet.
+
+The signing key, cookie attributes, browser security headers and the sign-in throttle live here
+so that a feature cannot forget them: they are set once for the whole app.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from flask import Flask, Response, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+#: The value older releases fell back to; anyone can sign a session cookie with it.
+KNOWN_WEAK_KEYS = frozenset({"dev-only-change-me", "change-me", "secret", "dev", "development"})
+MIN_KEY_LENGTH = 32
+
+#: Environments where a missing key is generated rather than refused.
+NON_PRODUCTION = frozenset({"development", "demo", "test"})
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class InsecureConfiguration(RuntimeError):
+    """The app was asked to serve in production with settings that would make it unsafe."""
+
+
+def is_production(config: dict[str, Any]) -> bool:
+    return config.get("ENV_NAME", "production") not in NON_PRODUCTION and not config.get("TESTING")
+
+
+def _instance_key(instance_dir: Path) -> str:
+    """A random key kept in the instance folder, so every worker of one installation shares it.
+
+    Created on first use with owner-only permissions; a second installation (another folder) has
+    its own, so a cookie from one demo never opens another.
+    """
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    path = instance_dir / "secret_key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text().strip()
+        if len(key) >= MIN_KEY_LENGTH:
+            return key
+        path.unlink()
+        return _instance_key(instance_dir)
+    key = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
+    return key
+
+
+def configure_secret_key(app: Flask) -> None:
+    """Refuse to serve production without a real key; elsewhere make one nobody else knows.
+
+    A constant default key means anyone who has read the source can sign an administrator's
+    session cookie, so there is none.
+    """
+    key = app.config.get("SECRET_KEY")
+    weak = not key or key in KNOWN_WEAK_KEYS or len(str(key)) < MIN_KEY_LENGTH
+    if is_production(app.config):
+        if weak:
+            raise InsecureConfiguration(
+                "SECRET_KEY must be set to a random value of at least "
+                f"{MIN_KEY_LENGTH} characters in production (for example: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return
+    if not key or key in KNOWN_WEAK_KEYS:
+        app.config["SECRET_KEY"] = (
+            secrets.token_urlsafe(48)
+            if app.config.get("TESTING")
+            else _instance_key(Path(app.instance_path))
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# Headers
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        # Plotly's bundle evaluates generated code and the charts set inline styles.
+        "script-src 'self' 'unsafe-eval'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    if request.path.startswith("/api/docs"):
+        # Swagger UI runs inline scripts of its own.
+        headers.setdefault(
+            "Content-Security-Policy",
+            CONTENT_SECURITY_POLICY.replace(
+                "script-src 'self' 'unsafe-eval'", "script-src 'self' 'unsafe-inline'"
+            ),
+        )
+    else:
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    if request.is_secure or _config_flag("SESSION_COOKIE_SECURE"):
+        headers.setdefault(
+            "Strict-Transport-Security",
+            f"max-age={_config_int('HSTS_SECONDS', 31536000)}; includeSubDomains",
+        )
+    return response
+
+
+def _config_flag(name: str) -> bool:
+    from flask import current_app
+
+    return bool(current_app.config.get(name))
+
+
+def _config_int(name: str, default: int) -> int:
+    from flask import current_app
+
+    return int(current_app.config.get(name, default))
+
+
+# --------------------------------------------------------------------------------------------------
+# Throttling
+
+limiter = Limiter(
+    key_func=get_remote_address,
+    default_limits=[],
+    headers_enabled=True,
+    strategy="moving-window",
+)
+
+
+def throttle_sign_in(view: F) -> F:
+    """Slow password guessing: per client address and per username tried.
+
+    Only attempts count (POST); showing the form is free. The limits come from
+    ``SIGN_IN_RATE_LIMIT`` (per address) and ``SIGN_IN_USER_RATE_LIMIT`` (per username).
+    """
+
+    def _address_limit() -> str:
+        from flask import current_app
+
+        return str(current_app.config["SIGN_IN_RATE_LIMIT"])
+
+    def _user_limit() -> str:
+        from flask import current_app
+
+        return str(current_app.config["SIGN_IN_USER_RATE_LIMIT"])
+
+    def _username() -> str:
+        return "user:" + (request.form.get("username") or "").strip().lower()[:64]
+
+    limited = limiter.limit(_address_limit, methods=["POST"], scope="sign-in")(view)
+    return limiter.limit(  # type: ignore[no-any-return]
+        _user_limit, methods=["POST"], key_func=_username, scope="sign-in-user"
+    )(limited)
+
+
+def init_app(app: Flask) -> None:
+    configure_secret_key(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    # A Redis outage must not lock everyone out of signing in: count in memory meanwhile.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    app.config.setdefault("SIGN_IN_RATE_LIMIT", "20 per minute")
+    app.config.setdefault("SIGN_IN_USER_RATE_LIMIT", "10 per minute")
+    limiter.init_app(app)
+    app.after_request(_security_headers)
