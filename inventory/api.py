@@ -277,7 +277,7 @@ class ReservationItem(MethodView):
     @storefront.alt_response(404, response="NOT_FOUND")
     def get(self, reservation_id: int) -> Any:
         """A reservation; `status` reads `expired` from the moment `expires_at` has passed."""
-        return reservations.get_reservation(reservation_id)
+        return reservations.get_reservation(reservation_id, current_principal())
 
 
 @storefront.route("/reservations/<int:reservation_id>/commit")

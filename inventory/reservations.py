@@ -495,22 +495,35 @@ def _view(
     }
 
 
-def get_reservation(reservation_id: int) -> dict[str, Any]:
+def _owned_by(r: Reservation, actor: Principal) -> bool:
+    """A reservation belongs to the account that made it; administrators see every one."""
+    if actor.is_admin:
+        return True
+    if actor.user_id is not None:
+        return r.created_by_id == actor.user_id
+    return r.created_by_id is None and r.created_by == actor.username
+
+
+def get_reservation(reservation_id: int, actor: Principal = SYSTEM) -> dict[str, Any]:
+    """Another account's reservation is a 404, exactly like one that does not exist.
+
+    Ids are sequential: a 403 would confirm to a guesser that the id is someone's order.
+    """
     with read_only() as s:
         r = s.get(Reservation, reservation_id)
-        if r is None:
+        if r is None or not _owned_by(r, actor):
             raise NotFound(f"No reservation {reservation_id}.")
         return _view(s, r, _lines_of(s, reservation_id), db.now())
 
 
-def _locked(s: Session, reservation_id: int) -> Reservation:
+def _locked(s: Session, reservation_id: int, actor: Principal) -> Reservation:
     r = s.execute(
         select(Reservation)
         .where(Reservation.id == reservation_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one_or_none()
-    if r is None:
+    if r is None or not _owned_by(r, actor):
         raise NotFound(f"No reservation {reservation_id}.")
     return r
 
@@ -549,7 +562,7 @@ def commit_reservation(actor: Principal, reservation_id: int) -> dict[str, Any]:
     """The held units leave stock: one issue movement per line, referencing the reservation."""
     with UnitOfWork() as uow:
         s = uow.session
-        r = _locked(s, reservation_id)
+        r = _locked(s, reservation_id, actor)
         now = db.now()
         hold_lines = _lines_of(s, reservation_id)
         _ensure_holding(r, hold_lines, now, "committed")
@@ -586,7 +599,7 @@ def release_reservation(actor: Principal, reservation_id: int) -> dict[str, Any]
     """The order was abandoned: its units count as available again."""
     with UnitOfWork() as uow:
         s = uow.session
-        r = _locked(s, reservation_id)
+        r = _locked(s, reservation_id, actor)
         now = db.now()
         hold_lines = _lines_of(s, reservation_id)
         _ensure_holding(r, hold_lines, now, "released")
@@ -612,7 +625,7 @@ def extend_reservation(actor: Principal, reservation_id: int, ttl_seconds: int) 
     ttl = _ttl(ttl_seconds)
     with UnitOfWork() as uow:
         s = uow.session
-        r = _locked(s, reservation_id)
+        r = _locked(s, reservation_id, actor)
         now = db.now()
         hold_lines = _lines_of(s, reservation_id)
         _ensure_holding(r, hold_lines, now, "extended")
