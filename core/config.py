@@ -86,6 +86,9 @@ def from_environment() -> dict[str, Any]:
         # two different approvers must sign.
         "PO_AUTO_APPROVE_LIMIT": _decimal("PO_AUTO_APPROVE_LIMIT", "1000"),
         "PO_SECOND_APPROVAL_LIMIT": _decimal("PO_SECOND_APPROVAL_LIMIT", "50000"),
+        # A typed unit price more than this fraction below the list price needs an approver, who
+        # is told which lines; the limits above compare the higher of typed and list totals.
+        "PO_PRICE_BELOW_LIST_FLAG": _decimal("PO_PRICE_BELOW_LIST_FLAG", "0.5"),
         # Other currencies in units of DEFAULT_CURRENCY ("USD=7.1,EUR=7.7"), used only to compare
         # purchase order totals with the approval limits above. A currency without a rate gets
         # the strictest route: two approvers.

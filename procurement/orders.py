@@ -412,6 +412,25 @@ def _approve_now(s: Session, po: PurchaseOrder, now: datetime) -> None:
     _incoming(s, po, +1)
 
 
+def _approval_basis(po: PurchaseOrder, flag_below: Decimal) -> tuple[Decimal, list[str]]:
+    """The total the approval limits are judged by, and the lines priced suspiciously low.
+
+    The higher of the typed total and the same lines at list price: typing a price of 0 must not
+    turn a large order into one nobody approves.
+    """
+    at_list = Decimal(0)
+    below: list[str] = []
+    for line in po.lines:
+        reference = line.list_price if line.list_price is not None else line.unit_price
+        at_list += line.quantity * reference
+        if line.list_price and line.unit_price < line.list_price * (1 - flag_below):
+            below.append(
+                f"line {line.line_no} ({line.product.sku}): {line.unit_price:.4f} "
+                f"vs list {line.list_price:.4f}"
+            )
+    return max(po.total, at_list), below
+
+
 @retry_on_conflict()
 def submit(
     actor: Principal,
@@ -429,11 +448,17 @@ def submit(
         _ensure_supplier_approved(po.supplier)
         _ensure_supplier_in_good_standing(po.supplier)
         config = current_app.config
+        judged, below_list = _approval_basis(po, config["PO_PRICE_BELOW_LIST_FLAG"])
         po.approvals_required = approvals_required(
-            in_base_currency(po.total, po.currency),
+            in_base_currency(judged, po.currency),
             config["PO_AUTO_APPROVE_LIMIT"],
             config["PO_SECOND_APPROVAL_LIMIT"],
         )
+        if below_list:
+            # A typed price far below the list is either a typo or a way round the limits: an
+            # approver looks at it, and is told which lines.
+            po.approvals_required = max(po.approvals_required, 1)
+            po.status_reason = "Typed prices far below the price list: " + "; ".join(below_list)
         before = po.status
         po.submitted_at = now
         if po.approvals_required == 0:
