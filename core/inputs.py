@@ -34,8 +34,10 @@ class BoundedIntConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
-def bad_text(value: str) -> str | None:
+def bad_text(value: str | None) -> str | None:
     """Why a string cannot be stored, or None: text columns hold neither NUL nor lone surrogates."""
+    if not isinstance(value, str):
+        return None
     if "\x00" in value:
         return "Must not contain NUL characters."
     try:

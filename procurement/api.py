@@ -131,7 +131,7 @@ def if_match(required: bool = False) -> frozenset[int] | None:
         return None
     versions = set()
     for tag in tags.as_set(include_weak=False):
-        if tag.startswith("v") and tag[1:].isdigit():
+        if tag and tag.startswith("v") and tag[1:].isdigit():
             versions.add(int(tag[1:]))
     return frozenset(versions)
 
