@@ -53,7 +53,7 @@ def test_no_server_errors_and_responses_match_the_document(api_schema, app):
                 response = case.call(headers=headers)
                 case.validate_response(response, checks=checks)
             except (Exception, BaseExceptionGroup) as exc:  # report every failing operation
-                failures.append(f"{operation.label}: {str(exc).splitlines()[0][:300]}")
+                failures.append(f"{case.operation.label}: {str(exc).splitlines()[0][:300]}")
 
         run()
     print(f"schemathesis: {len(operations)} operations, {cases} cases, {len(failures)} failures")
