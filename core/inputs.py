@@ -128,6 +128,28 @@ def _guard_request() -> None:
             _refuse({"body": ["Name at least one field to change."]})
 
 
+def csv_text(raw: bytes | str) -> str:
+    """An uploaded CSV file as text, refused (422 naming the row) if no column could store it.
+
+    Python's csv module passes NUL characters through, and the database then fails on them.
+    """
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise Invalid("The file is not UTF-8 text.", errors={"file": ["not UTF-8 text"]})
+    else:
+        text = raw.removeprefix("\ufeff")
+    nul = text.find("\x00")
+    if nul >= 0:
+        row = text.count("\n", 0, nul) + 1
+        raise Invalid(
+            "The file contains a NUL character.",
+            errors={f"row {row}": ["contains a NUL character"]},
+        )
+    return text
+
+
 # --------------------------------------------------------------------------------------------------
 # Schema fields
 

@@ -19,6 +19,7 @@ from core import jobs
 from core.api import keyset_page
 from core.db import UnitOfWork, read_only, utcnow
 from core.errors import Invalid, NotFound
+from core.inputs import csv_text
 from forecasting import demand, history
 from forecasting.models import DemandRecord, Forecast, ForecastRun, Promotion, PromotionWarehouse
 from inventory.models import Product, Warehouse
@@ -145,13 +146,7 @@ def import_demand(actor: Principal, content: bytes | str, source: str) -> dict[s
     A day imported again for the same item and warehouse replaces the earlier figure, so a
     corrected file can simply be imported again.
     """
-    if isinstance(content, bytes):
-        try:
-            text = content.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise Invalid("The file is not UTF-8 text.", errors={"file": ["not UTF-8"]}) from None
-    else:
-        text = content.removeprefix("\ufeff")
+    text = csv_text(content)
     rows, errors = _parse_csv(text, today())
     with UnitOfWork() as uow:
         s = uow.session

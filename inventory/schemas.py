@@ -25,8 +25,18 @@ class ProductBaseSchema(Schema):
     uom = fields.String(validate=validate.Length(min=1, max=16))
     unit_cost = fields.Decimal(allow_none=True, as_string=True, validate=validate.Range(min=0))
     currency = fields.String(validate=CURRENCY)
-    weight_kg = fields.Decimal(allow_none=True, as_string=True, validate=validate.Range(min=0))
-    volume_m3 = fields.Decimal(allow_none=True, as_string=True, validate=validate.Range(min=0))
+    weight_kg = fields.Decimal(
+        allow_none=True,
+        as_string=True,
+        validate=validate.Range(min=0),
+        metadata={"numeric": (10, 3)},
+    )
+    volume_m3 = fields.Decimal(
+        allow_none=True,
+        as_string=True,
+        validate=validate.Range(min=0),
+        metadata={"numeric": (12, 6)},
+    )
     active = fields.Boolean()
 
 

@@ -17,6 +17,7 @@ from marshmallow import ValidationError, fields, validate
 
 from core.api import Schema
 from core.errors import Invalid
+from core.inputs import csv_text
 from inventory.schemas import CODE, CURRENCY
 
 MAX_ROWS = 20_000
@@ -66,10 +67,7 @@ class PriceListRow(Schema):
 
 
 def decode(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise Invalid("The file is not UTF-8 text.", errors={"file": ["not UTF-8 text"]})
+    return csv_text(raw)
 
 
 def _messages(error: ValidationError) -> list[str]:

@@ -140,3 +140,27 @@ def test_invalid_json_is_a_problem_not_a_crash(admin, world):
     r = raw_post(admin, "/products", '{"sku": ')
     assert r.status_code in (400, 422)
     assert r.mimetype == PROBLEM
+
+
+def test_nul_in_a_csv_cell_is_422_naming_the_row(make_user, world):
+    planner = make_user("planner")
+    before = planner.get("/demand?sku=A").status_code
+    text = "date,sku,warehouse,quantity\n2026-01-01,A,W1,3\n2026-01-02,A\x00,W1,4\n"
+    r = planner.client.post(
+        "/api/v1/demand/import",
+        data=text.encode(),
+        content_type="text/csv",
+        headers={"Authorization": f"Bearer {planner.token}"},
+    )
+    assert_problem(r, 422, "row 3")
+    assert planner.get("/demand?sku=A").status_code == before
+
+
+def test_decimal_precision_follows_the_column(admin, world):
+    r = admin.post(
+        "/products",
+        json={"sku": "VOL", "name": "x", "volume_m3": "0.000125", "weight_kg": "1.5"},
+    )
+    assert r.status_code == 201, r.json
+    r = admin.post("/products", json={"sku": "VOL2", "name": "x", "weight_kg": "0.0001"})
+    assert_problem(r, 422, "weight_kg")
