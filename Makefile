@@ -23,9 +23,9 @@ demo: install
 	$(BIN)/flask --app app demo seed --if-empty
 	$(BIN)/gunicorn app:app --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
 
-## Serve whatever database DATABASE_URL names (migrating it first)
+## Serve whatever database DATABASE_URL names (migrating it first); needs SECRET_KEY
 run: install migrate
-	$(BIN)/gunicorn app:app --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
+	STOCKROOM_ENV=$${STOCKROOM_ENV:-production} $(BIN)/gunicorn app:app --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
 
 migrate: install
 	$(BIN)/flask --app app db upgrade
