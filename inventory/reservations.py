@@ -200,7 +200,19 @@ def _ttl(seconds: int | None, field: str = "ttl_seconds") -> timedelta:
 
 @retry_on_conflict()
 def reserve(actor: Principal, data: dict[str, Any]) -> dict[str, Any]:
-    """Hold every line of an order, or nothing (409 listing the short lines)."""
+    """Hold every line of an order, or nothing (409 listing the short lines).
+
+    A sku on two lines is refused here, not only by the API's schema: holds are kept per sku, so
+    the second line would silently replace the first for any other caller (CLI, demo, jobs).
+    """
+    seen: set[str] = set()
+    for i, line in enumerate(data["lines"]):
+        if line["sku"] in seen:
+            raise Invalid(
+                f"{line['sku']} is listed twice; give the total on one line.",
+                errors={"lines": {str(i): {"sku": ["Listed twice; give the total on one line."]}}},
+            )
+        seen.add(line["sku"])
     destination = data.get("destination")
     request = _Request(
         order_ref=data["order_ref"],

@@ -54,3 +54,20 @@ def test_idempotency_key_of_one_account_replays_nothing_for_another(shops):
     b = reserve(second, {"A": 1}, key="same-key")
     assert a.status_code == b.status_code == 201
     assert a.json["id"] != b.json["id"]
+
+
+def test_service_refuses_a_sku_on_two_lines(app, shops):
+    from accounts.principal import Principal
+    from core.errors import Invalid
+    from inventory import reservations
+
+    shop = Principal(None, "shop", frozenset({"storefront"}))
+    with app.app_context(), pytest.raises(Invalid) as refused:
+        reservations.reserve(
+            shop,
+            {
+                "order_ref": "ORD-2",
+                "lines": [{"sku": "A", "quantity": 2}, {"sku": "A", "quantity": 3}],
+            },
+        )
+    assert "1" in refused.value.errors["lines"]
