@@ -214,7 +214,9 @@ def handle_database_error(error: sa_exc.SQLAlchemyError) -> Response:
     """An unreachable database is a 503 with Retry-After, so clients and balancers back off."""
     if not is_database_unavailable(error):
         return handle_unexpected(error)
-    log.error("database unavailable: %s", str(error.orig or error).splitlines()[0])
+    log.error(
+        "database unavailable: %s", str(getattr(error, "orig", None) or error).splitlines()[0]
+    )
     retry_after = str(current_app.config.get("DB_RETRY_AFTER_SECONDS", 5))
     detail = "The database is unavailable; retry shortly."
     if wants_problem_json():

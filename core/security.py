@@ -167,7 +167,7 @@ def throttle_sign_in(view: F) -> F:
         return "user:" + (request.form.get("username") or "").strip().lower()[:64]
 
     limited = limiter.limit(_address_limit, methods=["POST"], scope="sign-in")(view)
-    return limiter.limit(  # type: ignore[no-any-return]
+    return limiter.limit(  # type: ignore[return-value]
         _user_limit, methods=["POST"], key_func=_username, scope="sign-in-user"
     )(limited)
 
