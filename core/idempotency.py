@@ -97,12 +97,18 @@ class IdempotencyRecord(Base):
     content_type: Mapped[str] = mapped_column(String(100))
     body: Mapped[str] = mapped_column(Text)
     location: Mapped[str | None] = mapped_column(String(500))
+    #: JSON of the response headers in ``REPLAYED_HEADERS`` (the ETag a client sends as If-Match).
+    headers: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[Timestamp]
     expires_at: Mapped[Timestamp] = mapped_column(index=True)
 
 
 #: Returns the scope of the current caller (``user:<id>``); set by the accounts feature.
 ScopeResolver = Callable[[], str]
+
+
+#: Response headers a replay repeats besides Location: what a client acts on next.
+REPLAYED_HEADERS = ("ETag", "Last-Modified")
 
 
 def init_app(app: Flask, scope_of_caller: ScopeResolver) -> None:
@@ -133,7 +139,9 @@ def fingerprint() -> str:
     except ValueError:
         canonical = raw
     digest = hashlib.sha256()
-    for part in (request.method.encode(), request.path.encode(), request.query_string):
+    # If-Match is part of the request: the same body against another version is another request.
+    if_match = request.headers.get("If-Match", "").encode()
+    for part in (request.method.encode(), request.path.encode(), request.query_string, if_match):
         digest.update(part)
         digest.update(b"\0")
     digest.update(canonical)
@@ -169,6 +177,8 @@ def _replay(record: Any) -> Response:
     response.headers[REPLAYED_HEADER] = "true"
     if record.location:
         response.headers["Location"] = record.location
+    for name, value in json.loads(record.headers or "{}").items():
+        response.headers[name] = value
     return response
 
 
@@ -185,6 +195,9 @@ def _record_of(
         "content_type": response.content_type or "application/json",
         "body": response.get_data(as_text=True),
         "location": response.headers.get("Location"),
+        "headers": json.dumps(
+            {name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers}
+        ),
         "created_at": now,
         "expires_at": now + timedelta(seconds=current_app.config["IDEMPOTENCY_TTL"]),
     }
