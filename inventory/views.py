@@ -16,6 +16,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from accounts.principal import Principal
 from core import db
 from core.errors import Forbidden, Problem
+from core.inputs import INT32_MAX, INT32_MIN
 from core.web import register_nav, register_nav_group
 from inventory import services
 from inventory.models import Product, StockLevel, Warehouse
@@ -130,6 +131,8 @@ class MovementForm(FlaskForm):
     reason = TextAreaField("Reason", validators=[Length(max=1000)], render_kw={"rows": 2})
 
     def validate_quantity(self, field: IntegerField) -> None:
+        if field.data is not None and not INT32_MIN <= field.data <= INT32_MAX:
+            raise ValidationError(f"Must be between {INT32_MIN:,} and {INT32_MAX:,}.")
         if self.type.data != "adjustment" and (field.data or 0) <= 0:
             raise ValidationError("Must be positive; use an adjustment to correct downwards.")
 
@@ -140,6 +143,8 @@ class MovementForm(FlaskForm):
     def validate_to_warehouse(self, field: SelectField) -> None:
         if self.type.data == "transfer" and not field.data:
             raise ValidationError("Choose where the goods go.")
+        if self.type.data == "transfer" and field.data == self.warehouse.data:
+            raise ValidationError("Choose another warehouse than the one the goods leave.")
 
 
 @bp.route("/stock/move", methods=["GET", "POST"])
