@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
@@ -85,12 +85,19 @@ def create_token(name: str, label: str) -> None:
 @group.command("revoke-token")
 @click.argument("token_id", type=int)
 def revoke_token(token_id: int) -> None:
-    """Revoke a token by its id (see list-tokens); requests with it get 401 at once."""
+    """Revoke a token by its id (see list-tokens).
+
+    Running servers may still accept it for up to AUTH_CACHE_SECONDS (their token cache); after
+    that every request with it gets 401.
+    """
     try:
         services.revoke_token(token_id)
     except Problem as problem:
         _fail(problem)
-    click.echo(f"revoked token {token_id}")
+    click.echo(
+        f"revoked token {token_id}; running servers refuse it within "
+        f"{current_app.config['AUTH_CACHE_SECONDS']:g} s (their token cache)"
+    )
 
 
 @group.command("list-tokens")
