@@ -93,6 +93,17 @@ def forecast_page() -> ResponseReturnValue:
             s.execute(select(Warehouse.code, Warehouse.name).order_by(Warehouse.code))
         )
         name = s.scalar(select(Product.name).where(Product.sku == sku)) if sku else None
+    status = 200
+    unknown = []
+    if sku and name is None:
+        unknown.append(f"no item {sku}")
+    if warehouse and warehouse not in {code for code, _ in warehouses}:
+        unknown.append(f"no warehouse {warehouse}")
+    if unknown:
+        # Said on the page, not left blank: a mistyped link shows what is wrong.
+        error = "There is " + " and ".join(unknown) + "; choose from the lists."
+        forecast = history = None
+        status = 404
     return render_template(
         "forecasting/forecast.html",
         sku=sku,
@@ -106,7 +117,7 @@ def forecast_page() -> ResponseReturnValue:
         members=members_of(forecast["model"]) if forecast else [],
         error=error,
         frequency_labels=FREQUENCY_LABELS,
-    )
+    ), status
 
 
 class RunForm(FlaskForm):

@@ -131,3 +131,13 @@ def test_pages_respect_roles(history, browser_of):
     viewer_nav = browser_of("viewer").get("/forecasts").get_data(as_text=True)
     assert ">Forecasts<" in viewer_nav.replace("</i>", ">")
     assert "Forecast runs" not in viewer_nav
+
+
+def test_forecast_page_for_an_unknown_item_says_so(history, browser_of):
+    client = browser_of("planner")
+    r = client.get("/forecasts?sku=NOPE&warehouse=W1")
+    assert r.status_code == 404
+    assert "no item NOPE" in r.get_data(as_text=True)
+    r = client.get("/forecasts?sku=A&warehouse=NOWHERE")
+    assert r.status_code == 404
+    assert "no warehouse NOWHERE" in r.get_data(as_text=True)
