@@ -19,6 +19,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(core_config.INSTANCE_DIR))
     # Before any route exists: ids beyond a BIGINT match no route (404) instead of failing later.
     app.url_map.converters["int"] = inputs.BoundedIntConverter
+    app.url_map.converters["bigint"] = inputs.BigIntConverter
     app.config.update(core_config.from_environment())
     if config:
         app.config.update(config)

@@ -81,6 +81,14 @@ def _decimal_as_string(self: Any, field: ma.fields.Field, ret: dict[str, Any], *
     }
 
 
+def _bounded_int_schema(converter: Any) -> dict[str, Any]:
+    """Path ids as the integers the route accepts (a larger one is a 404)."""
+    schema: dict[str, Any] = {"type": "integer", "minimum": converter.min or 0}
+    if converter.max is not None:
+        schema["maximum"] = converter.max
+    return schema
+
+
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ProblemSchema
 
@@ -169,6 +177,8 @@ def init_app(app: Flask) -> None:
     )
     api.init_app(app)
     api.ma_plugin.converter.add_attribute_function(_decimal_as_string)
+    for converter in (inputs.BoundedIntConverter, inputs.BigIntConverter):
+        api.register_converter(converter, _bounded_int_schema)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "API token"}
     )

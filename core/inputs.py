@@ -27,7 +27,19 @@ MAX_JSON_DEPTH = 32
 
 
 class BoundedIntConverter(IntegerConverter):
-    """``<int:...>`` that matches only what a BIGINT holds, so a huge id is a 404, not a 500."""
+    """``<int:...>`` that matches only what an INTEGER column holds: a huge id is a 404, not a 500.
+
+    PostgreSQL refuses to compare an INTEGER key with a larger number; ``<bigint:...>`` is for
+    BIGINT keys.
+    """
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", INT32_MAX)
+        super().__init__(map, *args, **kwargs)
+
+
+class BigIntConverter(IntegerConverter):
+    """``<bigint:...>`` for BIGINT keys: up to 2**63 - 1, 404 beyond."""
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", INT64_MAX)

@@ -270,7 +270,7 @@ class Reservations(MethodView):
         return view, {"Location": url_for("storefront.ReservationItem", reservation_id=view["id"])}
 
 
-@storefront.route("/reservations/<int:reservation_id>")
+@storefront.route("/reservations/<bigint:reservation_id>")
 class ReservationItem(MethodView):
     @require(*STOREFRONT)
     @storefront.response(200, ReservationSchema)
@@ -280,7 +280,7 @@ class ReservationItem(MethodView):
         return reservations.get_reservation(reservation_id, current_principal())
 
 
-@storefront.route("/reservations/<int:reservation_id>/commit")
+@storefront.route("/reservations/<bigint:reservation_id>/commit")
 class ReservationCommit(MethodView):
     @require(*STOREFRONT)
     @idempotent
@@ -292,7 +292,7 @@ class ReservationCommit(MethodView):
         return reservations.commit_reservation(current_principal(), reservation_id)
 
 
-@storefront.route("/reservations/<int:reservation_id>/release")
+@storefront.route("/reservations/<bigint:reservation_id>/release")
 class ReservationRelease(MethodView):
     @require(*STOREFRONT)
     @idempotent
@@ -304,7 +304,7 @@ class ReservationRelease(MethodView):
         return reservations.release_reservation(current_principal(), reservation_id)
 
 
-@storefront.route("/reservations/<int:reservation_id>/extend")
+@storefront.route("/reservations/<bigint:reservation_id>/extend")
 class ReservationExtend(MethodView):
     @require(*STOREFRONT)
     @idempotent

@@ -24,6 +24,7 @@ from accounts.principal import Principal
 from core.api import keyset_page
 from core.db import UnitOfWork, read_only, retry_on_conflict, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, Problem
+from core.inputs import INT32_MAX
 from inventory import ledger
 from inventory.models import Product, Warehouse
 from procurement import scorecards
@@ -57,7 +58,7 @@ _NUMBER = re.compile(r"^(?:PO-?)?0*(\d{1,12})$", re.IGNORECASE)
 def order_id(ref: str | int) -> int:
     """Orders are named by id (``123``) or number (``PO-000123``) alike."""
     match = _NUMBER.match(str(ref).strip())
-    if match is None:
+    if match is None or int(match.group(1)) > INT32_MAX:
         raise NotFound(f"No purchase order {ref}.")
     return int(match.group(1))
 

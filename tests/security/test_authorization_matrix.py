@@ -37,7 +37,7 @@ def api_endpoints(app) -> list[tuple[str, str, tuple[str, ...] | None]]:
             continue
         view = app.view_functions[rule.endpoint]
         view_class = getattr(view, "view_class", None)
-        path = re.sub(r"<int:[^>]+>", "1", rule.rule)
+        path = re.sub(r"<(?:int|bigint):[^>]+>", "1", rule.rule)
         path = re.sub(r"<[^>]+>", "A", path)
         for method in sorted((rule.methods or set()) & set(METHODS)):
             handler = getattr(view_class, method.lower(), None) if view_class else view

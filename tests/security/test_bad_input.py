@@ -105,6 +105,15 @@ def test_ids_beyond_bigint_in_paths_are_404(admin, world, ident):
     assert_problem(admin.get(f"/reservations/{ident}"), 404)
 
 
+@pytest.mark.parametrize("ident", [2**31, 56089837927, 2**63 - 1])
+def test_ids_beyond_an_integer_key_are_404(admin, world, ident):
+    # PostgreSQL refuses to compare an INTEGER key with these: the route must not match.
+    assert_problem(admin.get(f"/jobs/{ident}"), 404)
+    assert_problem(admin.get(f"/forecasts/runs/{ident}"), 404)
+    assert_problem(admin.get(f"/purchase-orders/{ident}"), 404)
+    assert_problem(admin.get(f"/reservations/{ident}"), 404)  # BIGINT key: simply not found
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
