@@ -28,6 +28,7 @@ import warnings  # noqa: E402
 from collections import defaultdict  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -44,9 +45,9 @@ FREQ = {1: "YS", 4: "QS", 12: "MS"}
 TYPES = ("yearly", "quarterly", "monthly", "other")
 
 
-def _series(s: object) -> pd.Series:
-    x = np.asarray(s.x, dtype=float)  # type: ignore[attr-defined]
-    period = int(s.period)  # type: ignore[attr-defined]
+def _series(s: Any) -> pd.Series:
+    x = np.asarray(s.x, dtype=float)
+    period = int(s.period)
     index = pd.date_range("1970-01-01", periods=x.shape[0], freq=FREQ.get(period, "YS"))
     return pd.Series(x, index=index)
 
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     c90 = np.mean([r["cover90"] for r in rows])
     c95 = np.mean([r["cover95"] for r in rows])
     print(f"engine quantile coverage: 90% -> {c90:.1%}, 95% -> {c95:.1%}")
-    models = defaultdict(int)
+    models: defaultdict[str, int] = defaultdict(int)
     for r in rows:
         for m in str(r["model"]).split("+"):
             models[m] += 1

@@ -27,7 +27,7 @@ class BreaksCell(fields.Field):
     """``100:9.50;500:9.00`` -> price breaks (from 100 units 9.50 each, from 500 units 9.00)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        out = []
+        out: list[dict[str, Any]] = []
         for part in str(value).split(";"):
             if not part.strip():
                 continue

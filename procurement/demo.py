@@ -357,7 +357,7 @@ def seed(rng: random.Random, today: date) -> list[str]:
             history.order(profile, listings[profile.code], warehouses, ordered, stop_at=stop_at)
 
     graded = scorecards.rescore_all(today)
-    by_status = Counter()
+    by_status: Counter[str] = Counter()
     with db.read_only() as s:
         for status in s.scalars(select(PurchaseOrder.status)):
             by_status[status] += 1

@@ -230,12 +230,11 @@ def _lead_time_days(s: Session, po: PurchaseOrder) -> int:
             )
         )
     }
-    days = [
-        items[line.product_id].lead_time_days
-        if line.product_id in items and items[line.product_id].lead_time_days is not None
-        else po.supplier.default_lead_time_days
-        for line in po.lines
-    ]
+    days: list[int] = []
+    for line in po.lines:
+        item = items.get(line.product_id)
+        item_days = item.lead_time_days if item is not None else None
+        days.append(item_days if item_days is not None else po.supplier.default_lead_time_days)
     return max(days, default=po.supplier.default_lead_time_days)
 
 

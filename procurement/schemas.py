@@ -12,7 +12,7 @@ from inventory.schemas import CODE, CURRENCY
 from procurement.models import SUPPLIER_STATUSES
 from procurement.workflow import PO_STATUSES
 
-PRICE = {"as_string": True, "allow_nan": False, "validate": validate.Range(min=0)}
+PRICE: dict[str, Any] = {"as_string": True, "allow_nan": False, "validate": validate.Range(min=0)}
 REASON = validate.Length(max=2000)
 
 
@@ -218,7 +218,7 @@ class OrderLineInSchema(Schema):
     )
 
 
-LINES = {"validate": validate.Length(min=1, max=500)}
+LINES: dict[str, Any] = {"validate": validate.Length(min=1, max=500)}
 
 
 class OrderCreateSchema(Schema):

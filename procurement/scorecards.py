@@ -118,6 +118,8 @@ def history(s: Session, supplier_id: int, since: date) -> list[scoring.Order]:
             closed=status == POStatus.CLOSED.value,
         )
         for order_id, sent_at, expected_date, status in heads
+        # judged orders were sent, so both dates are set; the guard only narrows the types
+        if sent_at is not None and expected_date is not None
     ]
 
 
