@@ -14,7 +14,7 @@ from accounts.models import User
 from accounts.principal import Principal
 from core import db
 from core.api import API_PREFIX
-from core.errors import Forbidden, Unauthorized
+from core.problems import Forbidden, Unauthorized
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from accounts import services
 from accounts.models import ROLE_VALUES, User
 from core import db
-from core.errors import Problem
+from core.problems import Problem
 
 group = AppGroup("accounts", help="Users and API tokens.")
 

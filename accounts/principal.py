@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.errors import Forbidden
+from core.problems import Forbidden
 
 
 @dataclass(frozen=True)

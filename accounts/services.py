@@ -16,7 +16,7 @@ from accounts import audit, token_cache
 from accounts.models import ROLE_VALUES, ApiToken, User, UserRole, UserWarehouse
 from accounts.principal import SYSTEM, Principal
 from core.db import UnitOfWork, utcnow
-from core.errors import Conflict, Invalid, NotFound
+from core.problems import Conflict, Invalid, NotFound
 
 TOKEN_PREFIX = "srk_"
 #: Refreshing last-used on every request would turn every read into a write; a minute is enough

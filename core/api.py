@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from core import errors, inputs
+from core.problems import Invalid
 
 API_PREFIX = "/api/v1"
 
@@ -247,7 +248,7 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
     except (binascii.Error, ValueError, UnicodeDecodeError):
         values = None
     if not isinstance(values, list) or len(values) != arity:
-        raise errors.Invalid(
+        raise Invalid(
             "The cursor is not one this service issued.",
             errors={"cursor": ["Not a valid cursor; use next_cursor from a previous page."]},
         )

@@ -14,79 +14,13 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 
+from core.problems import (
+    Problem,
+)
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-
-
-class Problem(Exception):
-    """A failure the caller can understand and act on."""
-
-    status: int = 400
-    slug: str | None = None
-
-    def __init__(
-        self,
-        detail: str,
-        *,
-        errors: dict[str, Any] | None = None,
-        slug: str | None = None,
-        status: int | None = None,
-        headers: dict[str, str] | None = None,
-        **extra: Any,
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.errors = errors
-        if slug is not None:
-            self.slug = slug
-        if status is not None:
-            self.status = status
-        self.headers = headers or {}
-        self.extra = extra
-
-    @property
-    def title(self) -> str:
-        return HTTP_STATUS_CODES.get(self.status, "Error")
-
-    def to_dict(self) -> dict[str, Any]:
-        return problem_body(
-            self.status, self.detail, errors=self.errors, slug=self.slug, extra=self.extra
-        )
-
-
-class BadRequest(Problem):
-    status = 400
-
-
-class Unauthorized(Problem):
-    status = 401
-
-    def __init__(self, detail: str = "A valid bearer token is required.", **kw: Any) -> None:
-        kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="stockroom"'})
-        super().__init__(detail, **kw)
-
-
-class Forbidden(Problem):
-    status = 403
-
-
-class NotFound(Problem):
-    status = 404
-
-
-class Conflict(Problem):
-    status = 409
-
-
-class PreconditionFailed(Problem):
-    status = 412
-
-
-class Invalid(Problem):
-    """The request is well-formed but breaks a rule (422), e.g. a field naming an unknown thing."""
-
-    status = 422
 
 
 def problem_body(
@@ -178,7 +112,14 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 def handle_problem(problem: Problem) -> Response:
     if wants_problem_json():
-        return problem_response(problem.to_dict(), problem.headers)
+        body = problem_body(
+            problem.status,
+            problem.detail,
+            errors=problem.errors,
+            slug=problem.slug,
+            extra=problem.extra,
+        )
+        return problem_response(body, problem.headers)
     return _render_html_error(problem.status, problem.detail)
 
 

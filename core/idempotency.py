@@ -68,7 +68,8 @@ from werkzeug.exceptions import HTTPException
 
 from core import db
 from core.db import Base, Timestamp, UnitOfWork
-from core.errors import Conflict, Invalid, Problem, handle_http_exception, handle_problem
+from core.errors import handle_http_exception, handle_problem
+from core.problems import Conflict, Invalid, Problem
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

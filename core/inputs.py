@@ -16,7 +16,7 @@ import marshmallow as ma
 from flask import Flask, request
 from werkzeug.routing import IntegerConverter
 
-from core.errors import Invalid
+from core.problems import Invalid
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MAX = 2**63 - 1

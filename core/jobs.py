@@ -52,7 +52,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core import db
 from core.db import Base, Timestamp, UnitOfWork, utcnow
-from core.errors import Forbidden, NotFound, Problem
+from core.problems import Forbidden, NotFound, Problem
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from accounts.auth import current_principal, require
 from core.api import Blueprint, PageArgs, page_of
-from core.errors import Invalid
+from core.problems import Invalid
 from forecasting import services
 from forecasting.schemas import (
     DemandQuerySchema,

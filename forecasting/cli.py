@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 
 from accounts.principal import SYSTEM
 from core import jobs
-from core.errors import Problem
+from core.problems import Problem
 from forecasting import services
 from forecasting.schemas import MAX_HORIZON
 

@@ -18,8 +18,8 @@ from accounts.principal import Principal
 from core import jobs
 from core.api import keyset_page
 from core.db import UnitOfWork, read_only, utcnow
-from core.errors import Invalid, NotFound
 from core.inputs import csv_text
+from core.problems import Invalid, NotFound
 from forecasting import demand, history
 from forecasting.models import DemandRecord, Forecast, ForecastRun, Promotion, PromotionWarehouse
 from inventory.models import Product, Warehouse

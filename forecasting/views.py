@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired, NumberRange, Optional
 
 from accounts.principal import Principal
 from core import db
-from core.errors import Forbidden, Problem
+from core.problems import Forbidden, Problem
 from core.web import register_nav, register_nav_group
 from forecasting import services
 from forecasting.runs import members_of

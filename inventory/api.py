@@ -11,8 +11,8 @@ from marshmallow import ValidationError
 
 from accounts.auth import current_principal, require
 from core.api import Blueprint, PageArgs, page_of
-from core.errors import Invalid
 from core.idempotency import idempotent
+from core.problems import Invalid
 from inventory import reservations, services
 from inventory.schemas import (
     AvailabilityQuerySchema,

@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
 from core import db
-from core.errors import Forbidden, Invalid
+from core.problems import Forbidden, Invalid
 from core.web import register_nav
 from inventory.reservations import holds_overview
 

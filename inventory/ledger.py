@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from accounts.principal import Principal
 from core import db
 from core.db import insert_ignoring_conflicts, utcnow
-from core.errors import Conflict
+from core.problems import Conflict
 from inventory import holds
 from inventory.models import StockLevel, StockMovement, Warehouse
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from accounts.principal import Principal
 from core import db
-from core.errors import Conflict
+from core.problems import Conflict
 from inventory import reservations
 from inventory.models import Product, StockLevel
 

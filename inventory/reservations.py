@@ -44,7 +44,7 @@ from accounts.principal import SYSTEM, Principal
 from core import db, idempotency
 from core.api import decode_cursor, encode_cursor
 from core.db import UnitOfWork, UTCDateTime, read_only, retry_on_conflict
-from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.problems import Conflict, Forbidden, Invalid, NotFound
 from inventory import allocation, holds, ledger
 from inventory.models import (
     Product,

@@ -16,7 +16,7 @@ from accounts import audit
 from accounts.principal import Principal
 from core.api import AnySelect, keyset_page
 from core.db import UnitOfWork, read_only, retry_on_conflict
-from core.errors import Conflict, Invalid, NotFound
+from core.problems import Conflict, Invalid, NotFound
 from inventory import ledger
 from inventory.models import (
     Product,

@@ -15,8 +15,8 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from accounts.principal import Principal
 from core import db
-from core.errors import Forbidden, Problem
 from core.inputs import INT32_MAX, INT32_MIN
+from core.problems import Forbidden, Problem
 from core.web import register_nav, register_nav_group
 from inventory import services
 from inventory.models import Product, StockLevel, Warehouse

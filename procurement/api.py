@@ -14,8 +14,8 @@ from flask.views import MethodView
 
 from accounts.auth import current_principal, require
 from core.api import Blueprint, page_of
-from core.errors import Problem
 from core.idempotency import idempotent
+from core.problems import Problem
 from procurement import csv_import, orders, scorecards, suppliers
 from procurement.models import PurchaseOrder
 from procurement.schemas import (

@@ -11,7 +11,7 @@ from flask import current_app
 
 from accounts.principal import Principal
 from core.db import utcnow
-from core.errors import Forbidden
+from core.problems import Forbidden
 
 
 def snapshot(obj: Any, names: Iterable[str]) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate
 
 from core.api import Schema
-from core.errors import Invalid
 from core.inputs import csv_text
+from core.problems import Invalid
 from inventory.schemas import CODE, CURRENCY
 
 MAX_ROWS = 20_000

@@ -20,7 +20,7 @@ from accounts import services as accounts
 from accounts.models import User
 from accounts.principal import Principal
 from core import db
-from core.errors import Problem
+from core.problems import Problem
 from inventory.models import Product, Warehouse
 from procurement import orders, scorecards, suppliers
 from procurement.models import PurchaseOrder, Supplier

@@ -23,8 +23,8 @@ from accounts import audit
 from accounts.principal import Principal
 from core.api import keyset_page
 from core.db import UnitOfWork, read_only, retry_on_conflict, utcnow
-from core.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, Problem
 from core.inputs import INT32_MAX
+from core.problems import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, Problem
 from inventory import ledger
 from inventory.models import Product, Warehouse
 from procurement import scorecards

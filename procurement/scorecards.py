@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from accounts import audit
 from accounts.principal import SYSTEM
 from core.db import UnitOfWork, read_only, utcnow
-from core.errors import NotFound
+from core.problems import NotFound
 from inventory.models import Product
 from procurement import scoring
 from procurement.models import (

@@ -16,7 +16,7 @@ from accounts import audit
 from accounts.principal import Principal
 from core.api import keyset_page
 from core.db import UnitOfWork, read_only, retry_on_conflict
-from core.errors import Conflict, Invalid, NotFound
+from core.problems import Conflict, Invalid, NotFound
 from inventory.models import Product
 from procurement.common import ensure_role, moment, snapshot
 from procurement.csv_import import Parsed

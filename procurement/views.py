@@ -47,7 +47,7 @@ from wtforms.validators import DataRequired, Email, Length, NumberRange, Optiona
 from accounts.principal import Principal
 from core import db
 from core.db import utcnow
-from core.errors import Problem
+from core.problems import Problem
 from core.web import register_nav, register_nav_group
 from inventory.models import Warehouse
 from procurement import csv_import, orders, scorecards, suppliers

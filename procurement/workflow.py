@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 
-from core.errors import Conflict
+from core.problems import Conflict
 
 
 class POStatus(StrEnum):

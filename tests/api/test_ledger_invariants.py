@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from accounts.principal import SYSTEM
 from core import db
-from core.errors import Conflict
+from core.problems import Conflict
 from inventory import services
 
 SKUS = ["A", "B", "C"]

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text
 
 from accounts.principal import Principal
 from core import db, idempotency
-from core.errors import Conflict
+from core.problems import Conflict
 from inventory import reservations
 from inventory.models import Product, Reservation, ReservationLine, StockLevel, Warehouse
 from tests.reservation_factories import levels_of

@@ -58,7 +58,7 @@ def test_idempotency_key_of_one_account_replays_nothing_for_another(shops):
 
 def test_service_refuses_a_sku_on_two_lines(app, shops):
     from accounts.principal import Principal
-    from core.errors import Invalid
+    from core.problems import Invalid
     from inventory import reservations
 
     shop = Principal(None, "shop", frozenset({"storefront"}))

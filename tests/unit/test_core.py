@@ -7,7 +7,8 @@ import pytest
 from accounts.principal import Principal
 from core.api import decode_cursor, encode_cursor
 from core.config import normalise_database_url
-from core.errors import Forbidden, Invalid, flatten_validation_messages
+from core.errors import flatten_validation_messages
+from core.problems import Forbidden, Invalid
 
 
 @pytest.mark.parametrize(

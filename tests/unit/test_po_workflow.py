@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import Conflict
+from core.problems import Conflict
 from procurement.workflow import PO_STATUSES, POStatus, ensure_allowed
 
 # Written out by hand from DESIGN.md so that a change to the transition table shows up here.
