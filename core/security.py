@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -86,8 +86,9 @@ def configure_secret_key(app: Flask) -> None:
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
-        # Plotly's bundle evaluates generated code and the charts set inline styles.
-        "script-src 'self' 'unsafe-eval'",
+        # Plotly's bundle evaluates generated code and the charts set inline styles. A page's own
+        # inline scripts run only with this response's nonce (see ``csp_nonce``).
+        "script-src 'self' 'unsafe-eval' 'nonce-{nonce}'",
         "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data: blob:",
         "font-src 'self' data:",
@@ -100,6 +101,17 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+def csp_nonce() -> str:
+    """The nonce that lets this response's own inline scripts run and no injected one.
+
+    Generated on first use per request; templates call it as ``{{ csp_nonce() }}``.
+    """
+    nonce: str | None = g.get("csp_nonce")
+    if nonce is None:
+        nonce = g.csp_nonce = secrets.token_urlsafe(16)
+    return nonce
+
+
 def _security_headers(response: Response) -> Response:
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -110,11 +122,14 @@ def _security_headers(response: Response) -> Response:
         headers.setdefault(
             "Content-Security-Policy",
             CONTENT_SECURITY_POLICY.replace(
-                "script-src 'self' 'unsafe-eval'", "script-src 'self' 'unsafe-inline'"
+                "script-src 'self' 'unsafe-eval' 'nonce-{nonce}'",
+                "script-src 'self' 'unsafe-inline'",
             ),
         )
     else:
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault(
+            "Content-Security-Policy", CONTENT_SECURITY_POLICY.replace("{nonce}", csp_nonce())
+        )
     if request.is_secure or _config_flag("SESSION_COOKIE_SECURE"):
         headers.setdefault(
             "Strict-Transport-Security",
@@ -182,3 +197,4 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("SIGN_IN_USER_RATE_LIMIT", "10 per minute")
     limiter.init_app(app)
     app.after_request(_security_headers)
+    app.jinja_env.globals["csp_nonce"] = csp_nonce

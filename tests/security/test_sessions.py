@@ -140,3 +140,26 @@ def test_every_response_has_the_security_headers(client, path):
 def test_hsts_over_https(client):
     r = client.get("/healthz", base_url="https://stockroom.example")
     assert "max-age=" in r.headers["Strict-Transport-Security"]
+
+
+def test_page_scripts_run_under_a_per_response_nonce_and_injected_ones_do_not(app):
+    import re
+
+    from accounts import services as accounts
+
+    with app.app_context():
+        accounts.create_user("admin1", ["admin"], password="pw-admin-1234")
+    client = app.test_client()
+    client.post("/login", data={"username": "admin1", "password": "pw-admin-1234"})
+    nonces = []
+    for _ in range(2):
+        r = client.get("/stock/move")
+        assert r.status_code == 200
+        csp = r.headers["Content-Security-Policy"]
+        assert "'unsafe-inline'" not in csp.split("script-src", 1)[1].split(";", 1)[0]
+        nonce = re.search(r"'nonce-([^']+)'", csp).group(1)
+        inline = re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>", r.get_data(as_text=True))
+        assert inline, "the movement form has its own script"
+        assert all(f'nonce="{nonce}"' in attrs for attrs in inline)
+        nonces.append(nonce)
+    assert nonces[0] != nonces[1]
