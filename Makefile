@@ -21,11 +21,11 @@ $(VENV)/.installed: pyproject.toml
 ## Install, migrate, load the demo (once) and serve it at http://$(HOST):$(PORT)
 demo: install
 	$(BIN)/flask --app app demo seed --if-empty
-	$(BIN)/gunicorn app:app --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
+	$(BIN)/gunicorn wsgi:app --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
 
 ## Serve whatever database DATABASE_URL names (migrating it first); needs SECRET_KEY
 run: install migrate
-	STOCKROOM_ENV=$${STOCKROOM_ENV:-production} $(BIN)/gunicorn app:app --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
+	STOCKROOM_ENV=$${STOCKROOM_ENV:-production} $(BIN)/gunicorn wsgi:app --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
 
 migrate: install
 	$(BIN)/flask --app app db upgrade

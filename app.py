@@ -1,13 +1,25 @@
-"""Stockroom's application factory; ``app`` is what ``flask --app app`` and gunicorn load."""
+"""Stockroom's application factory.
+
+``from app import create_app`` builds nothing; ``flask --app app`` finds ``create_app`` itself.
+Servers load ``wsgi:app`` and Celery workers ``celery_worker``, which build the app from the
+environment. Each feature is one ``init_app``: adding a capability is one line in ``FEATURES``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 from flask import Flask
 from flask_migrate import Migrate
 
+import accounts
+import demo
+import forecasting
+import inventory
+import logistics
+import procurement
 from core import api as core_api
 from core import config as core_config
 from core import db, errors, health, idempotency, inputs, jobs, observability, security, web
@@ -26,11 +38,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if "DATABASE_URL" in config:
             app.config["DATABASE_URL"] = core_config.normalise_database_url(config["DATABASE_URL"])
 
-    import accounts
-    import demo
-    import forecasting
-    import inventory
-    import procurement
     from accounts.auth import current_principal, idempotency_scope, principal_or_none
 
     security.init_app(app)
@@ -52,11 +59,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     accounts.init_app(app)
     # After authentication, so an anonymous caller hears 401 before anything about its input.
     inputs.init_app(app)
-    inventory.init_app(app)
-    forecasting.init_app(app)
-    procurement.init_app(app)
-    demo.init_app(app)
+    for init_feature in FEATURES:
+        init_feature(app)
     return app
 
 
-app = create_app()
+#: Features after the kernel and accounts, in dependency order.
+FEATURES: tuple[Callable[[Flask], None], ...] = (
+    inventory.init_app,
+    forecasting.init_app,
+    procurement.init_app,
+    logistics.init_app,
+    demo.init_app,
+)

@@ -155,14 +155,14 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn(url: str, args: list[str], env: dict[str, str] | None = None) -> Iterator[str]:
-    """``gunicorn app:app`` on a free port, ready when /readyz says so; stopped afterwards."""
+    """``gunicorn wsgi:app`` on a free port, ready when /readyz says so; stopped afterwards."""
     port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "gunicorn",
-            "app:app",
+            "wsgi:app",
             "--bind",
             f"127.0.0.1:{port}",
             "--log-level",

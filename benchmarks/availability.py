@@ -4,7 +4,7 @@
 
 What it does, on PostgreSQL (the production database): creates a throwaway database, seeds
 ``--skus`` products stocked in ``--warehouses`` warehouses plus a few hundred reservations (some
-of them lapsed, so the lapsed-hold correction has rows to find), starts ``gunicorn app:app`` once,
+of them lapsed, so the lapsed-hold correction has rows to find), starts ``gunicorn wsgi:app`` once,
 and drives it with ``wrk`` at ``--connections`` concurrent keep-alive connections:
 
 1. the bare endpoint ``/healthz`` (same app, same gunicorn settings, no database, no auth);

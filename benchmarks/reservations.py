@@ -4,7 +4,7 @@
 
 1. Baseline: ``pgbench`` simple-update (``-N``: one UPDATE, one SELECT, one INSERT per
    transaction) with ``--clients`` clients on a throwaway database of the same server.
-2. ``gunicorn app:app`` on a throwaway database seeded with 50 skus in 5 warehouses, driven by
+2. ``gunicorn wsgi:app`` on a throwaway database seeded with 50 skus in 5 warehouses, driven by
    ``wrk`` with ``--clients`` connections, each request ``POST /api/v1/reservations`` with its
    own ``Idempotency-Key`` and a basket of 1-3 random skus (1-2 units each) allocated across the
    warehouses: 50 skus make the clients collide on the same stock rows all the time.

@@ -49,7 +49,7 @@ def app_config(broker: str) -> dict[str, Any]:
 
 @pytest.fixture
 def worker(broker: str, database_url: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``celery -A core.celery_app worker`` on the test's database, stopped after the test."""
+    """``celery -A celery_worker worker`` on the test's database, stopped after the test."""
     log = (tmp_path / "worker.log").open("wb")
     env = {
         **os.environ,
@@ -64,7 +64,7 @@ def worker(broker: str, database_url: str, tmp_path: Path) -> Iterator[subproces
             "-m",
             "celery",
             "-A",
-            "core.celery_app",
+            "celery_worker",
             "worker",
             "--pool=solo",
             "-c",

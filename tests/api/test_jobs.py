@@ -133,7 +133,7 @@ def test_a_job_whose_process_died_is_reported_failed(app, planner, submit):
     job_id = submit("test.steps", planner, n=1)
     assert halfway.wait(timeout=30)
     # As if the web process running it had been restarted mid-run.
-    host = jobs._this_process().rpartition(":")[0]
+    host = jobs.runner._this_process().rpartition(":")[0]
     _until(planner, job_id, lambda b: b["message"] == "halfway")
     _force(app, job_id, worker=f"{host}:{_dead_pid()}")
     body = planner.get(f"/jobs/{job_id}").json

@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import func, select
 
 from core.db import read_only
-from inventory import reservation_demo
+from demo import reservations as reservation_demo
 from inventory.models import Reservation
 
 

@@ -58,7 +58,7 @@ def live_server(app: Flask, database_url: str, tmp_path: Path) -> Iterator[LiveS
             sys.executable,
             "-m",
             "gunicorn",
-            "app:app",
+            "wsgi:app",
             "--bind",
             "127.0.0.1:0",
             "--workers",

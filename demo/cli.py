@@ -6,18 +6,17 @@ import random
 from datetime import UTC, datetime
 
 import click
-from flask import Flask
 from flask.cli import AppGroup
 from flask_migrate import upgrade
 from sqlalchemy import func, select
 
-import forecasting.demo
-import inventory.demo
-import inventory.reservation_demo
-import procurement.demo
 from accounts import services as accounts
 from core import db
 from core.db import Base
+from demo import forecasting as forecasting_demo
+from demo import inventory as inventory_demo
+from demo import procurement as procurement_demo
+from demo import reservations as reservations_demo
 from inventory.models import Product
 
 DEMO_PASSWORD = "stockroom"
@@ -35,10 +34,10 @@ DEMO_USERS = [
 
 #: Feature seeders in dependency order; each adds to what the previous ones created.
 SEEDERS = [
-    inventory.demo.seed,
-    forecasting.demo.seed,
-    procurement.demo.seed,
-    inventory.reservation_demo.seed,
+    inventory_demo.seed,
+    forecasting_demo.seed,
+    procurement_demo.seed,
+    reservations_demo.seed,
 ]
 
 group = AppGroup("demo", help="Demo data.")
@@ -65,7 +64,7 @@ def seed_command(random_seed: int, reset: bool, if_empty: bool) -> None:
         raise click.ClickException(message)
     rng = random.Random(random_seed)
     today = datetime.now(UTC).date()
-    warehouses = [code for code, *_ in inventory.demo.WAREHOUSES]
+    warehouses = [code for code, *_ in inventory_demo.WAREHOUSES]
     # People first, so the history the seeders write is signed by the demo users themselves.
     tokens = []
     for username, roles, scoped in DEMO_USERS:
@@ -86,7 +85,3 @@ def seed_command(random_seed: int, reset: bool, if_empty: bool) -> None:
     click.echo(f"\nUsers (web UI password for all: {DEMO_PASSWORD}) and API tokens, shown once:")
     for username, roles, token in tokens:
         click.echo(f"  {username:<11} {', '.join(roles):<11} {token}")
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(group)

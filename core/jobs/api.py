@@ -8,8 +8,9 @@ import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
 
-from core import jobs
 from core.api import Blueprint, Schema
+from core.jobs import runner
+from core.jobs.model import JOB_STATUSES, Job, JobStatus
 
 blp = Blueprint("jobs", __name__, description="Background jobs and their progress.")
 
@@ -17,7 +18,7 @@ blp = Blueprint("jobs", __name__, description="Background jobs and their progres
 class JobSchema(Schema):
     id = ma.fields.Integer()
     kind = ma.fields.String()
-    status = ma.fields.String(metadata={"enum": list(jobs.JOB_STATUSES)})
+    status = ma.fields.String(metadata={"enum": list(JOB_STATUSES)})
     progress = ma.fields.Float(metadata={"description": "0..1"})
     message = ma.fields.String(allow_none=True)
     result = ma.fields.Dict(metadata={"description": "present once the job succeeded"})
@@ -28,7 +29,7 @@ class JobSchema(Schema):
     finished_at = ma.fields.DateTime(allow_none=True)
 
 
-def job_view(row: jobs.Job) -> dict[str, Any]:
+def job_view(row: Job) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": row.id,
         "kind": row.kind,
@@ -40,9 +41,9 @@ def job_view(row: jobs.Job) -> dict[str, Any]:
         "started_at": row.started_at,
         "finished_at": row.finished_at,
     }
-    if row.status == jobs.JobStatus.SUCCEEDED.value:
+    if row.status == JobStatus.SUCCEEDED.value:
         out["result"] = row.result or {}
-    if row.status == jobs.JobStatus.FAILED.value:
+    if row.status == JobStatus.FAILED.value:
         out["error"] = row.error or "failed"
     return out
 
@@ -59,4 +60,4 @@ class JobItem(MethodView):
         runs). A job whose process died is reported as failed.
         """
         principal = current_app.extensions["stockroom.jobs.principal"]()
-        return job_view(jobs.get(job_id, principal))
+        return job_view(runner.get(job_id, principal))

@@ -12,10 +12,10 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-import inventory.demo
 from accounts.principal import SYSTEM
 from core import db, jobs
 from core.db import UnitOfWork
+from demo import inventory as inventory_demo
 from forecasting import services
 from forecasting.models import Promotion
 from inventory.models import Product
@@ -27,8 +27,8 @@ DEMO_HORIZON_WEEKS = 12
 
 def seed(rng: random.Random, today: date) -> list[str]:
     """Record past and upcoming sales events, then forecast a few items in the foreground."""
-    first = today - timedelta(days=inventory.demo.HISTORY_DAYS)
-    windows = inventory.demo.promotion_windows(first, today + timedelta(days=7 * 26))
+    first = today - timedelta(days=inventory_demo.HISTORY_DAYS)
+    windows = inventory_demo.promotion_windows(first, today + timedelta(days=7 * 26))
     with UnitOfWork() as uow:
         for name, starts_on, ends_on, lift in windows:
             uow.session.add(

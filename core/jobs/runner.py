@@ -1,35 +1,4 @@
-"""Background jobs: the ``jobs`` table, a registry of job kinds and the executors that run them.
-
-A job is slow work a person starts and then watches: a forecast run, a replenishment plan.
-Features register a kind with ``@job("forecast_run")`` on a function ``fn(params, report) ->
-result`` and start it with ``submit(kind, params, actor)``; ``report(progress, message)`` commits
-progress in a short transaction of its own, so anyone reading the job sees it move while the work
-continues.
-
-Executors:
-
-- **In-process** (default, ``CELERY_BROKER_URL`` unset): a pool of ``JOBS_THREADS`` threads in the
-  process that submitted the job; each job runs in its own app context (its own session).
-- **Celery** (``CELERY_BROKER_URL`` set): the submitting process only sends the job's id to the
-  broker (queue ``CELERY_QUEUE``); a worker started with ``celery -A core.celery_app worker`` loads
-  the same app, claims the job row and runs the registered function.
-- **Inline**: command-line tools run a job in the foreground with ``run_inline``.
-
-Abandoned jobs. A job records which process runs it (``worker`` = ``host:pid``) and a heartbeat
-that every progress report refreshes. Whenever jobs are read (``get``, ``reconcile_abandoned``) or a
-new one is submitted, a job is marked failed when
-
-- it is running, or queued for a thread of a process on this host, and that process is gone
-  (a restarted web server, a killed worker); or
-- it is running and has not reported for ``JOB_STALE_AFTER_SECONDS`` (another host's process died).
-
-Queued Celery jobs are left alone: the broker keeps them until a worker takes them. A job marked
-failed this way cannot be finished later by a process that was only slow: its next progress report
-raises ``JobAbandoned`` and its result is not recorded.
-
-Job functions must not call ``report`` while holding a write transaction: on SQLite the report
-would wait for the job's own lock.
-"""
+"""Running jobs: the registry of kinds, the executors, progress reports and abandonment."""
 
 from __future__ import annotations
 
@@ -43,89 +12,21 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import JSON, CheckConstraint, Engine, Float, Index, String, Text, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
 
 from core import db
-from core.db import Base, Timestamp, UnitOfWork, utcnow
+from core.db import UnitOfWork, utcnow
+from core.jobs.model import ACTIVE, Actor, Executor, Job, JobStatus
 from core.problems import Forbidden, NotFound, Problem
 
 log = logging.getLogger(__name__)
 
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-
-JOB_STATUSES = tuple(s.value for s in JobStatus)
-ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
-
-
-class Executor(StrEnum):
-    THREAD = "thread"
-    CELERY = "celery"
-    INLINE = "inline"
-
-
-class Job(Base):
-    """One piece of background work, its progress and its outcome."""
-
-    __tablename__ = "jobs"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    #: The registered kind, e.g. ``forecast_run``; names the function that does the work.
-    kind: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value)
-    #: 0..1, as last reported by the work itself.
-    progress: Mapped[float] = mapped_column(Float, default=0.0)
-    #: What the work is doing now ("42 of 600 series"), for people watching it.
-    message: Mapped[str | None] = mapped_column(String(500))
-    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    #: What the work returned, once it succeeded.
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    #: Why it failed, in words meant for the person who started it.
-    error: Mapped[str | None] = mapped_column(Text)
-    #: Held as a name and an id without a foreign key: the kernel knows no feature's tables.
-    created_by: Mapped[str] = mapped_column(String(64))
-    created_by_id: Mapped[int | None] = mapped_column()
-    executor: Mapped[str] = mapped_column(String(16))
-    #: ``host:pid`` of the process that runs (or, for threads, will run) the job.
-    worker: Mapped[str | None] = mapped_column(String(128))
-    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column()
-    finished_at: Mapped[datetime | None] = mapped_column()
-    #: Refreshed by every progress report; a running job silent for too long is taken for dead.
-    heartbeat_at: Mapped[datetime | None] = mapped_column()
-
-    __table_args__ = (
-        CheckConstraint(f"status IN {JOB_STATUSES!r}", name="known_status"),
-        CheckConstraint("progress >= 0 AND progress <= 1", name="progress_range"),
-        Index("ix_jobs_status", "status"),
-        Index("ix_jobs_kind", "kind", "id"),
-    )
-
-
 # --------------------------------------------------------------------------------------------------
 # Registry
-
-
-class Actor(Protocol):
-    """Who submits or reads a job; ``accounts.principal.Principal`` fits."""
-
-    @property
-    def user_id(self) -> int | None: ...
-
-    @property
-    def username(self) -> str: ...
-
-    def has_any(self, *roles: str) -> bool: ...
 
 
 #: ``report(progress, message=None)``: progress 0..1 and what is happening now.
@@ -551,28 +452,6 @@ def get(job_id: int, actor: Actor) -> Job:
             )
         s.expunge(row)
         return row
-
-
-# --------------------------------------------------------------------------------------------------
-# Wiring
-
-
-PrincipalResolver = Callable[[], Actor]
-
-
-def init_app(app: Flask, principal: PrincipalResolver) -> None:
-    """Mount ``GET /api/v1/jobs/<id>`` and, with a broker configured, the Celery app.
-
-    ``principal`` returns the caller of the current request (the accounts feature provides it);
-    the kernel itself knows nothing of users.
-    """
-    from core import jobs_api
-    from core.api import register_api
-
-    app.extensions["stockroom.jobs.principal"] = principal
-    register_api(app, jobs_api.blp)
-    if app.config.get("CELERY_BROKER_URL"):
-        app.extensions["stockroom.celery"] = make_celery(app)
 
 
 def make_celery(app: Flask) -> Any:
