@@ -45,17 +45,18 @@ NAMING_CONVENTION = {
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def now() -> datetime:
-    """The time business rules are judged by (reservation expiry, idempotency keys).
+    """The one clock every timestamp comes from: ledger, orders, reservations, jobs, audit.
 
     It is the wall clock unless the app is configured with ``CLOCK`` (a callable returning an aware
-    datetime): tests move that clock to cross an expiry instead of sleeping through it.
+    datetime): tests move that clock to cross an expiry instead of sleeping through it, and a
+    replay of history can stamp rows with the time they describe. Column defaults use it too.
     """
     clock = current_app.config.get("CLOCK") if has_app_context() else None
-    return clock() if clock is not None else utcnow()
+    return clock() if clock is not None else datetime.now(UTC)
+
+
+#: The same clock under the name business rules read best with (``expires_at > now()``).
+now = utcnow
 
 
 class UTCDateTime(TypeDecorator[datetime]):

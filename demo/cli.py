@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
 
 import click
 from flask.cli import AppGroup
@@ -12,7 +11,7 @@ from sqlalchemy import func, select
 
 from accounts import services as accounts
 from core import db
-from core.db import Base
+from core.db import Base, utcnow
 from demo import forecasting as forecasting_demo
 from demo import inventory as inventory_demo
 from demo import procurement as procurement_demo
@@ -63,7 +62,7 @@ def seed_command(random_seed: int, reset: bool, if_empty: bool) -> None:
             return
         raise click.ClickException(message)
     rng = random.Random(random_seed)
-    today = datetime.now(UTC).date()
+    today = utcnow().date()
     warehouses = [code for code, *_ in inventory_demo.WAREHOUSES]
     # People first, so the history the seeders write is signed by the demo users themselves.
     tokens = []

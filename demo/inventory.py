@@ -19,7 +19,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from accounts.principal import SYSTEM
-from core.db import UnitOfWork, insert_ignoring_conflicts
+from core.db import UnitOfWork, insert_ignoring_conflicts, utcnow
 from inventory.models import Product, StockLevel, StockMovement, Warehouse
 
 WAREHOUSES = [
@@ -317,7 +317,7 @@ def seed(rng: random.Random, today: date) -> list[str]:
                         "reserved": 0,
                         "incoming": 0,
                         "allow_negative": False,
-                        "updated_at": datetime.now(UTC),
+                        "updated_at": utcnow(),
                     }
                 )
         # Backfilled history is written in bulk, and the levels are set from the very same rows

@@ -20,6 +20,7 @@ from accounts import services as accounts
 from accounts.models import User
 from accounts.principal import Principal
 from core import db
+from core.db import utcnow
 from core.problems import Problem
 from inventory.models import Product, Warehouse
 from procurement import orders, scorecards, suppliers
@@ -135,7 +136,7 @@ class History:
     def __init__(self, rng: random.Random, today: date) -> None:
         self.rng = rng
         self.today = today
-        self.now = datetime.now(UTC)
+        self.now = utcnow()
         self.buyer = _user("buyer", ["buyer"])
         self.approvers = [_user("approver", ["approver"]), _user("approver2", ["approver"])]
         with db.read_only() as s:

@@ -1,12 +1,14 @@
-"""The command line that scripts use to set up a fresh install (API.md's *Command line*)."""
+"""The command line that scripts use to set up a fresh install (docs/api.md's *Command line*)."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Date, DateTime, TypeDecorator, func, select, text
 
 from core import db
+from core.db import Base
 from inventory.models import Product, StockLevel, StockMovement, Warehouse
 
 
@@ -64,10 +66,52 @@ def test_cli_refuses_bad_input_clearly(app):
     assert "No user nobody" in r.output
 
 
+#: The app's clock runs this far ahead of the wall clock in the demo test: a timestamp taken
+#: from anywhere but ``core.db.utcnow`` lands years before everything else and is caught.
+CLOCK_AHEAD = timedelta(days=1600)
+
+
+def timestamps_off_the_clock(app, earliest: datetime, latest: datetime) -> list[str]:
+    """Every date/datetime value in the database outside [earliest, latest], as table.column."""
+    off = []
+    with app.app_context(), db.read_only() as s:
+        for table in Base.metadata.sorted_tables:
+            for column in table.columns:
+                if not isinstance(column.type, (Date, DateTime, TypeDecorator)):
+                    continue
+                if isinstance(column.type, TypeDecorator) and not isinstance(
+                    column.type.impl, (Date, DateTime)
+                ):
+                    continue
+                low, high = s.execute(select(func.min(column), func.max(column))).one()
+                for value in (low, high):
+                    if value is None:
+                        continue
+                    moment = (
+                        value
+                        if isinstance(value, datetime)
+                        else datetime(value.year, value.month, value.day, tzinfo=UTC)
+                    )
+                    if moment.tzinfo is None:
+                        moment = moment.replace(tzinfo=UTC)
+                    if not earliest <= moment <= latest:
+                        off.append(f"{table.name}.{column.name}={value}")
+    return off
+
+
 def test_demo_seed_builds_a_consistent_realistic_demo(app, client):
+    app.config["CLOCK"] = lambda: datetime.now(UTC) + CLOCK_AHEAD
+    started = app.config["CLOCK"]()
     runner = app.test_cli_runner()
     r = runner.invoke(args=["demo", "seed"])
     assert r.exit_code == 0, r.output
+    # One clock: history reaches 18 months back and plans a year ahead, all from the app's clock.
+    assert (
+        timestamps_off_the_clock(
+            app, started - timedelta(days=600), app.config["CLOCK"]() + timedelta(days=400)
+        )
+        == []
+    )
     tokens = dict(re.findall(r"^\s+(\w+)\s+\w+\s+(srk_\S+)$", r.output, re.MULTILINE))
     assert set(tokens) >= {
         "admin",
