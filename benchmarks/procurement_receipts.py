@@ -36,7 +36,7 @@ def main() -> None:
 
     from accounts.principal import Principal
     from app import create_app
-    from inventory import services as inventory
+    from inventory import catalog, stock
     from procurement import orders, scorecards, suppliers
 
     url = os.environ.get("BENCH_DATABASE_URL")
@@ -50,10 +50,10 @@ def main() -> None:
     print(f"database: {url.split('://')[0]}; {SAMPLES} samples per figure, median (p90) in ms")
     with app.app_context():
         upgrade()
-        inventory.create_warehouse(approver, {"code": "W", "name": "Bench"})
+        catalog.create_warehouse(approver, {"code": "W", "name": "Bench"})
         skus = [f"B{i:03d}" for i in range(20)]
         for sku in skus:
-            inventory.create_product(approver, {"sku": sku, "name": sku})
+            catalog.create_product(approver, {"sku": sku, "name": sku})
         made = 0
         for history in HISTORIES:
             code = f"S{history}"
@@ -105,7 +105,7 @@ def main() -> None:
                 orders.receive(approver, po_id, {"lines": [{"sku": sku, "accepted": 10}]})
                 receipt.append(time.perf_counter() - t)
                 t = time.perf_counter()
-                inventory.post_movement(
+                stock.post_movement(
                     approver,
                     {
                         "type": "receipt",

@@ -22,8 +22,8 @@ from core.inputs import csv_text
 from core.problems import Invalid, NotFound
 from forecasting import demand, history
 from forecasting.models import DemandRecord, Forecast, ForecastRun, Promotion, PromotionWarehouse
+from inventory.catalog import product_by_sku, warehouse_by_code
 from inventory.models import Product, Warehouse
-from inventory.services import product_by_sku, warehouse_by_code
 
 #: Roles that may read demand, promotions and forecasts: everyone who plans, buys or stocks.
 #: Storefront clients only check availability and reserve.

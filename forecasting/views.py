@@ -9,19 +9,17 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, NumberRange, Optional
 
 from accounts.principal import Principal
-from core import db
 from core.problems import Forbidden, Problem
 from core.web import register_nav, register_nav_group
 from forecasting import services
 from forecasting.runs import members_of
 from forecasting.schemas import MAX_HORIZON
-from inventory.models import Product, Warehouse
+from inventory import catalog
 
 bp = Blueprint("forecasting_web", __name__, template_folder="templates")
 
@@ -88,11 +86,8 @@ def forecast_page() -> ResponseReturnValue:
         except Problem as problem:
             error = problem.detail
             history = None
-    with db.read_only() as s:
-        warehouses = list(
-            s.execute(select(Warehouse.code, Warehouse.name).order_by(Warehouse.code))
-        )
-        name = s.scalar(select(Product.name).where(Product.sku == sku)) if sku else None
+    warehouses = [(w.code, w.name) for w in catalog.all_warehouses()]
+    name = catalog.product_names([sku]).get(sku) if sku else None
     status = 200
     unknown = []
     if sku and name is None:
@@ -151,8 +146,7 @@ def runs_page() -> ResponseReturnValue:
     """Runs, newest first, with live progress; planners start new ones here."""
     principal = _require(*services.PLANNERS)
     form = RunForm()
-    with db.read_only() as s:
-        codes = list(s.scalars(select(Warehouse.code).order_by(Warehouse.code)))
+    codes = [w.code for w in catalog.all_warehouses()]
     form.warehouses.choices = [SelectChoice("", "Every warehouse"), *map(SelectChoice, codes)]
     if form.validate_on_submit():
         data: dict[str, Any] = {"horizon": form.horizon.data, "frequency": form.frequency.data}

@@ -7,7 +7,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from core.api import register_api
-    from inventory import api, cli, holds_views, sweeper, views
+    from inventory import api, cli, views
+    from inventory.reservations import sweeper
+    from inventory.reservations import views as holds_views
 
     register_api(app, api.catalog)
     register_api(app, api.stock)

@@ -13,7 +13,9 @@ from accounts.auth import current_principal, require
 from core.api import Blueprint, PageArgs, page_of
 from core.idempotency import idempotent
 from core.problems import Invalid
-from inventory import reservations, services
+from inventory import catalog as catalog_service
+from inventory import reservations
+from inventory import stock as stock_service
 from inventory.schemas import (
     AvailabilityQuerySchema,
     AvailabilityRequestSchema,
@@ -54,7 +56,7 @@ class Products(MethodView):
     @catalog.response(200, page_of(ProductSchema))
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Products by sku; `q` searches sku and name."""
-        items, next_cursor = services.list_products(args)
+        items, next_cursor = catalog_service.list_products(args)
         return {"items": items, "next_cursor": next_cursor}
 
     @require("admin")
@@ -63,7 +65,7 @@ class Products(MethodView):
     @catalog.alt_response(409, response="CONFLICT")
     def post(self, data: dict[str, Any]) -> Any:
         """Add a product to the catalog (admin)."""
-        return services.create_product(current_principal(), data)
+        return catalog_service.create_product(current_principal(), data)
 
 
 @catalog.route("/products/<sku>")
@@ -72,7 +74,7 @@ class ProductItem(MethodView):
     @catalog.response(200, ProductSchema)
     @catalog.alt_response(404, response="NOT_FOUND")
     def get(self, sku: str) -> Any:
-        return services.get_product(sku)
+        return catalog_service.get_product(sku)
 
     @require("admin")
     @catalog.arguments(ProductPatchSchema)
@@ -80,7 +82,7 @@ class ProductItem(MethodView):
     @catalog.alt_response(404, response="NOT_FOUND")
     def patch(self, changes: dict[str, Any], sku: str) -> Any:
         """Change a product's details (admin); the sku never changes."""
-        return services.update_product(current_principal(), sku, changes)
+        return catalog_service.update_product(current_principal(), sku, changes)
 
 
 @catalog.route("/warehouses")
@@ -89,7 +91,7 @@ class Warehouses(MethodView):
     @catalog.arguments(PageArgs, location="query")
     @catalog.response(200, page_of(WarehouseSchema))
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
-        items, next_cursor = services.list_warehouses(args)
+        items, next_cursor = catalog_service.list_warehouses(args)
         return {"items": items, "next_cursor": next_cursor}
 
     @require("admin")
@@ -98,7 +100,7 @@ class Warehouses(MethodView):
     @catalog.alt_response(409, response="CONFLICT")
     def post(self, data: dict[str, Any]) -> Any:
         """Open a warehouse (admin)."""
-        return services.create_warehouse(current_principal(), data)
+        return catalog_service.create_warehouse(current_principal(), data)
 
 
 @catalog.route("/warehouses/<code>")
@@ -107,7 +109,7 @@ class WarehouseItem(MethodView):
     @catalog.response(200, WarehouseSchema)
     @catalog.alt_response(404, response="NOT_FOUND")
     def get(self, code: str) -> Any:
-        return services.get_warehouse(code)
+        return catalog_service.get_warehouse(code)
 
     @require("admin")
     @catalog.arguments(WarehousePatchSchema)
@@ -116,7 +118,7 @@ class WarehouseItem(MethodView):
     @catalog.alt_response(409, response="CONFLICT")
     def patch(self, changes: dict[str, Any], code: str) -> Any:
         """Change a warehouse (admin), e.g. whether it may go below zero."""
-        return services.update_warehouse(current_principal(), code, changes)
+        return catalog_service.update_warehouse(current_principal(), code, changes)
 
 
 @stock.route("/stock")
@@ -127,7 +129,7 @@ class StockLevels(MethodView):
     @stock.alt_response(404, response="NOT_FOUND")
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """On hand, reserved, available and incoming per sku and warehouse."""
-        items, next_cursor = services.stock_levels(args)
+        items, next_cursor = stock_service.stock_levels(args)
         return {"items": items, "next_cursor": next_cursor}
 
 
@@ -138,7 +140,7 @@ class Movements(MethodView):
     @stock.response(200, page_of(MovementSchema))
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """The ledger, newest first; quantities are signed so they sum to on hand."""
-        items, next_cursor = services.list_movements(args)
+        items, next_cursor = stock_service.list_movements(args)
         return {"items": items, "next_cursor": next_cursor}
 
     @require(*WRITE_STOCK)
@@ -149,7 +151,7 @@ class Movements(MethodView):
     @stock.alt_response(409, response="CONFLICT", description="would take available below zero")
     def post(self, data: dict[str, Any]) -> Any:
         """Post a receipt, issue, adjustment (reason required) or transfer."""
-        return services.post_movement(current_principal(), data)
+        return stock_service.post_movement(current_principal(), data)
 
 
 @stock.route("/stock/counts")
@@ -162,7 +164,7 @@ class Counts(MethodView):
     @stock.alt_response(409, response="CONFLICT")
     def post(self, data: dict[str, Any]) -> Any:
         """Record a cycle count; one adjustment per line whose count differs from on hand."""
-        return _count_view(services.post_count(current_principal(), data))
+        return _count_view(stock_service.post_count(current_principal(), data))
 
 
 @stock.route("/stock/counts/<int:count_id>")
@@ -171,10 +173,10 @@ class CountItem(MethodView):
     @stock.response(200, CountSchema)
     @stock.alt_response(404, response="NOT_FOUND")
     def get(self, count_id: int) -> Any:
-        return _count_view(services.get_count(count_id))
+        return _count_view(stock_service.get_count(count_id))
 
 
-def _count_view(outcome: services.CountOutcome) -> dict[str, Any]:
+def _count_view(outcome: stock_service.CountOutcome) -> dict[str, Any]:
     c = outcome.count
     return {
         "id": c.id,

@@ -170,7 +170,8 @@ def _release_lapsed_holds(s: Session, moves: Sequence[Move]) -> None:
     """A lapsed reservation stops holding units at once, for issues and transfers too.
 
     Only moves that take units out of availability need it. The levels are locked in order first
-    (``inventory.holds`` explains why), which costs a query only when there is something to release.
+    (``inventory.holds`` explains why), which costs a query only when there is
+    something to release.
     """
     taking = sorted(
         {(m.product_id, m.warehouse_id) for m in moves if m.quantity - m.reserved_delta < 0}

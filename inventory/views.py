@@ -8,18 +8,17 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from accounts.principal import Principal
-from core import db
 from core.inputs import INT32_MAX, INT32_MIN
 from core.problems import Forbidden, Problem
 from core.web import register_nav, register_nav_group
-from inventory import services
-from inventory.models import Product, StockLevel, Warehouse
+from inventory import catalog
+from inventory import stock as stock_service
+from inventory.models import Warehouse
 
 bp = Blueprint("inventory_web", __name__, template_folder="templates")
 
@@ -31,8 +30,7 @@ def _principal() -> Principal:
 
 
 def _warehouses() -> list[Warehouse]:
-    with db.read_only() as s:
-        return list(s.scalars(select(Warehouse).order_by(Warehouse.code)))
+    return catalog.all_warehouses()
 
 
 def _page_args(**extra: Any) -> dict[str, Any]:
@@ -51,19 +49,14 @@ def stock() -> ResponseReturnValue:
     sku = (request.args.get("sku") or "").strip() or None
     args = _page_args(warehouse=warehouse)
     error = None
-    rows: list[services.Level] = []
+    rows: list[stock_service.Level] = []
     next_cursor = None
     names: dict[str, str] = {}
     try:
         if sku:
             args["sku"] = sku
-        rows, next_cursor = services.stock_levels(args)
-        with db.read_only() as s:
-            names = dict(
-                s.execute(
-                    select(Product.sku, Product.name).where(Product.sku.in_({r.sku for r in rows}))
-                ).all()
-            )
+        rows, next_cursor = stock_service.stock_levels(args)
+        names = catalog.product_names({r.sku for r in rows})
     except Problem as problem:
         error = problem.detail
     return render_template(
@@ -75,34 +68,10 @@ def stock() -> ResponseReturnValue:
         selected=warehouse,
         sku=sku or "",
         error=error,
-        totals=_totals(),
+        totals=stock_service.warehouse_totals(),
         can_move=_principal().has_any(*STOCK_WRITERS),
         query={"warehouse": warehouse, "sku": sku},
     )
-
-
-def _totals() -> list[dict[str, Any]]:
-    """Per-warehouse summary cards: units on hand, reserved, and items at zero or below."""
-    with db.read_only() as s:
-        rows = s.execute(
-            select(
-                Warehouse.code,
-                Warehouse.name,
-                func.coalesce(func.sum(StockLevel.on_hand), 0),
-                func.coalesce(func.sum(StockLevel.reserved), 0),
-                func.coalesce(func.sum(StockLevel.incoming), 0),
-                func.count(StockLevel.product_id).filter(
-                    StockLevel.on_hand - StockLevel.reserved <= 0
-                ),
-            )
-            .outerjoin(StockLevel, StockLevel.warehouse_id == Warehouse.id)
-            .group_by(Warehouse.id)
-            .order_by(Warehouse.code)
-        ).all()
-    return [
-        {"code": c, "name": n, "on_hand": oh, "reserved": r, "incoming": i, "out": out}
-        for c, n, oh, r, i, out in rows
-    ]
 
 
 class MovementForm(FlaskForm):
@@ -176,7 +145,7 @@ def move() -> ResponseReturnValue:
             if value:
                 data[name] = value
         try:
-            outcome = services.post_movement(principal, data)
+            outcome = stock_service.post_movement(principal, data)
         except Problem as problem:
             flash(_explain(problem), "error")
         else:
@@ -211,7 +180,7 @@ def movements() -> ResponseReturnValue:
     rows: list[dict[str, Any]] = []
     next_cursor = None
     try:
-        rows, next_cursor = services.list_movements(args)
+        rows, next_cursor = stock_service.list_movements(args)
     except Problem as problem:
         error = problem.detail
     query = {k: args.get(k) for k in ("sku", "warehouse", "type", "reference")}
@@ -230,21 +199,9 @@ def movements() -> ResponseReturnValue:
 def products() -> ResponseReturnValue:
     q = (request.args.get("q") or "").strip()
     args = _page_args(q=q or None, category=request.args.get("category") or None)
-    items, next_cursor = services.list_products(args)
-    with db.read_only() as s:
-        categories = [
-            c
-            for c in s.scalars(select(Product.category).distinct().order_by(Product.category))
-            if c
-        ]
-        on_hand = dict(
-            s.execute(
-                select(Product.sku, func.sum(StockLevel.on_hand))
-                .join(StockLevel, StockLevel.product_id == Product.id)
-                .where(Product.sku.in_([p.sku for p in items]))
-                .group_by(Product.sku)
-            ).all()
-        )
+    items, next_cursor = catalog.list_products(args)
+    categories = catalog.categories()
+    on_hand = stock_service.on_hand_by_sku([p.sku for p in items])
     return render_template(
         "inventory/products.html",
         items=items,
@@ -261,7 +218,7 @@ def products() -> ResponseReturnValue:
 def warehouses() -> ResponseReturnValue:
     return render_template(
         "inventory/warehouses.html",
-        totals={t["code"]: t for t in _totals()},
+        totals={t["code"]: t for t in stock_service.warehouse_totals()},
         warehouses=_warehouses(),
     )
 

@@ -14,7 +14,7 @@ from werkzeug.test import TestResponse
 
 from accounts import services as accounts
 from accounts.principal import SYSTEM
-from inventory import services as inventory
+from inventory import catalog, stock
 
 _seq = itertools.count(1)
 
@@ -112,7 +112,7 @@ def make_product(app: Flask) -> MakeProduct:
     def make(**overrides: Any) -> dict[str, Any]:
         data = {"sku": f"SKU-{next(_seq):05d}", "name": "Widget", **overrides}
         with app.app_context():
-            inventory.create_product(SYSTEM, data)
+            catalog.create_product(SYSTEM, data)
         return data
 
     return make
@@ -123,7 +123,7 @@ def make_warehouse(app: Flask) -> MakeProduct:
     def make(**overrides: Any) -> dict[str, Any]:
         data = {"code": f"WH{next(_seq)}", "name": "Warehouse", **overrides}
         with app.app_context():
-            inventory.create_warehouse(SYSTEM, data)
+            catalog.create_warehouse(SYSTEM, data)
         return data
 
     return make
@@ -135,7 +135,7 @@ def receive(app: Flask) -> Callable[..., None]:
 
     def post(sku: str, warehouse: str, quantity: int) -> None:
         with app.app_context():
-            inventory.post_movement(
+            stock.post_movement(
                 SYSTEM,
                 {"type": "receipt", "sku": sku, "warehouse": warehouse, "quantity": quantity},
             )

@@ -17,7 +17,7 @@ from accounts.services import principal_of
 from core import db, jobs
 from core.db import UnitOfWork
 from inventory import ledger
-from inventory.services import product_by_sku, warehouse_by_code
+from inventory.catalog import product_by_sku, warehouse_by_code
 from tests.factories import ApiClient, MakeUser
 
 

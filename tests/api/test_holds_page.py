@@ -88,7 +88,7 @@ def test_a_committed_or_released_hold_leaves_the_page(app, held, storefront):
 
 
 def test_many_holds_are_paged(app, held, storefront, monkeypatch):
-    from inventory import holds_views
+    from inventory.reservations import views as holds_views
 
     monkeypatch.setattr(holds_views, "PAGE_SIZE", 2)
     client = signed_in(app, "boss", "pw-boss-1")

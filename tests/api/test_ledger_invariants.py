@@ -14,7 +14,7 @@ from sqlalchemy import text
 from accounts.principal import SYSTEM
 from core import db
 from core.problems import Conflict
-from inventory import services
+from inventory import stock
 
 SKUS = ["A", "B", "C"]
 WAREHOUSES = {"W1": False, "W2": False, "NEG": True}  # code -> allows negative stock
@@ -85,9 +85,9 @@ def test_random_walk_keeps_ledger_and_levels_consistent(app, make_product, make_
                 allowed = delta >= 0 or WAREHOUSES[wh] or model[(sku, wh)] + delta >= 0
             try:
                 if count is not None:
-                    services.post_count(SYSTEM, count)
+                    stock.post_count(SYSTEM, count)
                 else:
-                    services.post_movement(SYSTEM, body)
+                    stock.post_movement(SYSTEM, body)
             except Conflict:
                 assert not allowed, f"{kind} refused although stock allowed it"
                 outcomes["refused"] += 1
@@ -98,7 +98,7 @@ def test_random_walk_keeps_ledger_and_levels_consistent(app, make_product, make_
                 outcomes["posted"] += 1
                 lowest_in_neg = min(lowest_in_neg, *(model[(s, "NEG")] for s in SKUS))
             check_invariants()
-        levels, _ = services.stock_levels({"limit": 500})
+        levels, _ = stock.stock_levels({"limit": 500})
     assert {(lv.sku, lv.warehouse): lv.on_hand for lv in levels} == model
     # The walk must have exercised both paths for the test to mean anything.
     assert outcomes["posted"] > 100

@@ -9,7 +9,7 @@ from accounts.models import AuditEntry
 from core import db, idempotency
 from core.db import read_only, utcnow
 from inventory.models import Reservation
-from inventory.sweeper import PeriodicRelease
+from inventory.reservations.sweeper import PeriodicRelease
 from tests.reservation_factories import FakeClock, reserve
 
 

@@ -7,7 +7,7 @@ import threading
 import pytest
 from flask import Flask
 
-from inventory import services
+from inventory import stock
 
 pytestmark = pytest.mark.pg
 
@@ -46,8 +46,8 @@ def test_twenty_concurrent_issues_against_ten_units(
     outcomes = race(app, admin.token, [dict(body) for _ in range(20)])
     assert outcomes == {"ok": 10, "conflict": 10, "error": 0}
     with app.app_context():
-        (level,), _ = services.stock_levels({"sku": "LAST", "warehouse": "W1", "limit": 5})
-        movements, _ = services.list_movements({"sku": "LAST", "limit": 100})
+        (level,), _ = stock.stock_levels({"sku": "LAST", "warehouse": "W1", "limit": 5})
+        movements, _ = stock.list_movements({"sku": "LAST", "limit": 100})
     assert level.on_hand == 0
     assert sum(m["quantity"] for m in movements) == 0
     assert len([m for m in movements if m["type"] == "issue"]) == 10
@@ -68,5 +68,5 @@ def test_crossing_transfers_do_not_deadlock(app, admin, make_product, make_wareh
     outcomes = race(app, admin.token, bodies)
     assert outcomes == {"ok": 20, "conflict": 0, "error": 0}
     with app.app_context():
-        levels, _ = services.stock_levels({"sku": "X", "limit": 5})
+        levels, _ = stock.stock_levels({"sku": "X", "limit": 5})
     assert {lv.warehouse: lv.on_hand for lv in levels} == {"A": 100, "B": 100}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from inventory import allocation
-from inventory.allocation import Line, Pick, Site, allocate, great_circle_km, rank
+from inventory.reservations import allocation
+from inventory.reservations.allocation import Line, Pick, Site, allocate, great_circle_km, rank
 
 SHANGHAI = (31.23, 121.47)
 BEIJING = (39.90, 116.41)

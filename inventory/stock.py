@@ -1,4 +1,4 @@
-"""Use cases of the catalog and the stock ledger; each is one transaction that commits itself."""
+"""Stock: levels, movements through the ledger, and cycle counts; each use case one transaction."""
 
 from __future__ import annotations
 
@@ -7,17 +7,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from accounts import audit
 from accounts.principal import Principal
 from core.api import AnySelect, keyset_page
 from core.db import UnitOfWork, read_only, retry_on_conflict
-from core.problems import Conflict, Invalid, NotFound
+from core.problems import Invalid, NotFound
 from inventory import ledger
+from inventory.catalog import _referenced, product_by_sku, warehouse_by_code
 from inventory.models import (
     Product,
     StockCount,
@@ -26,18 +25,6 @@ from inventory.models import (
     StockMovement,
     Warehouse,
 )
-
-PRODUCT_FIELDS = (
-    "name",
-    "category",
-    "uom",
-    "unit_cost",
-    "currency",
-    "weight_kg",
-    "volume_m3",
-    "active",
-)
-WAREHOUSE_FIELDS = ("name", "latitude", "longitude", "allow_negative_stock", "priority", "active")
 
 
 @dataclass(frozen=True)
@@ -51,196 +38,6 @@ class Level:
     @property
     def available(self) -> int:
         return self.on_hand - self.reserved
-
-
-def _snapshot(obj: Any, names: Iterable[str]) -> dict[str, Any]:
-    """A JSON-friendly picture of an object for the audit log."""
-    out: dict[str, Any] = {}
-    for name in names:
-        value = getattr(obj, name)
-        out[name] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
-    return out
-
-
-# --- lookups --------------------------------------------------------------------------------------
-
-
-def product_by_sku(s: Session, sku: str, *, field: str = "sku") -> Product:
-    product = s.scalar(select(Product).where(Product.sku == sku))
-    if product is None:
-        raise NotFound(f"No product with sku {sku}.", errors={field: [f"unknown sku {sku}"]})
-    return product
-
-
-def warehouse_by_code(s: Session, code: str, *, field: str = "warehouse") -> Warehouse:
-    warehouse = s.scalar(select(Warehouse).where(Warehouse.code == code))
-    if warehouse is None:
-        raise NotFound(f"No warehouse {code}.", errors={field: [f"unknown warehouse {code}"]})
-    return warehouse
-
-
-def _referenced(
-    s: Session, sku: str, code: str, *, sku_field: str = "sku", warehouse_field: str = "warehouse"
-) -> tuple[Product, Warehouse]:
-    """Things named in a request body that do not exist are a 422 on that field, not a 404."""
-    try:
-        return (
-            product_by_sku(s, sku, field=sku_field),
-            warehouse_by_code(s, code, field=warehouse_field),
-        )
-    except NotFound as missing:
-        raise Invalid(missing.detail, errors=missing.errors) from None
-
-
-# --- catalog --------------------------------------------------------------------------------------
-
-
-def _add_unique(s: Session, obj: Product | Warehouse, field: str, detail: str) -> None:
-    """Insert a catalog record whose natural key must be unique; a duplicate is a 409."""
-    key = getattr(type(obj), field)
-    if s.scalar(select(key).where(key == getattr(obj, field))) is not None:
-        raise Conflict(detail, errors={field: ["taken"]})
-    s.add(obj)
-    try:
-        s.flush()
-    except IntegrityError:  # a concurrent create of the same key won the race
-        raise Conflict(detail, errors={field: ["taken"]})
-
-
-def _change(
-    s: Session,
-    actor: Principal,
-    obj: Product | Warehouse,
-    changes: dict[str, Any],
-    kind: str,
-    key: str,
-) -> None:
-    """Apply an edit and audit exactly the fields it touched, before and after."""
-    before = _snapshot(obj, changes)
-    for name, value in changes.items():
-        setattr(obj, name, value)
-    audit.record(
-        s, actor, f"{kind}.update", kind, key, before=before, after=_snapshot(obj, changes)
-    )
-
-
-def create_product(actor: Principal, data: dict[str, Any]) -> Product:
-    with UnitOfWork() as uow:
-        s = uow.session
-        product = Product(sku=data["sku"], currency=current_app.config["DEFAULT_CURRENCY"])
-        for name in PRODUCT_FIELDS:
-            if name in data:
-                setattr(product, name, data[name])
-        _add_unique(s, product, "sku", f"A product with sku {data['sku']} exists.")
-        audit.record(
-            s,
-            actor,
-            "product.create",
-            "product",
-            product.sku,
-            after=_snapshot(product, PRODUCT_FIELDS),
-        )
-        uow.commit()
-        return product
-
-
-def update_product(actor: Principal, sku: str, changes: dict[str, Any]) -> Product:
-    with UnitOfWork() as uow:
-        product = product_by_sku(uow.session, sku)
-        _change(uow.session, actor, product, changes, "product", sku)
-        uow.commit()
-        return product
-
-
-def list_products(args: dict[str, Any]) -> tuple[list[Product], str | None]:
-    stmt = select(Product)
-    if args.get("q"):
-        pattern = f"%{args['q'].lower()}%"
-        stmt = stmt.where(
-            or_(func.lower(Product.sku).like(pattern), func.lower(Product.name).like(pattern))
-        )
-    if args.get("category"):
-        stmt = stmt.where(Product.category == args["category"])
-    with read_only() as s:
-        return keyset_page(
-            s,
-            stmt,
-            [Product.sku],
-            lambda p: [p.sku],
-            limit=args["limit"],
-            cursor=args.get("cursor"),
-        )
-
-
-def get_product(sku: str) -> Product:
-    with read_only() as s:
-        return product_by_sku(s, sku)
-
-
-def create_warehouse(actor: Principal, data: dict[str, Any]) -> Warehouse:
-    with UnitOfWork() as uow:
-        s = uow.session
-        warehouse = Warehouse(code=data["code"])
-        for name in WAREHOUSE_FIELDS:
-            if name in data:
-                setattr(warehouse, name, data[name])
-        _add_unique(s, warehouse, "code", f"Warehouse {data['code']} exists.")
-        audit.record(
-            s,
-            actor,
-            "warehouse.create",
-            "warehouse",
-            warehouse.code,
-            after=_snapshot(warehouse, WAREHOUSE_FIELDS),
-        )
-        uow.commit()
-        return warehouse
-
-
-def update_warehouse(actor: Principal, code: str, changes: dict[str, Any]) -> Warehouse:
-    with UnitOfWork() as uow:
-        s = uow.session
-        warehouse = warehouse_by_code(s, code)
-        _change(s, actor, warehouse, changes, "warehouse", code)
-        if "allow_negative_stock" in changes:
-            if not changes["allow_negative_stock"]:
-                negative = s.scalar(
-                    select(func.count())
-                    .select_from(StockLevel)
-                    .where(
-                        StockLevel.warehouse_id == warehouse.id,
-                        StockLevel.on_hand < StockLevel.reserved,
-                    )
-                )
-                if negative:
-                    raise Conflict(
-                        f"{negative} items in {code} are below zero available; correct them first.",
-                        errors={"allow_negative_stock": ["stock is negative"]},
-                    )
-            s.execute(
-                update(StockLevel)
-                .where(StockLevel.warehouse_id == warehouse.id)
-                .values(allow_negative=bool(changes["allow_negative_stock"]))
-            )
-        uow.commit()
-        return warehouse
-
-
-def list_warehouses(args: dict[str, Any]) -> tuple[list[Warehouse], str | None]:
-    with read_only() as s:
-        return keyset_page(
-            s,
-            select(Warehouse),
-            [Warehouse.code],
-            lambda w: [w.code],
-            limit=args["limit"],
-            cursor=args.get("cursor"),
-        )
-
-
-def get_warehouse(code: str) -> Warehouse:
-    with read_only() as s:
-        return warehouse_by_code(s, code)
 
 
 # --- stock levels ---------------------------------------------------------------------------------
@@ -526,3 +323,44 @@ def list_movements(args: dict[str, Any]) -> tuple[list[dict[str, Any]], str | No
             scalars=False,
         )
     return [movement_view(m, sku, code) for m, sku, code in rows], next_cursor
+
+
+# --- summaries for pages --------------------------------------------------------------------------
+
+
+def warehouse_totals() -> list[dict[str, Any]]:
+    """Per-warehouse summary cards: units on hand, reserved, incoming, items at zero or below."""
+    with read_only() as s:
+        rows = s.execute(
+            select(
+                Warehouse.code,
+                Warehouse.name,
+                func.coalesce(func.sum(StockLevel.on_hand), 0),
+                func.coalesce(func.sum(StockLevel.reserved), 0),
+                func.coalesce(func.sum(StockLevel.incoming), 0),
+                func.count(StockLevel.product_id).filter(
+                    StockLevel.on_hand - StockLevel.reserved <= 0
+                ),
+            )
+            .outerjoin(StockLevel, StockLevel.warehouse_id == Warehouse.id)
+            .group_by(Warehouse.id)
+            .order_by(Warehouse.code)
+        ).all()
+    return [
+        {"code": c, "name": n, "on_hand": oh, "reserved": r, "incoming": i, "out": out}
+        for c, n, oh, r, i, out in rows
+    ]
+
+
+def on_hand_by_sku(skus: Sequence[str]) -> dict[str, int]:
+    """Units on hand across all warehouses for each given item."""
+    if not skus:
+        return {}
+    with read_only() as s:
+        rows = s.execute(
+            select(Product.sku, func.sum(StockLevel.on_hand))
+            .join(StockLevel, StockLevel.product_id == Product.id)
+            .where(Product.sku.in_(list(skus)))
+            .group_by(Product.sku)
+        )
+        return {sku: int(total or 0) for sku, total in rows}

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from core import db
 from core.problems import Forbidden, Invalid
 from core.web import register_nav
-from inventory.reservations import holds_overview
+from inventory.reservations.overview import holds_overview
 
 bp = Blueprint("holds_web", __name__, template_folder="templates")
 

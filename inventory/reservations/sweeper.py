@@ -35,7 +35,7 @@ class PeriodicRelease(threading.Thread):
             delay = self.seconds
 
     def run_once(self) -> None:
-        from inventory.reservations import release_expired
+        from inventory.reservations.sweep import release_expired
 
         with self.app.app_context():
             try:

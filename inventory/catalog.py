@@ -1,0 +1,240 @@
+"""The catalog: products and warehouses, created and changed with an audit entry each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from accounts import audit
+from accounts.audit import snapshot
+from accounts.principal import Principal
+from core.api import keyset_page
+from core.db import UnitOfWork, read_only
+from core.problems import Conflict, Invalid, NotFound
+from inventory.models import (
+    Product,
+    StockLevel,
+    Warehouse,
+)
+
+PRODUCT_FIELDS = (
+    "name",
+    "category",
+    "uom",
+    "unit_cost",
+    "currency",
+    "weight_kg",
+    "volume_m3",
+    "active",
+)
+WAREHOUSE_FIELDS = ("name", "latitude", "longitude", "allow_negative_stock", "priority", "active")
+
+
+# --- lookups --------------------------------------------------------------------------------------
+
+
+def product_by_sku(s: Session, sku: str, *, field: str = "sku") -> Product:
+    product = s.scalar(select(Product).where(Product.sku == sku))
+    if product is None:
+        raise NotFound(f"No product with sku {sku}.", errors={field: [f"unknown sku {sku}"]})
+    return product
+
+
+def warehouse_by_code(s: Session, code: str, *, field: str = "warehouse") -> Warehouse:
+    warehouse = s.scalar(select(Warehouse).where(Warehouse.code == code))
+    if warehouse is None:
+        raise NotFound(f"No warehouse {code}.", errors={field: [f"unknown warehouse {code}"]})
+    return warehouse
+
+
+def _referenced(
+    s: Session, sku: str, code: str, *, sku_field: str = "sku", warehouse_field: str = "warehouse"
+) -> tuple[Product, Warehouse]:
+    """Things named in a request body that do not exist are a 422 on that field, not a 404."""
+    try:
+        return (
+            product_by_sku(s, sku, field=sku_field),
+            warehouse_by_code(s, code, field=warehouse_field),
+        )
+    except NotFound as missing:
+        raise Invalid(missing.detail, errors=missing.errors) from None
+
+
+# --- catalog --------------------------------------------------------------------------------------
+
+
+def _add_unique(s: Session, obj: Product | Warehouse, field: str, detail: str) -> None:
+    """Insert a catalog record whose natural key must be unique; a duplicate is a 409."""
+    key = getattr(type(obj), field)
+    if s.scalar(select(key).where(key == getattr(obj, field))) is not None:
+        raise Conflict(detail, errors={field: ["taken"]})
+    s.add(obj)
+    try:
+        s.flush()
+    except IntegrityError:  # a concurrent create of the same key won the race
+        raise Conflict(detail, errors={field: ["taken"]})
+
+
+def _change(
+    s: Session,
+    actor: Principal,
+    obj: Product | Warehouse,
+    changes: dict[str, Any],
+    kind: str,
+    key: str,
+) -> None:
+    """Apply an edit and audit exactly the fields it touched, before and after."""
+    before = snapshot(obj, changes)
+    for name, value in changes.items():
+        setattr(obj, name, value)
+    audit.record(s, actor, f"{kind}.update", kind, key, before=before, after=snapshot(obj, changes))
+
+
+def create_product(actor: Principal, data: dict[str, Any]) -> Product:
+    with UnitOfWork() as uow:
+        s = uow.session
+        product = Product(sku=data["sku"], currency=current_app.config["DEFAULT_CURRENCY"])
+        for name in PRODUCT_FIELDS:
+            if name in data:
+                setattr(product, name, data[name])
+        _add_unique(s, product, "sku", f"A product with sku {data['sku']} exists.")
+        audit.record(
+            s,
+            actor,
+            "product.create",
+            "product",
+            product.sku,
+            after=snapshot(product, PRODUCT_FIELDS),
+        )
+        uow.commit()
+        return product
+
+
+def update_product(actor: Principal, sku: str, changes: dict[str, Any]) -> Product:
+    with UnitOfWork() as uow:
+        product = product_by_sku(uow.session, sku)
+        _change(uow.session, actor, product, changes, "product", sku)
+        uow.commit()
+        return product
+
+
+def list_products(args: dict[str, Any]) -> tuple[list[Product], str | None]:
+    stmt = select(Product)
+    if args.get("q"):
+        pattern = f"%{args['q'].lower()}%"
+        stmt = stmt.where(
+            or_(func.lower(Product.sku).like(pattern), func.lower(Product.name).like(pattern))
+        )
+    if args.get("category"):
+        stmt = stmt.where(Product.category == args["category"])
+    with read_only() as s:
+        return keyset_page(
+            s,
+            stmt,
+            [Product.sku],
+            lambda p: [p.sku],
+            limit=args["limit"],
+            cursor=args.get("cursor"),
+        )
+
+
+def get_product(sku: str) -> Product:
+    with read_only() as s:
+        return product_by_sku(s, sku)
+
+
+def create_warehouse(actor: Principal, data: dict[str, Any]) -> Warehouse:
+    with UnitOfWork() as uow:
+        s = uow.session
+        warehouse = Warehouse(code=data["code"])
+        for name in WAREHOUSE_FIELDS:
+            if name in data:
+                setattr(warehouse, name, data[name])
+        _add_unique(s, warehouse, "code", f"Warehouse {data['code']} exists.")
+        audit.record(
+            s,
+            actor,
+            "warehouse.create",
+            "warehouse",
+            warehouse.code,
+            after=snapshot(warehouse, WAREHOUSE_FIELDS),
+        )
+        uow.commit()
+        return warehouse
+
+
+def update_warehouse(actor: Principal, code: str, changes: dict[str, Any]) -> Warehouse:
+    with UnitOfWork() as uow:
+        s = uow.session
+        warehouse = warehouse_by_code(s, code)
+        _change(s, actor, warehouse, changes, "warehouse", code)
+        if "allow_negative_stock" in changes:
+            if not changes["allow_negative_stock"]:
+                negative = s.scalar(
+                    select(func.count())
+                    .select_from(StockLevel)
+                    .where(
+                        StockLevel.warehouse_id == warehouse.id,
+                        StockLevel.on_hand < StockLevel.reserved,
+                    )
+                )
+                if negative:
+                    raise Conflict(
+                        f"{negative} items in {code} are below zero available; correct them first.",
+                        errors={"allow_negative_stock": ["stock is negative"]},
+                    )
+            s.execute(
+                update(StockLevel)
+                .where(StockLevel.warehouse_id == warehouse.id)
+                .values(allow_negative=bool(changes["allow_negative_stock"]))
+            )
+        uow.commit()
+        return warehouse
+
+
+def list_warehouses(args: dict[str, Any]) -> tuple[list[Warehouse], str | None]:
+    with read_only() as s:
+        return keyset_page(
+            s,
+            select(Warehouse),
+            [Warehouse.code],
+            lambda w: [w.code],
+            limit=args["limit"],
+            cursor=args.get("cursor"),
+        )
+
+
+def get_warehouse(code: str) -> Warehouse:
+    with read_only() as s:
+        return warehouse_by_code(s, code)
+
+
+# --- what pages list ------------------------------------------------------------------------------
+
+
+def all_warehouses() -> list[Warehouse]:
+    """Every warehouse by code: the choices of a page's warehouse filter."""
+    with read_only() as s:
+        return list(s.scalars(select(Warehouse).order_by(Warehouse.code)))
+
+
+def product_names(skus: Iterable[str]) -> dict[str, str]:
+    """Names of the given items, for pages that list levels by sku."""
+    wanted = set(skus)
+    if not wanted:
+        return {}
+    with read_only() as s:
+        rows = s.execute(select(Product.sku, Product.name).where(Product.sku.in_(wanted)))
+        return {sku: name for sku, name in rows}  # noqa: C416 (rows are Row objects)
+
+
+def categories() -> list[str]:
+    """The categories in use, for the product list's filter."""
+    with read_only() as s:
+        found = s.scalars(select(Product.category).distinct().order_by(Product.category))
+        return [c for c in found if c]

@@ -1,0 +1,57 @@
+"""Table handles and names the reservation modules share.
+
+The hot paths use SQLAlchemy Core on these tables rather than the ORM: a reservation is a handful of
+conditional UPDATEs and INSERTs, and the ORM's unit of work would add round trips and CPU.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import cast
+
+from flask import current_app
+from sqlalchemy import (
+    Table,
+)
+
+from core.problems import Invalid
+from inventory import holds
+from inventory.models import (
+    Product,
+    Reservation,
+    ReservationLine,
+    ReservationStatus,
+    StockLevel,
+    Warehouse,
+)
+
+products = cast(Table, Product.__table__)
+warehouses = cast(Table, Warehouse.__table__)
+levels = cast(Table, StockLevel.__table__)
+reservations = cast(Table, Reservation.__table__)
+lines = cast(Table, ReservationLine.__table__)
+
+ACTIVE = ReservationStatus.ACTIVE.value
+Key = holds.Key
+
+
+def reference_of(reservation_id: int) -> str:
+    """What the ledger's movements of a committed reservation carry as ``reference``."""
+    return f"reservation:{reservation_id}"
+
+
+def ttl_of(seconds: int | None, field: str = "ttl_seconds") -> timedelta:
+    config = current_app.config
+    seconds = config["RESERVATION_DEFAULT_TTL"] if seconds is None else seconds
+    if not 1 <= seconds <= config["RESERVATION_MAX_TTL"]:
+        raise Invalid(
+            "The hold time is out of range.",
+            errors={field: [f"between 1 and {config['RESERVATION_MAX_TTL']} seconds"]},
+        )
+    return timedelta(seconds=seconds)
+
+
+def destination_of(latitude: float | None, longitude: float | None) -> dict[str, float] | None:
+    if latitude is None or longitude is None:
+        return None
+    return {"latitude": latitude, "longitude": longitude}
