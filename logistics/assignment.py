@@ -42,6 +42,8 @@ from typing import Literal, NamedTuple
 import numpy as np
 from ortools.graph.python import min_cost_flow
 from ortools.sat.python import cp_model
+from scipy.optimize import linprog
+from scipy.sparse import csr_matrix
 
 CENT = Decimal("0.01")
 GRAM = Decimal("0.001")
@@ -323,19 +325,113 @@ def _solve_flow(p: _Problem) -> tuple[list[int | None], str]:
     return picked, "OPTIMAL"
 
 
-def _greedy(p: _Problem) -> list[int | None]:
-    """Cheapest objective with room, in input order: a feasible start for CP-SAT."""
+def _place(p: _Problem, preferences: Iterable[tuple[int, Sequence[int]]]) -> list[int | None]:
+    """Each shipment in turn takes its first preferred option that still fits: always feasible."""
     count = [0] * len(p.services)
     grams = [0] * len(p.services)
     picked: list[int | None] = [None] * len(p.shipments)
-    for i, opts in enumerate(p.options):
-        for k, o in enumerate(opts):
+    for i, ranked in preferences:
+        for k in ranked:
+            o = p.options[i][k]
             if o.usable and _fits(p, o.service, i, count, grams):
                 picked[i] = k
                 count[o.service] += 1
                 grams[o.service] += p.grams[i]
                 break
     return picked
+
+
+def _greedy(p: _Problem) -> list[int | None]:
+    """Cheapest rate plus penalty with room, in input order."""
+    return _place(p, ((i, range(len(opts))) for i, opts in enumerate(p.options)))
+
+
+def _lp_rounding(p: _Problem) -> list[int | None]:
+    """A near-optimal start from the LP relaxation, which is tight for this problem.
+
+    A basic LP solution has at most one fractional shipment per capacity row, so keeping the
+    integral part and placing the few fractional shipments greedily loses very little. CP-SAT's
+    own search finds plans like this slowly on thousands of shipments (its bound is good, its
+    first plans are not), so it starts from this one.
+    """
+    cols = [
+        (i, k, o.service, o.cents)
+        for i, opts in enumerate(p.options)
+        for k, o in enumerate(opts)
+        if o.usable
+    ]
+    if not cols:
+        return [None] * len(p.shipments)
+    ship = np.array([c[0] for c in cols])
+    service = np.array([c[2] for c in cols])
+    quoted, row_of_col = np.unique(ship, return_inverse=True)
+    nx, nu = len(cols), len(quoted)
+    cost = np.r_[np.array([c[3] for c in cols], dtype=float), np.full(nu, float(p.big_m))]
+    a_eq = csr_matrix(
+        (np.ones(nx + nu), (np.r_[row_of_col, np.arange(nu)], np.arange(nx + nu))),
+        shape=(nu, nx + nu),
+    )
+    rows: list[np.ndarray] = []
+    coefs: list[np.ndarray] = []
+    cols_of_row: list[np.ndarray] = []
+    limits: list[float] = []
+    weight = np.array(p.grams, dtype=float)[ship]
+    for j, s in enumerate(p.services):
+        on = np.flatnonzero(service == j)
+        for coef, limit in ((np.ones(len(on)), s.max_shipments), (weight[on], p.cap_grams[j])):
+            if limit is not None:
+                rows.append(np.full(len(on), len(limits)))
+                coefs.append(coef)
+                cols_of_row.append(on)
+                limits.append(float(limit))
+    a_ub = None
+    if limits:
+        a_ub = csr_matrix(
+            (np.concatenate(coefs), (np.concatenate(rows), np.concatenate(cols_of_row))),
+            shape=(len(limits), nx + nu),
+        )
+    result = linprog(
+        cost,
+        A_ub=a_ub,
+        b_ub=limits or None,
+        A_eq=a_eq,
+        b_eq=np.ones(nu),
+        bounds=(0, 1),
+        method="highs",
+    )
+    if result.status != 0:
+        return _greedy(p)
+    x = result.x[:nx]
+    value: dict[tuple[int, int], float] = {
+        (c[0], c[1]): float(v) for c, v in zip(cols, x, strict=True)
+    }
+    settled = {c[0] for c, v in zip(cols, x, strict=True) if v > 1 - 1e-6}
+
+    def ranked(i: int) -> list[int]:
+        return sorted(
+            range(len(p.options[i])), key=lambda k: (-value.get((i, k), 0.0), p.options[i][k].cents)
+        )
+
+    # Shipments that some unlimited service would take can always be placed, so they go last
+    # and give way; among the rest, the LP's whole choices first, then the split ones.
+    unlimited = [
+        s.max_shipments is None and c is None for s, c in zip(p.services, p.cap_grams, strict=True)
+    ]
+    flexible = {
+        i
+        for i, opts in enumerate(p.options)
+        if any(o.usable and unlimited[o.service] for o in opts)
+    }
+    order = sorted(range(len(p.shipments)), key=lambda i: (i in flexible, i not in settled))
+    return _place(p, ((i, ranked(i)) for i in order))
+
+
+def _score(p: _Problem, picked: Sequence[int | None]) -> int:
+    return sum(
+        p.big_m if k is None else p.options[i][k].cents
+        for i, k in enumerate(picked)
+        if any(o.usable for o in p.options[i])
+    )
 
 
 def _fits(p: _Problem, j: int, i: int, count: list[int], grams: list[int]) -> bool:
@@ -349,7 +445,7 @@ def _solve_cp_sat(
     p: _Problem, time_limit_s: float
 ) -> tuple[list[int | None], str, int | None, int | None]:
     model = cp_model.CpModel()
-    hint = _greedy(p)
+    hint = min(_lp_rounding(p), _greedy(p), key=lambda plan: _score(p, plan))
     by_service: list[list[tuple[int, cp_model.IntVar]]] = [[] for _ in p.services]
     chosen: list[list[tuple[int, cp_model.IntVar]]] = []
     objective: list[tuple[int, cp_model.IntVar]] = []
@@ -386,7 +482,7 @@ def _solve_cp_sat(
     status = solver.solve(model)
     name = solver.status_name(status)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        # No solution in time: the greedy plan is feasible by construction, so ship that.
+        # No solution in time: the starting plan is feasible by construction, so ship that.
         return hint, name, None, None
     picked: list[int | None] = [None] * len(p.shipments)
     for i, literals in enumerate(chosen):

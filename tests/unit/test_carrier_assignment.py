@@ -375,3 +375,23 @@ def test_no_shipments_is_an_empty_plan():
         assert plan.choices == ()
         assert (plan.objective, plan.unassigned) == (D("0"), 0)
         assert plan.solver.status == "OPTIMAL"
+
+
+def test_without_time_to_search_the_plan_is_the_feasible_start_and_says_nothing_is_proven():
+    unproven = 0
+    for seed in range(1000, 1030):
+        inst = random_instance(seed, kg_caps=True)
+        plan = assign(
+            inst.shipments,
+            inst.services,
+            inst.options,
+            lateness_penalty_per_day=inst.penalty,
+            time_limit_s=0.0,
+        )
+        check_plan(inst, plan)
+        fewest, cents = reference(inst)
+        assert (plan.unassigned, int(plan.objective * 100)) >= (fewest, cents)
+        if plan.solver.status == "UNKNOWN":
+            unproven += 1
+            assert (plan.solver.gap, plan.solver.bound) == (math.inf, D(0))
+    assert unproven > 0
