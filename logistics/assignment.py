@@ -115,7 +115,10 @@ class SolverInfo:
     """How far to trust the plan: a min-cost flow is always optimal, CP-SAT may stop early.
 
     ``gap`` is (objective - bound) over the plan's rate plus penalty; ``bound`` is the proven
-    lower bound on rate plus penalty for a plan shipping as many shipments as this one.
+    lower bound on rate plus penalty for a plan shipping as many shipments as this one. When
+    CP-SAT finds nothing in time the plan is its feasible starting point, with an infinite gap.
+    ``seconds`` covers building and solving the model, not checking and pricing the quotes;
+    the CP-SAT time limit applies to its search.
     """
 
     method: Literal["min_cost_flow", "cp_sat"]
@@ -587,7 +590,7 @@ def assign(
     plan_cents = _cents(objective)
     if value is None or bound is None:
         gap, bound_cents = 0.0, plan_cents
-        if method == "cp_sat":  # fell back to the greedy plan: nothing proven
+        if method == "cp_sat":  # fell back to the starting plan: nothing proven
             gap, bound_cents = float("inf"), 0
     else:
         # Bounds and values include M per unassigned shipment; the gap is read in money.
