@@ -102,9 +102,27 @@ def require(*roles: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
     return decorate
 
 
+def authenticates_itself(view: Callable[P, T]) -> Callable[P, T]:
+    """Mark an API view that proves its caller another way (a signed webhook), not by token.
+
+    The view must refuse an unproven caller itself with a 401; nothing else is skipped.
+    """
+    view._authenticates_itself = True  # type: ignore[attr-defined]
+    return view
+
+
+def _view_authenticates_itself() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    handler = getattr(view_class, request.method.lower(), None) if view_class else view
+    return bool(getattr(handler, "_authenticates_itself", False))
+
+
 def _authenticate_api_request() -> None:
     """Every API call needs a valid token before anything else happens (401 before 403/422)."""
     if not request.path.startswith(API_PREFIX + "/") or request.method == "OPTIONS":
+        return
+    if _view_authenticates_itself():
         return
     current_principal()
     cookie_authenticated = "Authorization" not in request.headers

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -10,6 +10,7 @@ from sqlalchemy import (
     DDL,
     BigInteger,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -232,6 +233,9 @@ class Reservation(Base):
     #: Where the order goes; warehouses nearest to it are preferred when allocating.
     destination_latitude: Mapped[float | None] = mapped_column()
     destination_longitude: Mapped[float | None] = mapped_column()
+    #: Where the order goes and by when, for the shipment made when it is committed.
+    destination_region: Mapped[str | None] = mapped_column(String(64))
+    deliver_by: Mapped[date | None] = mapped_column(Date)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[Timestamp] = mapped_column(default=utcnow)

@@ -288,8 +288,18 @@ class ReservationLineRequestSchema(Schema):
 
 
 class DestinationSchema(Schema):
-    latitude = fields.Float(required=True, validate=validate.Range(min=-90, max=90))
-    longitude = fields.Float(required=True, validate=validate.Range(min=-180, max=180))
+    latitude = fields.Float(validate=validate.Range(min=-90, max=90))
+    longitude = fields.Float(validate=validate.Range(min=-180, max=180))
+    region = fields.String(
+        validate=[validate.Length(min=1, max=64), CODE],
+        metadata={"description": "delivery region of the carriers' rate cards, e.g. EAST"},
+    )
+
+    @validates_schema
+    def _both_coordinates(self, data: dict[str, Any], **_: Any) -> None:
+        if ("latitude" in data) != ("longitude" in data):
+            missing = "longitude" if "latitude" in data else "latitude"
+            raise ValidationError("Give latitude and longitude together.", missing)
 
 
 class ReservationCreateSchema(Schema):
@@ -309,7 +319,11 @@ class ReservationCreateSchema(Schema):
         metadata={"description": "how long the hold lasts (default 900)"},
     )
     destination = fields.Nested(
-        DestinationSchema, metadata={"description": "nearest warehouses are preferred"}
+        DestinationSchema,
+        metadata={"description": "nearest warehouses are preferred; the region is shipped to"},
+    )
+    deliver_by = fields.Date(
+        metadata={"description": "the date the customer was promised; shipments aim for it"}
     )
 
     @validates_schema
@@ -349,6 +363,7 @@ class ReservationSchema(Schema):
     created_by = fields.String()
     warehouse = fields.String(allow_none=True)
     destination = fields.Nested(DestinationSchema, allow_none=True)
+    deliver_by = fields.Date(allow_none=True)
     reference = fields.String(
         metadata={"description": "the ledger reference of the issues made on commit"}
     )

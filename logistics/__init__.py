@@ -1,6 +1,7 @@
 """Logistics: carriers, their services and rate cards, shipments, and choosing who carries what.
 
 Depends on inventory (warehouses, products, committed reservations) and never on procurement.
+``rating`` and ``assignment`` are pure; ``services`` reads and writes; ``api`` and ``views`` serve.
 """
 
 from __future__ import annotations
@@ -9,4 +10,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to mount yet: carriers, shipments and assignment arrive with their API."""
+    from core.api import register_api
+    from logistics import api, services
+
+    register_api(app, api.blp)
+    services.init_app_signals()

@@ -21,7 +21,7 @@ from accounts.principal import SYSTEM, Principal
 from core import db
 from core.db import UnitOfWork, read_only, retry_on_conflict
 from core.problems import Conflict, NotFound
-from inventory import holds, ledger
+from inventory import events, holds, ledger
 from inventory.models import (
     Reservation,
     ReservationStatus,
@@ -84,7 +84,10 @@ def _view(
         "created_at": r.created_at,
         "created_by": r.created_by,
         "warehouse": requested,
-        "destination": destination_of(r.destination_latitude, r.destination_longitude),
+        "destination": destination_of(
+            r.destination_latitude, r.destination_longitude, r.destination_region
+        ),
+        "deliver_by": r.deliver_by,
         "reference": reference_of(r.id),
         "closed_at": r.closed_at,
         "lines": [
@@ -187,6 +190,15 @@ def commit_reservation(actor: Principal, reservation_id: int) -> dict[str, Any]:
         r.status = ReservationStatus.COMMITTED.value
         r.closed_at, r.closed_by = now, actor.username
         s.flush()
+        events.reservation_committed.send(
+            "inventory",
+            session=s,
+            reservation=r,
+            lines=[
+                events.CommittedLine(ln.product_id, ln.warehouse_id, ln.quantity)
+                for ln in hold_lines
+            ],
+        )
         view = _view(s, r, hold_lines, now)
         uow.commit()
         return view

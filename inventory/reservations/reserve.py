@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -59,6 +59,8 @@ class _Request:
     warehouse: str | None
     ttl: timedelta
     destination: tuple[float, float] | None
+    region: str | None = None
+    deliver_by: date | None = None
 
 
 @retry_on_conflict()
@@ -83,7 +85,11 @@ def reserve(actor: Principal, data: dict[str, Any]) -> dict[str, Any]:
         quantities=[ln["quantity"] for ln in data["lines"]],
         warehouse=data.get("warehouse"),
         ttl=ttl_of(data.get("ttl_seconds")),
-        destination=(destination["latitude"], destination["longitude"]) if destination else None,
+        destination=(destination["latitude"], destination["longitude"])
+        if destination and "latitude" in destination
+        else None,
+        region=destination["region"].upper() if destination and destination.get("region") else None,
+        deliver_by=data.get("deliver_by"),
     )
     for locked in (False, True):
         try:
@@ -266,6 +272,8 @@ def _reserve(s: Session, actor: Principal, request: _Request, *, locked: bool) -
             warehouse_id=site_id[request.warehouse] if request.warehouse else None,
             destination_latitude=request.destination[0] if request.destination else None,
             destination_longitude=request.destination[1] if request.destination else None,
+            destination_region=request.region,
+            deliver_by=request.deliver_by,
             created_by_id=actor.user_id,
             created_by=actor.username,
             created_at=now,
@@ -288,6 +296,7 @@ def _reserve(s: Session, actor: Principal, request: _Request, *, locked: bool) -
             for (p, w), pick in need.items()
         ],
     )
+    latitude, longitude = request.destination or (None, None)
     return {
         "id": reservation_id,
         "order_ref": request.order_ref,
@@ -296,7 +305,8 @@ def _reserve(s: Session, actor: Principal, request: _Request, *, locked: bool) -
         "created_at": now,
         "created_by": actor.username,
         "warehouse": request.warehouse,
-        "destination": destination_of(*request.destination) if request.destination else None,
+        "destination": destination_of(latitude, longitude, request.region),
+        "deliver_by": request.deliver_by,
         "reference": reference_of(reservation_id),
         "closed_at": None,
         "lines": [

@@ -7,7 +7,7 @@ conditional UPDATEs and INSERTs, and the ORM's unit of work would add round trip
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import cast
+from typing import Any, cast
 
 from flask import current_app
 from sqlalchemy import (
@@ -51,7 +51,12 @@ def ttl_of(seconds: int | None, field: str = "ttl_seconds") -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def destination_of(latitude: float | None, longitude: float | None) -> dict[str, float] | None:
-    if latitude is None or longitude is None:
-        return None
-    return {"latitude": latitude, "longitude": longitude}
+def destination_of(
+    latitude: float | None, longitude: float | None, region: str | None = None
+) -> dict[str, Any] | None:
+    out: dict[str, Any] = {}
+    if latitude is not None and longitude is not None:
+        out.update(latitude=latitude, longitude=longitude)
+    if region:
+        out["region"] = region
+    return out or None

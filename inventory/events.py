@@ -1,0 +1,26 @@
+"""What other features may react to, inside the transaction that makes the change.
+
+A receiver runs in the sender's unit of work with its session: what it writes commits or rolls
+back with the change itself, and a receiver that raises undoes the change. Inventory imports no
+feature above it; features above connect here (logistics makes a shipment when an order is
+committed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+
+@dataclass(frozen=True)
+class CommittedLine:
+    product_id: int
+    warehouse_id: int
+    quantity: int
+
+
+#: Sent with ``session``, ``reservation`` (the row, now committed) and ``lines`` (CommittedLine).
+reservation_committed = _signals.signal("reservation-committed")
