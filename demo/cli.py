@@ -14,6 +14,7 @@ from core import db
 from core.db import Base, utcnow
 from demo import forecasting as forecasting_demo
 from demo import inventory as inventory_demo
+from demo import logistics as logistics_demo
 from demo import procurement as procurement_demo
 from demo import reservations as reservations_demo
 from inventory.models import Product
@@ -37,6 +38,7 @@ SEEDERS = [
     forecasting_demo.seed,
     procurement_demo.seed,
     reservations_demo.seed,
+    logistics_demo.seed,
 ]
 
 group = AppGroup("demo", help="Demo data.")

@@ -7,7 +7,7 @@ that the Holds page has something to show for a while after seeding, with some c
 from __future__ import annotations
 
 import random
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
@@ -20,7 +20,16 @@ from inventory.models import Product, StockLevel
 DEMO_STOREFRONT = Principal(None, "storefront-demo", frozenset({"storefront"}))
 
 #: Customers' cities (latitude, longitude), so allocation picks the nearest warehouse.
-CITIES = [(31.23, 121.47), (39.90, 116.41), (23.13, 113.26), (30.57, 104.07), (22.54, 114.06)]
+#: (latitude, longitude, the carriers' delivery region): Shanghai, Beijing, Guangzhou, Chengdu,
+#: Shenzhen, Wuhan.
+CITIES = [
+    (31.23, 121.47, "EAST"),
+    (39.90, 116.41, "NORTH"),
+    (23.13, 113.26, "SOUTH"),
+    (30.57, 104.07, "WEST"),
+    (22.54, 114.06, "SOUTH"),
+    (30.59, 114.31, "CENTRAL"),
+]
 
 
 def seed(rng: random.Random, today: date) -> list[str]:
@@ -43,7 +52,10 @@ def seed(rng: random.Random, today: date) -> list[str]:
             "order_ref": f"WEB-{today:%y%m%d}-{i + 1:04d}",
             "lines": [{"sku": sku, "quantity": rng.randint(1, 3)} for sku in basket],
             "ttl_seconds": rng.choice([600, 900, 1800, 3600, 4 * 3600, 6 * 3600]),
-            "destination": dict(zip(("latitude", "longitude"), rng.choice(CITIES), strict=True)),
+            "destination": dict(
+                zip(("latitude", "longitude", "region"), rng.choice(CITIES), strict=True)
+            ),
+            "deliver_by": today + timedelta(days=rng.randint(2, 5)),
         }
         try:
             view = reservations.reserve(DEMO_STOREFRONT, order)

@@ -11,7 +11,8 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from core.api import register_api
-    from logistics import api, services
+    from logistics import api, services, views
 
     register_api(app, api.blp)
+    views.init_app(app)
     services.init_app_signals()

@@ -1,0 +1,169 @@
+"""Pages for shipping: the day's shipments with an assign button, results, timelines, carriers."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import DateField, SelectField
+from wtforms.validators import Optional
+
+from accounts.principal import Principal
+from core import jobs
+from core.problems import Forbidden, Problem
+from core.web import register_nav
+from inventory import catalog
+from logistics import services
+
+bp = Blueprint("logistics_web", __name__, template_folder="templates")
+
+READERS = ("warehouse", "planner", "buyer", "approver", "viewer")
+ASSIGNERS = ("warehouse", "planner")
+
+
+def _principal() -> Principal:
+    return current_user.principal  # type: ignore[no-any-return]
+
+
+def _require(*roles: str) -> Principal:
+    principal = _principal()
+    if not principal.has_any(*roles):
+        raise Forbidden(f"This page needs one of the roles: {', '.join(roles)}.")
+    return principal
+
+
+class AssignForm(FlaskForm):
+    warehouse = SelectField("Warehouse", default="")
+    ship_date = DateField("Ship date", validators=[Optional()])
+
+
+class RateCardForm(FlaskForm):
+    file = FileField("Rate card CSV", validators=[FileRequired()])
+
+
+@bp.route("/shipments", methods=["GET", "POST"])
+@login_required
+def shipments_page() -> ResponseReturnValue:
+    """The day's shipments; warehouse staff and planners assign them to carriers here."""
+    principal = _require(*READERS)
+    form = AssignForm()
+    codes = [w.code for w in catalog.all_warehouses()]
+    form.warehouse.choices = [("", "Every warehouse I plan"), *((c, c) for c in codes)]
+    if form.validate_on_submit():
+        _require(*ASSIGNERS)
+        try:
+            started = services.start_assignment(
+                principal,
+                {"warehouse": form.warehouse.data or None, "ship_date": form.ship_date.data},
+            )
+        except Problem as problem:
+            flash(problem.detail, "danger")
+        else:
+            return redirect(url_for(".assignment_page", job_id=started["job_id"]))
+    ship_day = _date_arg("ship_date")
+    args = {
+        "warehouse": request.args.get("warehouse") or None,
+        "status": request.args.get("status") or None,
+        "ship_date": ship_day,
+        "limit": 100,
+        "cursor": request.args.get("cursor") or None,
+    }
+    error = None
+    rows: list[dict[str, Any]] = []
+    next_cursor = None
+    try:
+        rows, next_cursor = services.list_shipments(args)
+    except Problem as problem:
+        error = problem.detail
+    return render_template(
+        "logistics/shipments.html",
+        rows=rows,
+        next_cursor=next_cursor,
+        form=form,
+        codes=codes,
+        statuses=services.ST,
+        can_assign=principal.has_any(*ASSIGNERS),
+        error=error,
+        query={k: (v.isoformat() if isinstance(v, date) else v) for k, v in args.items()},
+    )
+
+
+def _date_arg(name: str) -> date | None:
+    try:
+        return date.fromisoformat(request.args[name]) if request.args.get(name) else None
+    except ValueError:
+        return None
+
+
+@bp.get("/shipments/assignments/<int:job_id>")
+@login_required
+def assignment_page(job_id: int) -> ResponseReturnValue:
+    """An assignment's progress and, once done, each shipment's service and why, vs. baseline."""
+    principal = _require(*READERS)
+    job = jobs.get(job_id, principal)
+    if job.kind != "carrier_assignment":
+        raise Problem(f"Job {job_id} is not a carrier assignment.", status=404)
+    return render_template("logistics/assignment.html", job=job, result=job.result or {})
+
+
+@bp.get("/shipments/<int:shipment_id>")
+@login_required
+def shipment_page(shipment_id: int) -> ResponseReturnValue:
+    _require(*READERS)
+    return render_template("logistics/shipment.html", shipment=services.get_shipment(shipment_id))
+
+
+@bp.route("/carriers", methods=["GET", "POST"])
+@login_required
+def carriers_page() -> ResponseReturnValue:
+    """Carriers, their services and rate cards, and how each carrier has done."""
+    principal = _require(*READERS)
+    form = RateCardForm()
+    service = request.args.get("service") or ""
+    if request.method == "POST":
+        _require("admin")
+        if form.validate_on_submit():
+            try:
+                outcome = services.import_rates(principal, service, form.file.data.read())
+            except Problem as problem:
+                rows = problem.errors or {}
+                flash(
+                    problem.detail
+                    + "".join(f" {k}: {'; '.join(map(str, v))}." for k, v in rows.items()),
+                    "danger",
+                )
+            else:
+                flash(
+                    f"Rate card of {outcome['service']}: {outcome['rows']} rows "
+                    f"(replacing {outcome['replaced']}).",
+                    "success",
+                )
+                return redirect(url_for(".carriers_page"))
+    return render_template(
+        "logistics/carriers.html",
+        carriers=services.list_carriers(),
+        scorecard={c["carrier"]: c for c in services.carrier_scorecard()},
+        form=form,
+        is_admin=principal.is_admin,
+    )
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    register_nav(
+        app, "Shipments", "logistics_web.shipments_page", roles=READERS, icon="truck", order=40
+    )
+    register_nav(
+        app,
+        "Carriers",
+        "logistics_web.carriers_page",
+        roles=READERS,
+        icon="signpost-split",
+        order=41,
+        group="Planning",
+    )
