@@ -21,18 +21,22 @@ Instead each line gets a short list of *options* and exactly one is chosen:
 * ``short``: buy nothing.
 
 Because each option carries its own shortage, the LP relaxation of a line is the convex hull of
-its options and is nearly integral; only lines at the margin of a binding limit are fractional.
+its options (save the pack counts inside a range) and is nearly integral: only lines at the
+margin of a binding limit come out fractional. The solve exploits that. The LP relaxation gives
+the lower bound and the shadow prices; lines it already decides integrally are fixed; a small
+MILP (HiGHS through OR-Tools) settles the rest within what the fixed lines leave of each limit.
+When that plan is not within ``mip_gap`` of the LP bound, the full MILP runs in the time left.
+The gap reported is always against a valid bound of the option model.
 
 Two enumerations. ``exhaustive`` gives every supplier subset (up to ``max_split``) with each
-member free inside any of its price tiers; together with the single-supplier options it contains
-every quantity vector worth buying (more than covers the need alone is dominated within a tier),
-so it is exact, and it is used while the model stays small. ``compact`` keeps, per line, the
-cover and break options, one partial range per supplier when some limit applies and a
-half-and-half split per supplier pair when a capacity applies: a restriction, sized for many
-thousands of lines, whose gap is reported against its own bound.
+member free inside any of its price tiers; with the single-supplier options it contains every
+quantity vector worth buying (more than covers the need alone is dominated within a tier), so it
+is exact, and it is used while the model stays small. ``compact`` keeps, per line, the cover and
+break options, one partial range per supplier when some limit applies and a half-and-half split
+per supplier pair when a capacity applies: a restriction sized for many thousands of lines.
 
-Duals come from the LP relaxation of the same option model: the budget, capacity and volume rows
-with a non-zero shadow price are what bound the plan ("another 1.00 of budget saves 0.37").
+The shadow prices come from scipy's HiGHS LP: OR-Tools 9.15 hands back row activities where
+HiGHS duals are asked for, and GLOP takes half a minute on 10,000 lines.
 """
 
 from __future__ import annotations
@@ -40,21 +44,24 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from ortools.linear_solver import pywraplp
+import numpy as np
+import scipy.sparse as sp
+from ortools.linear_solver.python import model_builder as mb
+from scipy.optimize import linprog
 
 Enumeration = Literal["auto", "exhaustive", "compact"]
 
 # Beyond this many options across all lines the exhaustive enumeration gives way to the compact.
 EXHAUSTIVE_MAX_OPTIONS = 6000
-_MIP_BACKENDS = ("HIGHS", "SCIP", "CBC")
+_MIP_BACKENDS = ("highs", "scip", "cbc")
 _DUAL_EPS = 1e-7
+_INTEGRAL = 1e-6
 _HUNDRED = Decimal(100)
 
 
@@ -125,16 +132,21 @@ class ShortLine:
 
 @dataclass(frozen=True)
 class SolverInfo:
+    """``gap`` is (objective - best bound) / |best bound|; ``options`` counts the choices."""
+
     status: str
     gap: float
     seconds: float
     backend: str
     enumeration: str = "exhaustive"
     options: int = 0
+    lp_fractional_lines: int = 0
 
 
 @dataclass(frozen=True)
 class SourcingPlan:
+    """``duals``: shadow price (saving per unit of room) of each binding shared limit."""
+
     lines: tuple[PlannedLine, ...]
     short: tuple[ShortLine, ...]
     objective: Decimal
@@ -161,8 +173,9 @@ class _Tier:
 class _Supply:
     offer: Offer
     need: int
-    weight: Fraction  # how much of the line's need one unit covers
+    weight: float  # how much of the line's need one unit covers: need / need_s
     tiers: tuple[_Tier, ...]
+    prices: tuple[float, ...]  # per tier, for the model
     cover: int  # smallest acceptable quantity covering the need alone
     factor: Decimal  # 1 + risk premium
 
@@ -180,19 +193,18 @@ class _Supply:
 
 
 def _price_at(breaks: Sequence[PriceBreak], quantity: int) -> tuple[Decimal, int]:
-    price, reached = breaks[0].unit_price, breaks[0].min_qty
-    for b in breaks:
+    ordered = sorted(breaks, key=lambda b: b.min_qty)
+    price, reached = ordered[0].unit_price, ordered[0].min_qty
+    for b in ordered:
         if b.min_qty <= quantity:
             price, reached = b.unit_price, b.min_qty
     return price, reached
 
 
 def _supply(offer: Offer, line: Line) -> _Supply:
-    need_s = (
-        line.need
-        if not line.need_by_supplier
-        else line.need_by_supplier.get(offer.supplier, line.need)
-    )
+    need_s = line.need
+    if line.need_by_supplier:
+        need_s = line.need_by_supplier.get(offer.supplier, line.need)
     if need_s < 1:
         raise ValueError(
             f"need_by_supplier: {line.sku}/{line.warehouse} needs {need_s} from {offer.supplier}"
@@ -209,7 +221,15 @@ def _supply(offer: Offer, line: Line) -> _Supply:
             tiers.append(_Tier(len(tiers), b.unit_price, low, high))
     cover = max(_ceil_to(need_s, pack), least)
     factor = 1 + Decimal(str(offer.risk_premium_pct)) / _HUNDRED
-    return _Supply(offer, need_s, Fraction(line.need, need_s), tuple(tiers), cover, factor)
+    return _Supply(
+        offer,
+        need_s,
+        line.need / need_s,
+        tuple(tiers),
+        tuple(float(t.price) for t in tiers),
+        cover,
+        factor,
+    )
 
 
 def _validate(
@@ -253,31 +273,30 @@ def _validate(
 # --- options ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Member:
+class _Member(NamedTuple):
     supply: int  # index into the line's supplies
     tier: int
     low: int
     high: int  # == low for a fixed quantity
 
 
-@dataclass(frozen=True)
-class _Option:
+class _Option(NamedTuple):
     kind: str  # short, cover, break, partial, split
     members: tuple[_Member, ...]
 
 
 def _single_options(s: int, sup: _Supply, *, partial: bool, all_tiers: bool) -> list[_Option]:
-    options: list[_Option] = []
     cover_tier = sup.tier_of(sup.cover)
-    options.append(_Option("cover", (_Member(s, cover_tier.index, sup.cover, sup.cover),)))
-    best = cover_tier.price * sup.cover
+    options = [_Option("cover", (_Member(s, cover_tier.index, sup.cover, sup.cover),))]
+    best = sup.prices[cover_tier.index] * sup.cover
     for tier in sup.tiers:
-        if tier.low > sup.cover and tier.price * tier.low < best:
-            best = tier.price * tier.low
+        total = sup.prices[tier.index] * tier.low
+        if tier.low > sup.cover and total < best:
+            best = total
             options.append(_Option("break", (_Member(s, tier.index, tier.low, tier.low),)))
     if partial:
-        below = (sup.need - 1) // sup.offer.pack * sup.offer.pack  # most that still falls short
+        pack = sup.offer.pack
+        below = (sup.need - 1) // pack * pack  # the most that still falls short of the need
         ranges = []
         for tier in sup.tiers:
             top = below if tier.high is None else min(tier.high, below)
@@ -319,13 +338,13 @@ def _compact(
         return options
     for a, b in itertools.permutations(range(len(supplies)), 2):
         sa, sb = supplies[a], supplies[b]
-        if not {sa.offer.supplier, sb.offer.supplier} & capacitated:
+        if sa.offer.supplier not in capacitated and sb.offer.supplier not in capacitated:
             continue
         qa = max(_ceil_to(-(-sa.need // 2), sa.offer.pack), _ceil_to(sa.offer.moq, sa.offer.pack))
         if qa >= sa.need:
             continue
-        rest = Fraction(sa.need - qa, sa.need) * sb.need  # units of b still needed
-        qb = max(_ceil_to(math.ceil(rest), sb.offer.pack), _ceil_to(sb.offer.moq, sb.offer.pack))
+        rest = -(-(sa.need - qa) * sb.need // sa.need)  # units of b still needed, rounded up
+        qb = max(_ceil_to(rest, sb.offer.pack), _ceil_to(sb.offer.moq, sb.offer.pack))
         members = (
             _Member(a, sa.tier_of(qa).index, qa, qa),
             _Member(b, sb.tier_of(qb).index, qb, qb),
@@ -338,145 +357,279 @@ def _compact(
 
 
 @dataclass
-class _Built:
-    solver: pywraplp.Solver
-    choose: list[list[Any]]  # per line, per option: the 0/1 variable
-    amounts: list[list[list[Any]]]  # per line, option, member: pack-count variable or None
-    rows: dict[str, Any]
+class _Model:
+    """min cost.x  s.t.  a_eq x = 1 (one option per line), a_ub x <= b_ub, bounds, integrality.
+
+    The first ``len(shared)`` rows of ``a_ub`` are the shared limits, in the order named.
+    """
+
+    cost: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    integer: np.ndarray
+    low_count: np.ndarray  # for a pack-count column, its count at the low end of its range
+    a_eq: sp.csr_matrix
+    a_ub: sp.csr_matrix
+    b_ub: np.ndarray
+    shared: list[str]
+    lines: list[int]  # the lines modelled, by index into the caller's lines
+    entries: list[list[_Entry]]  # per modelled line: its 0/1 columns
 
 
-def _build(
-    solver: pywraplp.Solver,
+class _Entry(NamedTuple):
+    """A 0/1 column: which option it chooses and how its members' pack counts are read."""
+
+    option: int
+    y: int
+    n: list[int]  # per member: the pack-count column, or -1 when the count is fixed
+    counts: list[int]  # per member: the fixed pack count where ``n`` is -1
+
+
+def _assemble(
     lines: Sequence[Line],
     supplies: Sequence[Sequence[_Supply]],
     options: Sequence[Sequence[_Option]],
-    limits: Limits,
+    line_ids: Sequence[int],
+    room: Mapping[str, float],
     *,
-    integer: bool,
-) -> _Built:
-    inf = solver.infinity()
-    objective = solver.Objective()
-    objective.SetMinimization()
-    rows: dict[str, Any] = {}
-    if limits.budget is not None:
-        rows["budget"] = solver.Constraint(-inf, float(limits.budget), "budget")
-    offering = {sup.offer.supplier for line_supplies in supplies for sup in line_supplies}
-    for name, cap in sorted(limits.supplier_capacity.items()):
-        if name in offering:
-            rows[f"capacity:{name}"] = solver.Constraint(-inf, float(cap), f"capacity:{name}")
-    warehouses = {line.warehouse for line in lines if line.unit_volume > 0}
-    for name, vol in sorted(limits.warehouse_volume.items()):
-        if name in warehouses:
-            rows[f"volume:{name}"] = solver.Constraint(-inf, float(vol), f"volume:{name}")
-    budget = rows.get("budget")
-    offset = 0.0
-    choose: list[list[Any]] = []
-    amounts: list[list[list[Any]]] = []
-    for li, line in enumerate(lines):
-        line_choose: list[Any] = []
-        line_amounts: list[list[Any]] = []
-        choose.append(line_choose)
-        amounts.append(line_amounts)
+    endpoints: bool = False,
+) -> _Model:
+    """The option model for ``line_ids`` within ``room`` of each shared limit.
+
+    With ``endpoints`` a one-supplier range becomes two fixed options at its ends. The LP
+    relaxation is the same (a range's cost is linear, its hull is the segment between its ends)
+    and it loses two rows and a column per range, which halves the LP at 10,000 lines.
+    """
+    cost: list[float] = []
+    upper: list[float] = []
+    low_count: list[float] = []
+    integer: list[bool] = []
+    eq_rows: list[int] = []
+    eq_cols: list[int] = []
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    b_ub: list[float] = list(room.values())
+    shared = list(room)
+    row_of = {name: i for i, name in enumerate(shared)}
+    budget = row_of.get("budget")
+    entries: list[list[_Entry]] = []
+
+    def column(high: float, unit_cost: float, is_int: bool) -> int:
+        cost.append(unit_cost)
+        upper.append(high)
+        low_count.append(0.0)
+        integer.append(is_int)
+        return len(cost) - 1
+
+    def row(entries: Sequence[tuple[int, float]]) -> None:
+        r = len(b_ub)
+        b_ub.append(0.0)
+        for c, v in entries:
+            rows.append(r)
+            cols.append(c)
+            vals.append(v)
+
+    for k, li in enumerate(line_ids):
+        line = lines[li]
+        need = float(line.need)
         short_cost = float(line.shortage_cost)
-        if not options[li]:
-            offset += short_cost * line.need
-            continue
-        volume = rows.get(f"volume:{line.warehouse}") if line.unit_volume > 0 else None
-        one = solver.Constraint(1.0, 1.0)
-        for opt in options[li]:
-            y = solver.BoolVar("") if integer else solver.NumVar(0.0, 1.0, "")
-            one.SetCoefficient(y, 1.0)
-            line_choose.append(y)
-            member_vars: list[Any] = []
-            line_amounts.append(member_vars)
-            coef: defaultdict[str, float] = defaultdict(float)  # coefficients of y
-            covered = Fraction(0)
-            ranged: list[tuple[Any, float]] = []
+        volume = row_of.get(f"volume:{line.warehouse}") if line.unit_volume > 0 else None
+        line_entries: list[_Entry] = []
+        entries.append(line_entries)
+        variants: list[tuple[int, _Option, list[int]]] = []
+        for o, opt in enumerate(options[li]):
+            counts = [m.low // supplies[li][m.supply].offer.pack for m in opt.members]
+            if endpoints and opt.kind == "partial" and opt.members[0].low < opt.members[0].high:
+                m = opt.members[0]
+                pack = supplies[li][m.supply].offer.pack
+                for end in (m.low, m.high):
+                    fixed = _Member(m.supply, m.tier, end, end)
+                    variants.append((o, _Option(opt.kind, (fixed,)), [end // pack]))
+            else:
+                variants.append((o, opt, counts))
+        for o, opt, counts in variants:
+            y = column(1.0, 0.0, True)
+            eq_rows.append(k)
+            eq_cols.append(y)
+            member_cols: list[int] = []
+            line_entries.append(_Entry(o, y, member_cols, counts))
+            y_cost = 0.0
+            y_use: dict[int, float] = {}
+            covered = 0.0
+            ranged: list[tuple[int, float]] = []
             for m in opt.members:
                 sup = supplies[li][m.supply]
-                price = float(sup.tiers[m.tier].price)
+                price = sup.prices[m.tier]
                 unit_cost = price * float(sup.factor)
-                capacity = rows.get(f"capacity:{sup.offer.supplier}")
+                use = [(budget, price), (row_of.get(f"capacity:{sup.offer.supplier}"), 1.0)]
+                use.append((volume, line.unit_volume))
                 if m.low == m.high:
-                    member_vars.append(None)
-                    coef["objective"] += unit_cost * m.low
-                    coef["budget"] += price * m.low
-                    coef[f"capacity:{sup.offer.supplier}"] += m.low
-                    coef["volume"] += line.unit_volume * m.low
+                    member_cols.append(-1)
+                    y_cost += unit_cost * m.low
                     covered += sup.weight * m.low
+                    for r, per_unit in use:
+                        if r is not None:
+                            y_use[r] = y_use.get(r, 0.0) + per_unit * m.low
                     continue
                 pack = sup.offer.pack
-                n = (
-                    solver.IntVar(0.0, m.high // pack, "")
-                    if integer
-                    else solver.NumVar(0.0, m.high // pack, "")
-                )
-                member_vars.append(n)
-                lo = solver.Constraint(0.0, inf)
-                lo.SetCoefficient(n, 1.0)
-                lo.SetCoefficient(y, -(m.low // pack))
-                hi = solver.Constraint(-inf, 0.0)
-                hi.SetCoefficient(n, 1.0)
-                hi.SetCoefficient(y, -(m.high // pack))
-                objective.SetCoefficient(n, unit_cost * pack)
-                if budget is not None:
-                    budget.SetCoefficient(n, price * pack)
-                if capacity is not None:
-                    capacity.SetCoefficient(n, float(pack))
-                if volume is not None:
-                    volume.SetCoefficient(n, line.unit_volume * pack)
-                ranged.append((n, float(sup.weight) * pack))
+                n = column(float(m.high // pack), unit_cost * pack, True)
+                low_count[n] = float(m.low // pack)
+                member_cols.append(n)
+                for r, per_unit in use:
+                    if r is not None:
+                        rows.append(r)
+                        cols.append(n)
+                        vals.append(per_unit * pack)
+                row([(y, float(m.low // pack)), (n, -1.0)])  # low * y <= n
+                row([(n, 1.0), (y, -float(m.high // pack))])  # n <= high * y
+                ranged.append((n, sup.weight * pack))
             if not ranged:
-                coef["objective"] += short_cost * float(max(Fraction(0), line.need - covered))
+                left = need - covered
+                y_cost += short_cost * (left if left > 1e-9 else 0.0)
             elif opt.kind == "partial":
-                # below the cover for every count in range: shortage is need - covered, linear
-                coef["objective"] += short_cost * line.need
-                for n, weight in ranged:
-                    objective.SetCoefficient(n, objective.GetCoefficient(n) - short_cost * weight)
+                # short of the need at every count in range: shortage = need - covered, linear
+                y_cost += short_cost * need
+                for n, per_pack in ranged:
+                    cost[n] -= short_cost * per_pack
             else:
-                shortage = solver.NumVar(0.0, float(line.need), "")
-                objective.SetCoefficient(shortage, short_cost)
-                cap_short = solver.Constraint(-inf, 0.0)
-                cap_short.SetCoefficient(shortage, 1.0)
-                cap_short.SetCoefficient(y, -float(line.need))
-                cover_row = solver.Constraint(0.0, inf)
-                cover_row.SetCoefficient(shortage, 1.0)
-                cover_row.SetCoefficient(y, float(covered) - line.need)
-                for n, weight in ranged:
-                    cover_row.SetCoefficient(n, weight)
-            objective.SetCoefficient(y, coef["objective"])
-            if budget is not None and coef["budget"]:
-                budget.SetCoefficient(y, coef["budget"])
-            if volume is not None and coef["volume"]:
-                volume.SetCoefficient(y, coef["volume"])
-            for key, value in coef.items():
-                if key.startswith("capacity:") and key in rows and value:
-                    rows[key].SetCoefficient(y, value)
-    objective.SetOffset(offset)
-    return _Built(solver, choose, amounts, rows)
+                shortage = column(need, short_cost, False)
+                row([(shortage, 1.0), (y, -need)])
+                row([(y, need - covered), (shortage, -1.0)] + [(n, -w) for n, w in ranged])
+            cost[y] = y_cost
+            for r, v in y_use.items():
+                rows.append(r)
+                cols.append(y)
+                vals.append(v)
+    width = len(cost)
+    return _Model(
+        cost=np.array(cost, dtype=float),
+        lower=np.zeros(width),
+        upper=np.array(upper, dtype=float),
+        integer=np.array(integer, dtype=bool),
+        low_count=np.array(low_count, dtype=float),
+        a_eq=sp.csr_matrix(
+            (np.ones(len(eq_rows)), (eq_rows, eq_cols)), shape=(len(line_ids), width)
+        ),
+        a_ub=sp.csr_matrix((vals, (rows, cols)), shape=(len(b_ub), width)),
+        b_ub=np.array(b_ub, dtype=float),
+        shared=shared,
+        lines=list(line_ids),
+        entries=entries,
+    )
 
 
-def _status_name(status: int) -> str:
-    return {
-        pywraplp.Solver.OPTIMAL: "optimal",
-        pywraplp.Solver.FEASIBLE: "feasible",
-        pywraplp.Solver.INFEASIBLE: "infeasible",
-        pywraplp.Solver.UNBOUNDED: "unbounded",
-        pywraplp.Solver.ABNORMAL: "abnormal",
-        pywraplp.Solver.NOT_SOLVED: "not_solved",
-    }.get(status, str(status))
+@dataclass(frozen=True)
+class _Solved:
+    x: np.ndarray | None
+    objective: float
+    bound: float
+    status: str
 
 
-def _mip_solver() -> tuple[pywraplp.Solver, str]:
+def _solve_lp(model: _Model, time_limit: float) -> tuple[_Solved, np.ndarray]:
+    """The LP relaxation, and the shadow prices (marginals) of every <= row."""
+    result = linprog(
+        model.cost,
+        A_ub=model.a_ub,
+        b_ub=model.b_ub,
+        A_eq=model.a_eq,
+        b_eq=np.ones(model.a_eq.shape[0]),
+        bounds=np.column_stack([model.lower, model.upper]),
+        method="highs",
+        options={"time_limit": max(0.1, time_limit)},
+    )
+    if result.status != 0:
+        return _Solved(None, math.inf, -math.inf, "lp_" + str(result.status)), np.zeros(0)
+    return _Solved(result.x, result.fun, result.fun, "optimal"), result.ineqlin.marginals
+
+
+def _solve_mip(model: _Model, time_limit: float, gap: float) -> tuple[_Solved, str]:
+    m = mb.Model()
+    matrix = sp.vstack([model.a_eq, model.a_ub]).tocsr()
+    matrix.sum_duplicates()
+    helper: Any = m.helper  # its stubs put the dtype where numpy's shape parameter goes
+    helper.fill_model_from_sparse_data(
+        model.lower,
+        model.upper,
+        model.cost,
+        np.concatenate([np.ones(model.a_eq.shape[0]), np.full(len(model.b_ub), -np.inf)]),
+        np.concatenate([np.ones(model.a_eq.shape[0]), model.b_ub]),
+        matrix,
+    )
+    for j in np.flatnonzero(model.integer):
+        helper.set_var_integrality(int(j), True)
     for name in _MIP_BACKENDS:
-        solver = pywraplp.Solver.CreateSolver(name)
-        if solver is not None:
-            solver.SuppressOutput()
-            if name == "HIGHS":
-                # HiGHS prints its banner to stdout unless told not to, SuppressOutput or not.
-                solver.SetSolverSpecificParametersAsString("output_flag=false")
-            return solver, name
-    raise RuntimeError("no MILP backend in this OR-Tools build (tried HiGHS, SCIP, CBC)")
+        solver = mb.Solver(name)
+        if solver.solver_is_supported():
+            break
+    else:  # pragma: no cover - every OR-Tools wheel ships at least one
+        raise RuntimeError("no MILP backend in this OR-Tools build (tried HiGHS, SCIP, CBC)")
+    if name == "highs":
+        # HiGHS prints a banner to stdout unless told not to.
+        solver.set_solver_specific_parameters(f"output_flag=false\nmip_rel_gap={gap!r}")
+    solver.set_time_limit_in_seconds(max(0.1, time_limit))
+    status = solver.solve(m)
+    if status not in (mb.SolveStatus.OPTIMAL, mb.SolveStatus.FEASIBLE):
+        return _Solved(None, math.inf, -math.inf, status.name.lower()), name
+    x = np.asarray(solver.values(m.get_variables()), dtype=float)
+    bound = solver.best_objective_bound
+    if status == mb.SolveStatus.OPTIMAL:
+        bound = max(bound, solver.objective_value * (1 - gap) if gap else solver.objective_value)
+    return _Solved(x, solver.objective_value, bound, status.name.lower()), name
+
+
+def _reopen(lines: int) -> int:
+    """How many settled lines the small MILP may still change: enough to rebalance the limits."""
+    return min(lines, max(100, lines // 50))
+
+
+def _near_the_margin(model: _Model, marginals: np.ndarray, shared: int, count: int) -> list[int]:
+    """The lines whose best option wins by the least once the limits are priced in.
+
+    Priced at the LP's shadow prices, each option's cost is its Lagrangian cost; a line whose
+    runner-up is close behind is the one a slightly different use of the budget or a capacity
+    would flip, so the small MILP gets to reconsider it. Range options are priced at whichever
+    end is cheaper, leaving out the shortage a split option adds.
+    """
+    if count <= 0 or shared == 0:
+        return []
+    prices = -marginals[:shared]
+    if not np.any(np.abs(prices) > _DUAL_EPS):
+        return []
+    reduced = model.cost + model.a_ub[:shared].T @ prices
+    margins: list[tuple[float, int]] = []
+    for k, li in enumerate(model.lines):
+        values = []
+        for entry in model.entries[k]:
+            value = reduced[entry.y]
+            for c in entry.n:
+                if c >= 0:
+                    value += min(reduced[c] * model.low_count[c], reduced[c] * model.upper[c])
+            values.append(value)
+        if len(values) > 1:
+            first, second = np.partition(np.array(values), 1)[:2]
+            margins.append((second - first, li))
+    margins.sort()
+    return [li for _, li in margins[:count]]
+
+
+def _choices(model: _Model, x: np.ndarray, only_integral: bool) -> dict[int, tuple[int, list[int]]]:
+    """Per line: the chosen option and its pack counts; with ``only_integral``, the settled ones."""
+    chosen: dict[int, tuple[int, list[int]]] = {}
+    for k, li in enumerate(model.lines):
+        entries = model.entries[k]
+        if not entries:
+            continue
+        values = x[[e.y for e in entries]]
+        best = entries[int(np.argmax(values))]
+        counts = [float(f) if c < 0 else x[c] for c, f in zip(best.n, best.counts, strict=True)]
+        if only_integral and (
+            values.max() < 1 - _INTEGRAL or any(abs(v - round(v)) > _INTEGRAL for v in counts)
+        ):
+            continue
+        chosen[li] = (best.option, [round(v) for v in counts])
+    return chosen
 
 
 # --- reading the answer back -----------------------------------------------------------------
@@ -518,9 +671,19 @@ class _Plan:
 def _plan_of(
     line: Line, supplies: Sequence[_Supply], parts: Sequence[tuple[int, int]], kind: str
 ) -> _Plan:
-    covered = sum((supplies[s].weight * q for s, q in parts), Fraction(0))
+    covered = sum((Fraction(line.need * q, supplies[s].need) for s, q in parts), Fraction(0))
     kept = tuple(sorted((s, q) for s, q in parts if q > 0))
     return _Plan(kept, max(Fraction(0), line.need - covered), kind if kept else "short")
+
+
+def _plan_from(
+    line: Line, supplies: Sequence[_Supply], option: _Option, counts: Sequence[int]
+) -> _Plan:
+    parts = [
+        (m.supply, m.low if m.low == m.high else c * supplies[m.supply].offer.pack)
+        for m, c in zip(option.members, counts, strict=True)
+    ]
+    return _plan_of(line, supplies, parts, option.kind)
 
 
 def _standalone(line: Line, supplies: Sequence[_Supply]) -> list[_Plan]:
@@ -528,7 +691,7 @@ def _standalone(line: Line, supplies: Sequence[_Supply]) -> list[_Plan]:
     plans = [_Plan((), Fraction(line.need), "short")]
     for s, sup in enumerate(supplies):
         for opt in _single_options(s, sup, partial=False, all_tiers=False):
-            plans.extend([_plan_of(line, supplies, [(s, opt.members[0].low)], opt.kind)])
+            plans.append(_plan_of(line, supplies, [(s, opt.members[0].low)], opt.kind))
     return plans
 
 
@@ -549,6 +712,9 @@ def _rows_of(line: Line, supplies: Sequence[_Supply]) -> list[str]:
     return rows
 
 
+# --- the entry point -------------------------------------------------------------------------
+
+
 def source(
     lines: Sequence[Line],
     offers: Sequence[Offer],
@@ -558,19 +724,18 @@ def source(
     time_limit_s: float = 20.0,
     mip_gap: float = 1e-4,
     enumeration: Enumeration = "auto",
-    duals: bool = True,
 ) -> SourcingPlan:
     """Choose, per line, suppliers and quantities (or a shortage) at least total cost.
 
-    ``mip_gap`` is the relative gap at which the search may stop (0 proves the optimum);
-    ``enumeration`` forces the exhaustive or the compact option list (see the module notes);
-    ``duals`` solves the LP relaxation once more to name the binding limits.
+    ``max_split`` caps the suppliers one line may be split across. ``mip_gap`` is the relative
+    gap to the bound at which the search may stop (0 proves the optimum of the option model);
+    ``enumeration`` forces the exhaustive or the compact option list (see the module notes).
     """
     started = time.perf_counter()
     _validate(lines, offers, limits, max_split)
-    by_sku: defaultdict[str, list[Offer]] = defaultdict(list)
+    by_sku: dict[str, list[Offer]] = {}
     for o in offers:
-        by_sku[o.sku].append(o)
+        by_sku.setdefault(o.sku, []).append(o)
     supplies: list[list[_Supply]] = [
         [_supply(o, line) for o in sorted(by_sku.get(line.sku, []), key=lambda o: o.supplier)]
         if line.need > 0
@@ -597,115 +762,172 @@ def source(
                 _compact(line_supplies, max_split, limited=limited, capacitated=capacitated)
             )
 
-    solver, backend = _mip_solver()
-    built = _build(solver, lines, supplies, options, limits, integer=True)
-    params = pywraplp.MPSolverParameters()
-    params.SetDoubleParam(params.RELATIVE_MIP_GAP, mip_gap)
-    solver.SetTimeLimit(max(1, int(time_limit_s * 1000)))
-    # Nothing to choose when every line is empty or has no offer.
-    empty = solver.NumVariables() == 0
-    status = pywraplp.Solver.OPTIMAL if empty else solver.Solve(params)
-    status_name = _status_name(status)
-    solved = status in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE)
+    offering = {sup.offer.supplier for ls in supplies for sup in ls}
+    stocked = {line.warehouse for line, ls in zip(lines, supplies, strict=True) if ls}
+    room: dict[str, float] = {}
+    if limits.budget is not None:
+        room["budget"] = float(limits.budget)
+    for name, cap in sorted(limits.supplier_capacity.items()):
+        if name in offering:
+            room[f"capacity:{name}"] = float(cap)
+    for name, vol in sorted(limits.warehouse_volume.items()):
+        if name in stocked:
+            room[f"volume:{name}"] = float(vol)
 
-    plans: list[_Plan] = []
-    for li, line in enumerate(lines):
-        if not options[li] or not solved:
-            plans.append(_Plan((), Fraction(line.need), "short"))
-            continue
-        chosen = max(range(len(options[li])), key=lambda k: built.choose[li][k].solution_value())
-        opt = options[li][chosen]
-        parts = []
-        for m, var in zip(opt.members, built.amounts[li][chosen], strict=True):
-            pack = supplies[li][m.supply].offer.pack
-            q = m.low if var is None else round(var.solution_value()) * pack
-            parts.append((m.supply, q))
-        plans.append(_plan_of(line, supplies[li], parts, opt.kind))
-
-    if solved and solver.NumVariables() == 0:
-        gap = 0.0
-    elif solved:
-        value = solver.Objective().Value()
-        bound = solver.Objective().BestBound()
-        gap = (
-            0.0
-            if abs(value - bound) <= 1e-9 * max(1.0, abs(value))
-            else (abs(value - bound) / max(abs(bound), 1e-9))
-        )
-    else:
-        gap = math.inf
-
+    modelled = [li for li, opts in enumerate(options) if opts]
+    relaxation = _assemble(lines, supplies, options, modelled, room, endpoints=True)
+    deadline = started + time_limit_s
+    chosen: dict[int, tuple[int, list[int]]] = {}
     shadow: dict[str, float] = {}
-    if duals and solved and built.rows:
-        lp = pywraplp.Solver.CreateSolver("GLOP")
-        if lp is not None:
-            relaxed = _build(lp, lines, supplies, options, limits, integer=False)
-            if lp.Solve() == pywraplp.Solver.OPTIMAL:
-                for name, row in relaxed.rows.items():
-                    saving = -row.dual_value()
-                    if abs(saving) > _DUAL_EPS:
-                        shadow[name] = saving
+    status, backend, bound, fractional = "optimal", "highs", 0.0, 0
+    if modelled:
+        relaxed, marginals = _solve_lp(relaxation, deadline - time.perf_counter())
+        if relaxed.x is not None:
+            bound = relaxed.bound
+            for i, name in enumerate(relaxation.shared):
+                if abs(marginals[i]) > _DUAL_EPS:
+                    shadow[name] = -float(marginals[i])
+            chosen = _choices(relaxation, relaxed.x, only_integral=True)
+            fractional = len(modelled) - len(chosen)
+            near = _near_the_margin(relaxation, marginals, len(room), _reopen(len(modelled)))
+            for li in near:
+                chosen.pop(li, None)
+            open_lines = [li for li in modelled if li not in chosen]
+            if open_lines:
+                used = _usage(lines, supplies, options, chosen)
+                left = {k: max(0.0, v - used.get(k, 0.0)) for k, v in room.items()}
+                sub = _assemble(lines, supplies, options, open_lines, left)
+                solved, backend = _solve_mip(sub, deadline - time.perf_counter(), mip_gap)
+                if solved.x is not None:
+                    chosen.update(_choices(sub, solved.x, only_integral=False))
+                else:
+                    chosen.update({li: (0, []) for li in open_lines})  # option 0: short
+        value = _value(lines, supplies, options, chosen)
+        if relaxed.x is None or _gap(value, bound) > mip_gap + 1e-9:
+            model = _assemble(lines, supplies, options, modelled, room)
+            solved, backend = _solve_mip(model, deadline - time.perf_counter(), mip_gap)
+            if solved.x is not None:
+                if relaxed.x is None:
+                    bound = solved.bound
+                bound = max(bound, solved.bound)
+                full = _choices(model, solved.x, only_integral=False)
+                if not chosen or _value(lines, supplies, options, full) < value:
+                    chosen = full
+            elif not chosen:
+                chosen = {li: (0, []) for li in modelled}
+                status = solved.status
+        value = _value(lines, supplies, options, chosen)
+        gap = _gap(value, bound)
+        if status == "optimal" and gap > mip_gap + 1e-9:
+            status = "feasible"
+    else:
+        gap = 0.0
 
-    usage: defaultdict[str, Decimal] = defaultdict(Decimal)
-    for line, line_supplies, plan in zip(lines, supplies, plans, strict=True):
+    plan = _report(lines, supplies, options, chosen, shadow)
+    info = SolverInfo(
+        status=status,
+        gap=gap,
+        seconds=time.perf_counter() - started,
+        backend=backend,
+        enumeration=enumeration,
+        options=sum(len(o) for o in options),
+        lp_fractional_lines=fractional,
+    )
+    return SourcingPlan(plan[0], plan[1], plan[2], info, shadow)
+
+
+def _usage(
+    lines: Sequence[Line],
+    supplies: Sequence[Sequence[_Supply]],
+    options: Sequence[Sequence[_Option]],
+    chosen: Mapping[int, tuple[int, list[int]]],
+) -> dict[str, float]:
+    """How much of each shared limit the chosen lines take."""
+    used: dict[str, float] = {}
+    for li, (option, counts) in chosen.items():
+        line, line_supplies = lines[li], supplies[li]
+        plan = _plan_from(line, line_supplies, options[li][option], counts)
         for s, q in plan.parts:
-            usage["budget"] += _price_at(line_supplies[s].offer.unit_prices, q)[0] * q
-            usage[f"capacity:{line_supplies[s].offer.supplier}"] += q
-            usage[f"volume:{line.warehouse}"] += Decimal(str(line.unit_volume)) * q
-    room = {"budget": limits.budget} if limits.budget is not None else {}
-    room |= {f"capacity:{k}": Decimal(v) for k, v in limits.supplier_capacity.items()}
-    room |= {f"volume:{k}": Decimal(str(v)) for k, v in limits.warehouse_volume.items()}
+            supplier = line_supplies[s].offer.supplier
+            spent = float(_price_at(line_supplies[s].offer.unit_prices, q)[0]) * q
+            used["budget"] = used.get("budget", 0.0) + spent
+            used[f"capacity:{supplier}"] = used.get(f"capacity:{supplier}", 0.0) + q
+            if line.unit_volume > 0:
+                key = f"volume:{line.warehouse}"
+                used[key] = used.get(key, 0.0) + line.unit_volume * q
+    return used
 
+
+def _value(
+    lines: Sequence[Line],
+    supplies: Sequence[Sequence[_Supply]],
+    options: Sequence[Sequence[_Option]],
+    chosen: Mapping[int, tuple[int, list[int]]],
+) -> float:
+    """The objective of the lines the model chooses for (lines without offers left out)."""
+    total = Decimal(0)
+    for li, (option, counts) in chosen.items():
+        opt = options[li][option]
+        total += _plan_from(lines[li], supplies[li], opt, counts or [0] * len(opt.members)).cost(
+            supplies[li], lines[li]
+        )
+    return float(total)
+
+
+def _gap(value: float, bound: float) -> float:
+    if value - bound <= 1e-9 * max(1.0, abs(value)):
+        return 0.0
+    return (value - bound) / max(abs(bound), 1e-9)
+
+
+def _report(
+    lines: Sequence[Line],
+    supplies: Sequence[Sequence[_Supply]],
+    options: Sequence[Sequence[_Option]],
+    chosen: Mapping[int, tuple[int, list[int]]],
+    shadow: Mapping[str, float],
+) -> tuple[tuple[PlannedLine, ...], tuple[ShortLine, ...], Decimal]:
     planned: list[PlannedLine] = []
     shorts: list[ShortLine] = []
     objective = Decimal(0)
-    for line, line_supplies, plan in zip(lines, supplies, plans, strict=True):
-        objective += plan.cost(line_supplies, line)
+    for li, line in enumerate(lines):
+        line_supplies = supplies[li]
         if line.need == 0:
             continue
         if not line_supplies:
+            objective += line.shortage_cost * line.need
             shorts.append(ShortLine(line.sku, line.warehouse, line.need, "no offer for this item"))
             continue
+        option, counts = chosen.get(li, (0, []))
+        opt = options[li][option]
+        plan = _plan_from(line, line_supplies, opt, counts or [0] * len(opt.members))
+        cost = plan.cost(line_supplies, line)
+        objective += cost
         binding = [
             {"constraint": r, "saving": shadow[r], "text": _binding_text(r, shadow[r])}
             for r in _rows_of(line, line_supplies)
             if r in shadow
         ]
         standalone = _standalone(line, line_supplies)
-        cost = plan.cost(line_supplies, line)
         alternatives = [p for p in standalone if p.parts != plan.parts]
         next_best = min(alternatives, key=lambda p: p.cost(line_supplies, line), default=None)
         next_info = None
         if next_best is not None:
+            next_cost = next_best.cost(line_supplies, line)
             next_info = {
                 "supplier": "+".join(line_supplies[s].offer.supplier for s, _ in next_best.parts)
                 or None,
                 "quantity": sum(q for _, q in next_best.parts),
                 "total": _money(next_best.purchase(line_supplies)),
-                "cost": _money(next_best.cost(line_supplies, line)),
-                "cost_difference": _money(next_best.cost(line_supplies, line) - cost),
+                "cost": _money(next_cost),
+                "cost_difference": _money(next_cost - cost),
             }
         for s, q in plan.parts:
             planned.append(_planned_line(line, line_supplies, plan, s, q, cost, next_info, binding))
         if plan.short > 0:
-            shorts.append(
-                ShortLine(
-                    line.sku,
-                    line.warehouse,
-                    math.ceil(plan.short),
-                    _short_reason(line, line_supplies, plan, standalone, binding, usage, room),
-                )
-            )
-
-    info = SolverInfo(
-        status=status_name,
-        gap=gap,
-        seconds=time.perf_counter() - started,
-        backend=backend,
-        enumeration=enumeration,
-        options=sum(len(o) for o in options),
-    )
-    return SourcingPlan(tuple(planned), tuple(shorts), objective, info, shadow)
+            reason = _short_reason(line, line_supplies, standalone, binding)
+            shorts.append(ShortLine(line.sku, line.warehouse, math.ceil(plan.short), reason))
+    return tuple(planned), tuple(shorts), objective
 
 
 def _planned_line(
@@ -722,19 +944,23 @@ def _planned_line(
     offer = sup.offer
     price, reached = _price_at(offer.unit_prices, q)
     # units from this supplier the line needed once the other parts are counted
-    others = sum((supplies[o].weight * oq for o, oq in plan.parts if o != s), Fraction(0))
-    required = max(0, math.ceil((line.need - others) / sup.weight)) if plan.short == 0 else q
+    others = sum(
+        (Fraction(line.need * oq, supplies[o].need) for o, oq in plan.parts if o != s),
+        Fraction(0),
+    )
+    covers = plan.short == 0
+    required = max(0, math.ceil((line.need - others) * sup.need / line.need)) if covers else q
     messages: list[str] = []
-    moq_raise = max(0, offer.moq - required) if required < offer.moq else 0
+    moq_raise = offer.moq - required if covers and required < offer.moq else 0
     base = max(required, offer.moq)
-    pack_raise = _ceil_to(base, offer.pack) - base if plan.short == 0 else 0
+    pack_raise = _ceil_to(base, offer.pack) - base if covers else 0
     if moq_raise:
         messages.append(f"minimum order of {offer.moq} raised the quantity by {moq_raise}")
     if pack_raise:
         messages.append(f"packs of {offer.pack} raised the quantity by {pack_raise}")
     price_break = None
-    smallest = max(_ceil_to(required, offer.pack), _ceil_to(offer.moq, offer.pack))
-    if plan.short == 0 and q > smallest:
+    smallest = _ceil_to(base, offer.pack)
+    if covers and q > smallest:
         small_price, _ = _price_at(offer.unit_prices, smallest)
         saves = small_price * smallest - price * q
         price_break = {
@@ -755,7 +981,7 @@ def _planned_line(
             messages.append(f"next best: {who} at {next_info['cost']} costs {_money(diff)} more")
         else:
             messages.append(
-                f"{who} alone would cost {_money(-diff)} less, but the shared limits rule it out"
+                f"{who} would cost {_money(-diff)} less, but the shared limits rule it out"
             )
     messages.extend(b["text"] for b in binding)
     explanation: dict[str, Any] = {
@@ -780,29 +1006,15 @@ def _planned_line(
 def _short_reason(
     line: Line,
     supplies: Sequence[_Supply],
-    plan: _Plan,
     standalone: Sequence[_Plan],
     binding: Sequence[Mapping[str, Any]],
-    usage: Mapping[str, Decimal],
-    room: Mapping[str, Decimal],
 ) -> str:
-    best = min(standalone, key=lambda p: p.cost(supplies, line))
+    costs = [(p.cost(supplies, line), p) for p in standalone]
+    best_cost, best = min(costs, key=lambda c: c[0])
     if not best.parts:
-        cheapest = min(
-            (p for p in standalone if p.parts), key=lambda p: p.cost(supplies, line), default=None
-        )
-        if cheapest is not None:
-            return (
-                f"the shortage ({_money(best.cost(supplies, line))}) costs less than buying "
-                f"({_money(cheapest.cost(supplies, line))})"
-            )
+        buying = min((c for c, p in costs if p.parts), default=None)
+        if buying is not None:
+            return f"the shortage ({_money(best_cost)}) costs less than buying ({_money(buying)})"
     if binding:
         return "; ".join(str(b["text"]) for b in binding)
-    tight = [
-        r
-        for r in _rows_of(line, supplies)
-        if r in room and room[r] - usage.get(r, Decimal(0)) < room[r] * Decimal("0.01") + 1
-    ]
-    if tight:
-        return "limits used up: " + ", ".join(tight)
-    return "the shared limits leave no better choice"
+    return "the shared limits leave no room for it"
