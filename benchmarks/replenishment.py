@@ -2,7 +2,7 @@
 
 Each line is below its reorder point: it needs ``order_up_to - position`` units (more from a
 slower supplier). Suppliers have MOQs, packs, three all-units breaks and limited capacity; the
-budget covers about 70 % of the cheapest full plan, so the optimiser has to choose what goes
+budget is 60 % of the full need at list price, so the optimiser has to choose what goes
 short. The baseline, on the same data, is an Odoo-style min/max rule: every line below its
 minimum orders ``max - min`` from its first supplier, rounded up to the pack and MOQ, with no
 regard for budget or capacity.
@@ -35,9 +35,9 @@ from procurement.replenishment.sourcing import (
 TARGET_SECONDS = 20.0
 TARGET_GAP = 0.001
 SUPPLIERS = (  # name, price factor, extra lead days, risk premium %
-    ("ACME", 1.00, 3, 3.0),
-    ("BOLT", 1.04, 1, 1.0),
-    ("CRUX", 1.10, 0, 0.0),
+    ("ACME", 0.92, 1, 3.0),
+    ("BOLT", 1.00, 1, 1.0),
+    ("CRUX", 1.08, 0, 0.0),
 )
 WAREHOUSES = ("NORTH", "SOUTH")
 
@@ -82,7 +82,7 @@ def make_data(
             lead, review = 14, 7
             minimum = round(daily * lead * 1.2)
             maximum = round(daily * (lead + review) * 1.2)
-            position = rng.randint(round(minimum * 0.2), minimum)
+            position = rng.randint(round(minimum * 0.6), minimum)
             need = maximum - position
             by_supplier = {
                 name: need + round(daily * extra) for name, _, extra, _ in SUPPLIERS if extra
@@ -101,7 +101,7 @@ def make_data(
             cheapest += Decimal(f"{price:.2f}") * need
     total_need = sum(line.need for line in lines)
     limits = Limits(
-        budget=(cheapest * Decimal("0.7")).quantize(Decimal("1")),
+        budget=(cheapest * Decimal("0.6")).quantize(Decimal("1")),
         supplier_capacity={"ACME": int(total_need * 0.45), "BOLT": int(total_need * 0.35)},
     )
     return lines, offers, limits, levels

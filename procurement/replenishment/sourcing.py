@@ -178,6 +178,16 @@ class _Supply:
     prices: tuple[float, ...]  # per tier, for the model
     cover: int  # smallest acceptable quantity covering the need alone
     factor: Decimal  # 1 + risk premium
+    breaks: tuple[PriceBreak, ...]  # by quantity
+
+    def price_at(self, quantity: int) -> tuple[Decimal, int]:
+        """Unit price for an order of ``quantity`` and the break quantity it reached."""
+        price, reached = self.breaks[0].unit_price, self.breaks[0].min_qty
+        for b in self.breaks:
+            if b.min_qty > quantity:
+                break
+            price, reached = b.unit_price, b.min_qty
+        return price, reached
 
     def tier_of(self, quantity: int) -> _Tier:
         found = self.tiers[0]
@@ -190,15 +200,6 @@ class _Supply:
         """More than covers the need alone is never worth it within a tier."""
         top = max(tier.low, self.cover)
         return top if tier.high is None else min(tier.high, top)
-
-
-def _price_at(breaks: Sequence[PriceBreak], quantity: int) -> tuple[Decimal, int]:
-    ordered = sorted(breaks, key=lambda b: b.min_qty)
-    price, reached = ordered[0].unit_price, ordered[0].min_qty
-    for b in ordered:
-        if b.min_qty <= quantity:
-            price, reached = b.unit_price, b.min_qty
-    return price, reached
 
 
 def _supply(offer: Offer, line: Line) -> _Supply:
@@ -229,6 +230,7 @@ def _supply(offer: Offer, line: Line) -> _Supply:
         tuple(float(t.price) for t in tiers),
         cover,
         factor,
+        tuple(breaks),
     )
 
 
@@ -653,16 +655,13 @@ class _Plan:
 
     def purchase(self, supplies: Sequence[_Supply]) -> Decimal:
         return sum(
-            (_price_at(supplies[s].offer.unit_prices, q)[0] * q for s, q in self.parts),
+            (supplies[s].price_at(q)[0] * q for s, q in self.parts),
             Decimal(0),
         )
 
     def cost(self, supplies: Sequence[_Supply], line: Line) -> Decimal:
         bought = sum(
-            (
-                _price_at(supplies[s].offer.unit_prices, q)[0] * q * supplies[s].factor
-                for s, q in self.parts
-            ),
+            (supplies[s].price_at(q)[0] * q * supplies[s].factor for s, q in self.parts),
             Decimal(0),
         )
         return bought + line.shortage_cost * _dec(self.short)
@@ -671,8 +670,10 @@ class _Plan:
 def _plan_of(
     line: Line, supplies: Sequence[_Supply], parts: Sequence[tuple[int, int]], kind: str
 ) -> _Plan:
-    covered = sum((Fraction(line.need * q, supplies[s].need) for s, q in parts), Fraction(0))
     kept = tuple(sorted((s, q) for s, q in parts if q > 0))
+    if any(q >= supplies[s].need for s, q in kept):  # one part covers the need alone
+        return _Plan(kept, Fraction(0), kind)
+    covered = sum((Fraction(line.need * q, supplies[s].need) for s, q in kept), Fraction(0))
     return _Plan(kept, max(Fraction(0), line.need - covered), kind if kept else "short")
 
 
@@ -811,12 +812,13 @@ def source(
                     bound = solved.bound
                 bound = max(bound, solved.bound)
                 full = _choices(model, solved.x, only_integral=False)
-                if not chosen or _value(lines, supplies, options, full) < value:
-                    chosen = full
+                full_value = _value(lines, supplies, options, full)
+                if not chosen or full_value < value:
+                    chosen, value = full, full_value
             elif not chosen:
                 chosen = {li: (0, []) for li in modelled}
+                value = _value(lines, supplies, options, chosen)
                 status = solved.status
-        value = _value(lines, supplies, options, chosen)
         gap = _gap(value, bound)
         if status == "optimal" and gap > mip_gap + 1e-9:
             status = "feasible"
@@ -849,7 +851,7 @@ def _usage(
         plan = _plan_from(line, line_supplies, options[li][option], counts)
         for s, q in plan.parts:
             supplier = line_supplies[s].offer.supplier
-            spent = float(_price_at(line_supplies[s].offer.unit_prices, q)[0]) * q
+            spent = float(line_supplies[s].price_at(q)[0]) * q
             used["budget"] = used.get("budget", 0.0) + spent
             used[f"capacity:{supplier}"] = used.get(f"capacity:{supplier}", 0.0) + q
             if line.unit_volume > 0:
@@ -923,7 +925,9 @@ def _report(
                 "cost_difference": _money(next_cost - cost),
             }
         for s, q in plan.parts:
-            planned.append(_planned_line(line, line_supplies, plan, s, q, cost, next_info, binding))
+            planned.append(
+                _planned_line(li, line, line_supplies, plan, s, q, cost, next_info, binding)
+            )
         if plan.short > 0:
             reason = _short_reason(line, line_supplies, standalone, binding)
             shorts.append(ShortLine(line.sku, line.warehouse, math.ceil(plan.short), reason))
@@ -931,6 +935,7 @@ def _report(
 
 
 def _planned_line(
+    index: int,
     line: Line,
     supplies: Sequence[_Supply],
     plan: _Plan,
@@ -942,7 +947,7 @@ def _planned_line(
 ) -> PlannedLine:
     sup = supplies[s]
     offer = sup.offer
-    price, reached = _price_at(offer.unit_prices, q)
+    price, reached = sup.price_at(q)
     # units from this supplier the line needed once the other parts are counted
     others = sum(
         (Fraction(line.need * oq, supplies[o].need) for o, oq in plan.parts if o != s),
@@ -961,7 +966,7 @@ def _planned_line(
     price_break = None
     smallest = _ceil_to(base, offer.pack)
     if covers and q > smallest:
-        small_price, _ = _price_at(offer.unit_prices, smallest)
+        small_price, _ = sup.price_at(smallest)
         saves = small_price * smallest - price * q
         price_break = {
             "min_qty": reached,
@@ -985,6 +990,7 @@ def _planned_line(
             )
     messages.extend(b["text"] for b in binding)
     explanation: dict[str, Any] = {
+        "line": index,
         "option": plan.kind,
         "need": sup.need,
         "required": required,
