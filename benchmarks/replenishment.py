@@ -15,6 +15,7 @@ Exits non-zero when the solve takes more than 20 s or stops further than 0.1 % f
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import sys
 import time
@@ -119,14 +120,17 @@ def baseline(
     lines: list[Line],
     offers: list[Offer],
     levels: dict[tuple[str, str], tuple[int, int, int]],
-) -> tuple[Decimal, Decimal, Fraction, dict[str, int]]:
-    """Odoo-style min/max: purchase cost, objective, units short and units per supplier."""
+) -> tuple[Decimal, Decimal, int, dict[str, int]]:
+    """Odoo-style min/max: purchase cost, objective, units short and units per supplier.
+
+    Units short are counted as the optimiser's are: per line, rounded up to whole units.
+    """
     first: dict[str, Offer] = {}
     for o in offers:
         first.setdefault(o.sku, o)
     cost = Decimal(0)
     objective = Decimal(0)
-    short = Fraction(0)
+    short = 0
     units: dict[str, int] = {}
     for line in lines:
         position, minimum, maximum = levels[(line.sku, line.warehouse)]
@@ -140,7 +144,7 @@ def baseline(
         cost += total
         objective += total * (1 + Decimal(str(o.risk_premium_pct)) / 100)
         objective += line.shortage_cost * Decimal(gap.numerator) / Decimal(gap.denominator)
-        short += gap
+        short += math.ceil(gap)
         units[o.supplier] = units.get(o.supplier, 0) + q
     return cost, objective, short, units
 
@@ -172,7 +176,8 @@ def main() -> int:
     print("optimised:")
     print(f"  seconds          {seconds:.2f} (solver reports {s.seconds:.2f})")
     print(f"  status           {s.status} via {s.backend}, {s.enumeration} options: {s.options}")
-    print(f"  gap              {s.gap * 100:.4f} %")
+    fractional = f"{s.lp_fractional_lines} lines fractional in the LP"
+    print(f"  gap              {s.gap * 100:.6f} % ({fractional})")
     print(f"  objective        {plan.objective:.2f}")
     left = limits.budget - purchase
     print(f"  purchase cost    {purchase:.2f} (budget {limits.budget}, left {left:.2f})")
@@ -186,7 +191,7 @@ def main() -> int:
     print(f"  objective        {b_objective:.2f}")
     side = "over" if over > 0 else "under"
     print(f"  purchase cost    {b_cost:.2f} ({side} budget by {abs(over):.2f})")
-    print(f"  units short      {float(b_short):.0f}")
+    print(f"  units short      {b_short}")
     over_cap = {
         k: v - limits.supplier_capacity[k]
         for k, v in b_units.items()
