@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import g, has_request_context
@@ -36,3 +37,13 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def snapshot(obj: Any, names: Iterable[str]) -> dict[str, Any]:
+    """A JSON-friendly picture of some attributes for ``before``/``after``: the audit log is JSON,
+    so money, dates and enums are kept as their text."""
+    out: dict[str, Any] = {}
+    for name in names:
+        value = getattr(obj, name)
+        out[name] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+    return out

@@ -53,15 +53,6 @@ class Level:
         return self.on_hand - self.reserved
 
 
-def _snapshot(obj: Any, names: Iterable[str]) -> dict[str, Any]:
-    """A JSON-friendly picture of an object for the audit log."""
-    out: dict[str, Any] = {}
-    for name in names:
-        value = getattr(obj, name)
-        out[name] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
-    return out
-
-
 # --- lookups --------------------------------------------------------------------------------------
 
 
@@ -116,11 +107,11 @@ def _change(
     key: str,
 ) -> None:
     """Apply an edit and audit exactly the fields it touched, before and after."""
-    before = _snapshot(obj, changes)
+    before = audit.snapshot(obj, changes)
     for name, value in changes.items():
         setattr(obj, name, value)
     audit.record(
-        s, actor, f"{kind}.update", kind, key, before=before, after=_snapshot(obj, changes)
+        s, actor, f"{kind}.update", kind, key, before=before, after=audit.snapshot(obj, changes)
     )
 
 
@@ -138,7 +129,7 @@ def create_product(actor: Principal, data: dict[str, Any]) -> Product:
             "product.create",
             "product",
             product.sku,
-            after=_snapshot(product, PRODUCT_FIELDS),
+            after=audit.snapshot(product, PRODUCT_FIELDS),
         )
         uow.commit()
         return product
@@ -191,7 +182,7 @@ def create_warehouse(actor: Principal, data: dict[str, Any]) -> Warehouse:
             "warehouse.create",
             "warehouse",
             warehouse.code,
-            after=_snapshot(warehouse, WAREHOUSE_FIELDS),
+            after=audit.snapshot(warehouse, WAREHOUSE_FIELDS),
         )
         uow.commit()
         return warehouse

@@ -22,13 +22,12 @@ from sqlalchemy.orm import Session
 from accounts import audit
 from accounts.principal import Principal
 from core.api import keyset_page
-from core.db import UnitOfWork, read_only, retry_on_conflict, utcnow
+from core.db import UnitOfWork, moment, read_only, retry_on_conflict, utcnow
 from core.inputs import INT32_MAX
 from core.problems import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, Problem
 from inventory import ledger
 from inventory.models import Product, Warehouse
 from procurement import scorecards
-from procurement.common import ensure_role, in_base_currency, moment
 from procurement.models import (
     PurchaseOrder,
     PurchaseOrderApproval,
@@ -39,7 +38,7 @@ from procurement.models import (
     SupplierItem,
     SupplierStatus,
 )
-from procurement.pricing import amount, quantity_problems, unit_price_for
+from procurement.pricing import amount, in_base_currency, quantity_problems, unit_price_for
 from procurement.suppliers import market_prices, supplier_by_code
 from procurement.workflow import INCOMING_STATES, POStatus, approvals_required, ensure_allowed
 
@@ -318,7 +317,7 @@ def create_order(
     actor: Principal, data: dict[str, Any], *, at: datetime | None = None
 ) -> PurchaseOrder:
     """A draft order in the supplier's currency, priced from its price list."""
-    ensure_role(actor, *BUYERS)
+    actor.ensure_role(*BUYERS)
     now = moment(at)
     with UnitOfWork() as uow:
         s = uow.session
@@ -367,7 +366,7 @@ def update_order(
     expected_version: Versions,
 ) -> PurchaseOrder:
     """Change a draft: its warehouse, expected date, notes or lines (replaced as a whole)."""
-    ensure_role(actor, *BUYERS)
+    actor.ensure_role(*BUYERS)
     with UnitOfWork() as uow:
         s = uow.session
         po = _lock_for(s, ref, "edit", expected_version)
@@ -440,7 +439,7 @@ def submit(
     at: datetime | None = None,
 ) -> PurchaseOrder:
     """Send a draft for approval; under the auto-approval limit it is approved at once."""
-    ensure_role(actor, *BUYERS)
+    actor.ensure_role(*BUYERS)
     now = moment(at)
     with UnitOfWork() as uow:
         s = uow.session
@@ -450,7 +449,9 @@ def submit(
         config = current_app.config
         judged, below_list = _approval_basis(po, config["PO_PRICE_BELOW_LIST_FLAG"])
         po.approvals_required = approvals_required(
-            in_base_currency(judged, po.currency),
+            in_base_currency(
+                judged, po.currency, config["DEFAULT_CURRENCY"], config.get("PO_FX_RATES", {})
+            ),
             config["PO_AUTO_APPROVE_LIMIT"],
             config["PO_SECOND_APPROVAL_LIMIT"],
         )
@@ -485,7 +486,7 @@ def approve(
 
     The order's creator never approves it (admins included), and one person counts once.
     """
-    ensure_role(actor, *APPROVERS)
+    actor.ensure_role(*APPROVERS)
     now = moment(at)
     with UnitOfWork() as uow:
         s = uow.session
@@ -540,7 +541,7 @@ def reject(
     at: datetime | None = None,
 ) -> PurchaseOrder:
     """An approver's no ends the order; the buyer writes a new one if it is still needed."""
-    ensure_role(actor, *APPROVERS)
+    actor.ensure_role(*APPROVERS)
     reason = (reason or "").strip()
     now = moment(at)
     with UnitOfWork() as uow:
@@ -589,7 +590,7 @@ def send(
     at: datetime | None = None,
 ) -> PurchaseOrder:
     """The order goes to the supplier; without an expected date it gets one from the lead time."""
-    ensure_role(actor, *BUYERS)
+    actor.ensure_role(*BUYERS)
     now = moment(at)
     with UnitOfWork() as uow:
         s = uow.session
@@ -617,7 +618,7 @@ def cancel(
     at: datetime | None = None,
 ) -> PurchaseOrder:
     """Possible until the first delivery; approved quantities stop counting as incoming."""
-    ensure_role(actor, *BUYERS)
+    actor.ensure_role(*BUYERS)
     now = moment(at)
     with UnitOfWork() as uow:
         s = uow.session
@@ -646,7 +647,7 @@ def close(
 ) -> PurchaseOrder:
     """Finish an order. Closing one that still owes units ("short") needs a reason and gives
     up on them: they leave ``incoming`` and the supplier's scorecard counts the order as short."""
-    ensure_role(actor, *BUYERS)
+    actor.ensure_role(*BUYERS)
     reason = (reason or "").strip() or None
     now = moment(at)
     with UnitOfWork() as uow:

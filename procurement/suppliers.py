@@ -15,10 +15,9 @@ from sqlalchemy.orm import Session, selectinload
 from accounts import audit
 from accounts.principal import Principal
 from core.api import keyset_page
-from core.db import UnitOfWork, read_only, retry_on_conflict
+from core.db import UnitOfWork, moment, read_only, retry_on_conflict
 from core.problems import Conflict, Invalid, NotFound
 from inventory.models import Product
-from procurement.common import ensure_role, moment, snapshot
 from procurement.csv_import import Parsed
 from procurement.models import (
     Supplier,
@@ -117,7 +116,7 @@ def _new_supplier(
         "supplier.create",
         "supplier",
         supplier.code,
-        after=snapshot(supplier, ("code", *SUPPLIER_FIELDS, "status")),
+        after=audit.snapshot(supplier, ("code", *SUPPLIER_FIELDS, "status")),
     )
     return supplier
 
@@ -126,7 +125,7 @@ def create_supplier(
     actor: Principal, data: dict[str, Any], *, at: datetime | None = None
 ) -> Supplier:
     """A new supplier starts as a candidate: it gets no orders until an approver admits it."""
-    ensure_role(actor, *BUYERS)
+    actor.ensure_role(*BUYERS)
     with UnitOfWork() as uow:
         s = uow.session
         if s.scalar(select(Supplier.id).where(Supplier.code == data["code"])) is not None:
@@ -140,7 +139,7 @@ def create_supplier(
 
 
 def update_supplier(actor: Principal, code: str, changes: dict[str, Any]) -> Supplier:
-    ensure_role(actor, *BUYERS)
+    actor.ensure_role(*BUYERS)
     with UnitOfWork() as uow:
         s = uow.session
         supplier = supplier_by_code(s, code)
@@ -154,7 +153,7 @@ def update_supplier(actor: Principal, code: str, changes: dict[str, Any]) -> Sup
                     "import a new price list under a new supplier code instead.",
                     errors={"currency": ["supplier has a price list"]},
                 )
-        before = snapshot(supplier, changes)
+        before = audit.snapshot(supplier, changes)
         for name, value in changes.items():
             setattr(supplier, name, value)
         audit.record(
@@ -164,7 +163,7 @@ def update_supplier(actor: Principal, code: str, changes: dict[str, Any]) -> Sup
             "supplier",
             code,
             before=before,
-            after=snapshot(supplier, changes),
+            after=audit.snapshot(supplier, changes),
         )
         uow.commit()
         return supplier
@@ -179,7 +178,7 @@ def change_status(
     at: datetime | None = None,
 ) -> Supplier:
     """Approve, suspend or block a supplier, recording who decided and why."""
-    ensure_role(actor, *APPROVERS)
+    actor.ensure_role(*APPROVERS)
     starts, target, reason_required = STATUS_ACTIONS[action]
     reason = (reason or "").strip() or None
     with UnitOfWork() as uow:
@@ -218,7 +217,7 @@ def change_status(
 
 def review(actor: Principal, code: str, reason: str) -> Supplier:
     """An approver has looked at a supplier flagged by its scorecard and says what was decided."""
-    ensure_role(actor, *APPROVERS)
+    actor.ensure_role(*APPROVERS)
     reason = (reason or "").strip()
     if not reason:
         raise Invalid("Say what the review found.", errors={"reason": ["required"]})
@@ -329,7 +328,7 @@ def _apply_item(
 
 
 def _item_after(item: SupplierItem) -> dict[str, Any]:
-    out = snapshot(item, ("supplier_sku", "unit_price", "currency", "moq", "pack_size"))
+    out = audit.snapshot(item, ("supplier_sku", "unit_price", "currency", "moq", "pack_size"))
     out["lead_time_days"] = item.lead_time_days
     out["price_breaks"] = [[b.min_quantity, str(b.unit_price)] for b in item.price_breaks]
     return out
@@ -337,7 +336,7 @@ def _item_after(item: SupplierItem) -> dict[str, Any]:
 
 def add_item(actor: Principal, code: str, data: dict[str, Any]) -> SupplierItem:
     """Put an item on a supplier's price list."""
-    ensure_role(actor, *BUYERS)
+    actor.ensure_role(*BUYERS)
     with UnitOfWork() as uow:
         s = uow.session
         supplier = supplier_by_code(s, code)
@@ -385,7 +384,7 @@ def _item_by_sku(s: Session, supplier: Supplier, sku: str) -> SupplierItem:
 
 def update_item(actor: Principal, code: str, sku: str, changes: dict[str, Any]) -> SupplierItem:
     """Change a price list line; prices on existing orders stay as they were ordered."""
-    ensure_role(actor, *BUYERS)
+    actor.ensure_role(*BUYERS)
     with UnitOfWork() as uow:
         s = uow.session
         supplier = supplier_by_code(s, code)
@@ -455,7 +454,7 @@ class ImportOutcome:
 
 def import_suppliers(actor: Principal, parsed: Parsed) -> ImportOutcome:
     """Create every supplier of a file, or none: any bad row -> 422 listing them all."""
-    ensure_role(actor, *BUYERS)
+    actor.ensure_role(*BUYERS)
     rows = parsed.rows
     with UnitOfWork() as uow:
         s = uow.session
@@ -486,7 +485,7 @@ def import_price_list(actor: Principal, parsed: Parsed) -> ImportOutcome:
     A row replaces the whole line it names: cells left blank fall back to their defaults
     (MOQ 1, pack 1, no price breaks), so the file is the price list, not a patch to it.
     """
-    ensure_role(actor, *BUYERS)
+    actor.ensure_role(*BUYERS)
     rows = parsed.rows
     with UnitOfWork() as uow:
         s = uow.session
