@@ -16,7 +16,7 @@ from accounts.auth import current_principal, require
 from core.api import Blueprint, page_of
 from core.idempotency import idempotent
 from core.problems import Problem
-from procurement import csv_import, orders, scorecards, suppliers
+from procurement import orders, scorecards, suppliers
 from procurement.models import PurchaseOrder
 from procurement.schemas import (
     ApproveSchema,
@@ -42,6 +42,7 @@ from procurement.schemas import (
     SupplierQuerySchema,
     SupplierSchema,
 )
+from procurement.suppliers import csv_import
 
 blp = Blueprint(
     "suppliers",

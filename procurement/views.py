@@ -50,9 +50,10 @@ from core.db import utcnow
 from core.problems import Problem
 from core.web import register_nav, register_nav_group
 from inventory.models import Warehouse
-from procurement import csv_import, orders, scorecards, suppliers
+from procurement import orders, scorecards, suppliers
 from procurement.models import PurchaseOrder, Supplier
 from procurement.orders import problem_detail
+from procurement.suppliers import csv_import
 from procurement.workflow import PO_STATUSES, POStatus
 
 bp = Blueprint("procurement_web", __name__, template_folder="templates", url_prefix="/procurement")
