@@ -21,7 +21,6 @@ from accounts.principal import SYSTEM
 from core.db import UnitOfWork, read_only, utcnow
 from core.problems import NotFound
 from inventory.models import Product
-from procurement import scoring
 from procurement.models import (
     PurchaseOrder,
     PurchaseOrderLine,
@@ -33,6 +32,7 @@ from procurement.models import (
     SupplierStatus,
     po_number,
 )
+from procurement.scorecards import scoring
 from procurement.workflow import POStatus
 
 #: Orders that reached the supplier and were not withdrawn; only these say anything about it.
