@@ -32,8 +32,8 @@ from procurement.models import (
     SupplierStatus,
     po_number,
 )
+from procurement.orders.workflow import POStatus
 from procurement.scorecards import scoring
-from procurement.workflow import POStatus
 
 #: Orders that reached the supplier and were not withdrawn; only these say anything about it.
 JUDGED_STATES = (

@@ -2,7 +2,7 @@
 quantities, and how fast. Each is one transaction that commits itself.
 
 A price list line is in the supplier's currency (a purchase order has one currency), and its
-price breaks must reward larger quantities (the pure rules are in ``procurement.pricing``).
+price breaks must reward larger quantities (the pure rules are in ``procurement.orders.pricing``).
 Orders compare their prices with other suppliers' lines through ``market_prices``.
 """
 
@@ -21,7 +21,7 @@ from core.db import UnitOfWork, read_only, retry_on_conflict
 from core.problems import Conflict, Invalid, NotFound
 from inventory.models import Product
 from procurement.models import Supplier, SupplierItem, SupplierPriceBreak, SupplierStatus
-from procurement.pricing import PriceBreak, break_problems
+from procurement.orders.pricing import PriceBreak, break_problems
 from procurement.suppliers.csv_import import ImportOutcome, Parsed
 from procurement.suppliers.services import BUYERS, supplier_by_code
 
