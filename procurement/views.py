@@ -27,7 +27,6 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from marshmallow import ValidationError
-from sqlalchemy import select
 from wtforms import (
     DateField,
     DateTimeLocalField,
@@ -45,13 +44,11 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, Regexp
 
 from accounts.principal import Principal
-from core import db
 from core.db import utcnow
 from core.problems import Problem
 from core.web import register_nav, register_nav_group
-from inventory.models import Warehouse
 from procurement import scorecards, suppliers
-from procurement.models import PurchaseOrder, Supplier
+from procurement.models import PurchaseOrder
 from procurement.orders import price_check, transitions, writing
 from procurement.orders import receiving as receipts
 from procurement.orders.workflow import PO_STATUSES, POStatus
@@ -171,20 +168,12 @@ class ImportForm(FlaskForm):
 
 
 def _choices() -> tuple[list[SelectChoice], list[SelectChoice]]:
-    with db.read_only() as s:
-        sups = s.execute(
-            select(Supplier.code, Supplier.name, Supplier.grade)
-            .where(Supplier.status == "approved")
-            .order_by(Supplier.code)
-        ).all()
-        whs = s.execute(
-            select(Warehouse.code, Warehouse.name)
-            .where(Warehouse.active.is_(True))
-            .order_by(Warehouse.code)
-        ).all()
     return (
-        [SelectChoice(c, f"{c} · {n} · grade {g or 'N/A'}") for c, n, g in sups],
-        [SelectChoice(c, f"{c} · {n}") for c, n in whs],
+        [
+            SelectChoice(x.code, f"{x.code} · {x.name} · grade {x.grade or 'N/A'}")
+            for x in suppliers.approved_suppliers()
+        ],
+        [SelectChoice(w.code, f"{w.code} · {w.name}") for w in writing.delivery_warehouses()],
     )
 
 
@@ -357,8 +346,7 @@ def _order_context(po: PurchaseOrder) -> dict[str, Any]:
         "receive": p.may_act_in(po.warehouse.code)
         and status in (POStatus.SENT, POStatus.PARTIALLY_RECEIVED),
     }
-    with db.read_only() as s:
-        check = price_check.price_check(s, po)
+    check = price_check.price_check_for(po)
     return {"po": po, "may": may, "check": check, "action_form": ActionForm()}
 
 
@@ -424,8 +412,7 @@ def order_action(po_id: int, action: str) -> ResponseReturnValue:
 def approval_queue() -> ResponseReturnValue:
     p = principal()
     items, _ = writing.list_orders({"awaiting_my_approval": True, "limit": 200}, p)
-    with db.read_only() as s:
-        checks = {po.id: price_check.price_check(s, po) for po in items}
+    checks = price_check.price_checks_for(items)
     return render_template(
         "procurement/approvals.html", orders=items, checks=checks, action_form=ActionForm()
     )

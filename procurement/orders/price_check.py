@@ -4,6 +4,7 @@ quantity, and the order's cost relative to buying the same lines at the market m
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -77,6 +78,18 @@ def price_check(s: Session, po: PurchaseOrder) -> PriceCheck:
             )
         )
     return PriceCheck(out)
+
+
+def price_check_for(po: PurchaseOrder) -> PriceCheck:
+    """The check of an order the caller has loaded already (a page shows both)."""
+    with read_only() as s:
+        return price_check(s, po)
+
+
+def price_checks_for(orders: Sequence[PurchaseOrder]) -> dict[int, PriceCheck]:
+    """Checks of loaded orders by order id, in one read (the approvers' queue)."""
+    with read_only() as s:
+        return {po.id: price_check(s, po) for po in orders}
 
 
 def get_price_check(ref: str | int) -> PriceCheck:

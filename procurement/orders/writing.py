@@ -90,6 +90,14 @@ def list_orders(args: dict[str, Any], viewer: Principal | None = None) -> tuple[
         )
 
 
+def delivery_warehouses() -> list[Warehouse]:
+    """The warehouses a new order may be delivered to: the active ones, by code."""
+    with read_only() as s:
+        return list(
+            s.scalars(select(Warehouse).where(Warehouse.active.is_(True)).order_by(Warehouse.code))
+        )
+
+
 # --- writing --------------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from procurement.suppliers.price_lists import (
 )
 from procurement.suppliers.services import (
     STATUS_ACTIONS,
+    approved_suppliers,
     change_status,
     create_supplier,
     get_supplier,
@@ -33,6 +34,7 @@ __all__ = [
     "STATUS_ACTIONS",
     "ImportOutcome",
     "add_item",
+    "approved_suppliers",
     "change_status",
     "create_supplier",
     "get_item",

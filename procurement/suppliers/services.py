@@ -243,6 +243,18 @@ def get_supplier(code: str) -> Supplier:
         return supplier
 
 
+def approved_suppliers() -> list[Supplier]:
+    """The suppliers that may get orders now, by code (a new order picks one of them)."""
+    with read_only() as s:
+        return list(
+            s.scalars(
+                select(Supplier)
+                .where(Supplier.status == SupplierStatus.APPROVED.value)
+                .order_by(Supplier.code)
+            )
+        )
+
+
 def list_suppliers(args: dict[str, Any]) -> tuple[list[Supplier], str | None]:
     stmt = select(Supplier)
     if args.get("status"):
