@@ -40,7 +40,8 @@ def record(
 
 
 def snapshot(obj: Any, names: Iterable[str]) -> dict[str, Any]:
-    """A JSON-friendly picture of some attributes: the before/after of an audit entry."""
+    """A JSON-friendly picture of some attributes for ``before``/``after``: the audit log is JSON,
+    so money, dates and enums are kept as their text."""
     out: dict[str, Any] = {}
     for name in names:
         value = getattr(obj, name)

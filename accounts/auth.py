@@ -14,7 +14,7 @@ from accounts.models import User
 from accounts.principal import Principal
 from core import db
 from core.api import API_PREFIX
-from core.problems import Forbidden, Unauthorized
+from core.problems import Unauthorized
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -90,10 +90,8 @@ def require(*roles: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
             principal = current_principal()
-            if roles and not principal.has_any(*roles):
-                raise Forbidden(
-                    f"This needs one of the roles: {', '.join(roles)}.", slug="forbidden-role"
-                )
+            if roles:
+                principal.ensure_role(*roles)
             return fn(*args, **kwargs)
 
         wrapper._required_roles = roles  # type: ignore[attr-defined]

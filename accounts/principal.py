@@ -25,6 +25,13 @@ class Principal:
         """Admins may do everything a role may, except where a rule says otherwise explicitly."""
         return self.is_admin or not self.roles.isdisjoint(roles)
 
+    def ensure_role(self, *roles: str) -> None:
+        """Services check roles too, so the web pages obey the same rules as the API."""
+        if not self.has_any(*roles):
+            raise Forbidden(
+                f"This needs one of the roles: {', '.join(roles)}.", slug="forbidden-role"
+            )
+
     def may_act_in(self, warehouse_code: str) -> bool:
         return self.is_admin or ("warehouse" in self.roles and warehouse_code in self.warehouses)
 

@@ -37,7 +37,8 @@ def main() -> None:
     from accounts.principal import Principal
     from app import create_app
     from inventory import catalog, stock
-    from procurement import orders, scorecards, suppliers
+    from procurement import scorecards, suppliers
+    from procurement.orders import receiving, transitions, writing
 
     url = os.environ.get("BENCH_DATABASE_URL")
     tmp = tempfile.TemporaryDirectory()
@@ -65,7 +66,7 @@ def main() -> None:
                 suppliers.add_item(buyer, code, {"sku": sku, "unit_price": Decimal("3")})
 
             def sent_order(day: date, code: str = code) -> int:
-                po = orders.create_order(
+                po = writing.create_order(
                     buyer,
                     {
                         "supplier": code,
@@ -77,16 +78,16 @@ def main() -> None:
                     },
                     at=at(day, 8),
                 )
-                orders.submit(buyer, po.id, at=at(day, 9))
-                return orders.send(buyer, po.id, at=at(day, 10)).id
+                transitions.submit(buyer, po.id, at=at(day, 9))
+                return transitions.send(buyer, po.id, at=at(day, 10)).id
 
             started = time.perf_counter()
             for _ in range(history):
                 day = today - timedelta(days=rng.randint(20, 360))
                 po_id = sent_order(day)
-                po = orders.get_order(po_id)
+                po = writing.get_order(po_id)
                 lines = [{"sku": line.product.sku, "accepted": 10} for line in po.lines]
-                orders.receive(
+                receiving.receive(
                     approver,
                     po_id,
                     {
@@ -100,9 +101,9 @@ def main() -> None:
             receipt, baseline, card = [], [], []
             for i in range(SAMPLES):
                 po_id = sent_order(today - timedelta(days=2))
-                sku = orders.get_order(po_id).lines[0].product.sku
+                sku = writing.get_order(po_id).lines[0].product.sku
                 t = time.perf_counter()
-                orders.receive(approver, po_id, {"lines": [{"sku": sku, "accepted": 10}]})
+                receiving.receive(approver, po_id, {"lines": [{"sku": sku, "accepted": 10}]})
                 receipt.append(time.perf_counter() - t)
                 t = time.perf_counter()
                 stock.post_movement(

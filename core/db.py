@@ -59,6 +59,12 @@ def utcnow() -> datetime:
 now = utcnow
 
 
+def moment(at: datetime | None) -> datetime:
+    """When a use case happens: now, or the given time when history is being recorded (the demo
+    seed replays a year of orders, each stamped with the day it describes)."""
+    return at if at is not None else utcnow()
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timestamps stored as UTC and always read back timezone-aware.
 

@@ -23,9 +23,10 @@ from core import db
 from core.db import utcnow
 from core.problems import Problem
 from inventory.models import Product, Warehouse
-from procurement import orders, scorecards, suppliers
+from procurement import scorecards, suppliers
 from procurement.models import PurchaseOrder, Supplier
-from procurement.pricing import PriceBreak, quantity_problems
+from procurement.orders import receiving, transitions, writing
+from procurement.orders.pricing import PriceBreak, quantity_problems
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class History:
         for i, approver in enumerate(self.approvers):
             if po.status != "pending_approval":
                 break
-            po = orders.approve(approver, po.id, "within budget", at=_at(day, 11 + i))
+            po = transitions.approve(approver, po.id, "within budget", at=_at(day, 11 + i))
         return po
 
     def order(
@@ -165,18 +166,20 @@ class History:
         skus = rng.sample(sorted(listing), k=min(len(listing), rng.randint(1, 5)))
         lines = [{"sku": sku, "quantity": _quantity(rng, listing[sku])} for sku in skus]
         data = {"supplier": profile.code, "warehouse": rng.choice(warehouses), "lines": lines}
-        po = orders.create_order(self.buyer, data, at=_at(day, 9))
+        po = writing.create_order(self.buyer, data, at=_at(day, 9))
         self.stats["orders"] += 1
         if stop_at == "draft":
             return po
-        po = orders.submit(self.buyer, po.id, at=_at(day, 10))
+        po = transitions.submit(self.buyer, po.id, at=_at(day, 10))
         if po.status == "pending_approval":
             if stop_at == "pending_approval":
                 if po.approvals_required == 2:
-                    orders.approve(self.approvers[0], po.id, "first look: fine", at=_at(day, 11))
+                    transitions.approve(
+                        self.approvers[0], po.id, "first look: fine", at=_at(day, 11)
+                    )
                 return po
             if rng.random() < 0.03:
-                orders.reject(
+                transitions.reject(
                     self.approvers[0], po.id, "cheaper offer from another supplier", at=_at(day, 11)
                 )
                 self.stats["rejected"] += 1
@@ -185,13 +188,13 @@ class History:
         if stop_at == "approved":
             return po
         if rng.random() < 0.03:
-            orders.cancel(self.buyer, po.id, "demand dropped", at=_at(day, 15))
+            transitions.cancel(self.buyer, po.id, "demand dropped", at=_at(day, 15))
             self.stats["cancelled"] += 1
             return None
         sent_day = day + timedelta(days=rng.randint(0, 1))
         if sent_day > self.today:
             return po
-        po = orders.send(self.buyer, po.id, at=_at(sent_day, 16))
+        po = transitions.send(self.buyer, po.id, at=_at(sent_day, 16))
         if stop_at == "sent":
             return po
         self.deliver(profile, po, sent_day, day)
@@ -246,7 +249,9 @@ class History:
             return
         closing = first + timedelta(days=rng.randint(5, 20))
         if closing <= self.today:
-            orders.close(self.buyer, po.id, "supplier cannot deliver the rest", at=_at(closing, 17))
+            transitions.close(
+                self.buyer, po.id, "supplier cannot deliver the rest", at=_at(closing, 17)
+            )
             self.stats["closed short"] += 1
 
     def _receive(self, po: PurchaseOrder, rows: list[dict[str, Any]], day: date) -> None:
@@ -254,7 +259,7 @@ class History:
         if not rows:
             return
         when = min(_at(day, 14), self.now)
-        orders.receive(self.receiver, po.id, {"lines": rows, "received_at": when}, at=when)
+        receiving.receive(self.receiver, po.id, {"lines": rows, "received_at": when}, at=when)
         self.stats["receipts"] += 1
         self.stats["units rejected"] += sum(r["rejected"] for r in rows)
 

@@ -16,8 +16,9 @@ from accounts.auth import current_principal, require
 from core.api import Blueprint, page_of
 from core.idempotency import idempotent
 from core.problems import Problem
-from procurement import csv_import, orders, scorecards, suppliers
+from procurement import scorecards, suppliers
 from procurement.models import PurchaseOrder
+from procurement.orders import price_check, receiving, transitions, writing
 from procurement.schemas import (
     ApproveSchema,
     OrderCreateSchema,
@@ -42,6 +43,7 @@ from procurement.schemas import (
     SupplierQuerySchema,
     SupplierSchema,
 )
+from procurement.suppliers import csv_import
 
 blp = Blueprint(
     "suppliers",
@@ -373,7 +375,7 @@ class PurchaseOrders(MethodView):
     @po_blp.alt_response(404, response="NOT_FOUND", description="unknown supplier")
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Orders, newest first."""
-        items, next_cursor = orders.list_orders(args, current_principal())
+        items, next_cursor = writing.list_orders(args, current_principal())
         return {"items": items, "next_cursor": next_cursor}
 
     @require(*BUYER)
@@ -386,7 +388,7 @@ class PurchaseOrders(MethodView):
     )
     def post(self, data: dict[str, Any]) -> Any:
         """Write a draft order (buyer); prices come from the price list unless given."""
-        return with_etag(orders.create_order(current_principal(), data), 201)
+        return with_etag(writing.create_order(current_principal(), data), 201)
 
 
 @po_blp.route("/purchase-orders/<po>")
@@ -397,7 +399,7 @@ class PurchaseOrderItem(MethodView):
     @po_blp.alt_response(404, response="NOT_FOUND")
     def get(self, po: str) -> Any:
         """An order by id (`123`) or number (`PO-000123`), with lines, approvals and receipts."""
-        order = orders.get_order(po)
+        order = writing.get_order(po)
         if not_modified(order):
             return Response(status=304, headers={"ETag": etag(order)})
         return with_etag(order)
@@ -414,7 +416,7 @@ class PurchaseOrderItem(MethodView):
         """Edit a draft (buyer). `lines` replaces all lines. Needs If-Match."""
         versions = if_match(required=True)
         return with_etag(
-            orders.update_order(current_principal(), po, changes, expected_version=versions)
+            writing.update_order(current_principal(), po, changes, expected_version=versions)
         )
 
 
@@ -449,7 +451,7 @@ po_blp.route("/purchase-orders/<po>/submit")(
         BUYER,
         ReasonSchema,
         "Ask for approval (buyer); under the auto-approval limit the order is approved at once.",
-        lambda p, po, d, v: orders.submit(p, po, expected_version=v),
+        lambda p, po, d, v: transitions.submit(p, po, expected_version=v),
         conflicts="not a draft, or the supplier is not approved",
     )
 )
@@ -460,7 +462,7 @@ po_blp.route("/purchase-orders/<po>/approve")(
         ApproveSchema,
         "Approve (approver). Never by the order's creator (403, admins included); above the "
         "second limit two different approvers must approve.",
-        lambda p, po, d, v: orders.approve(p, po, d.get("reason"), expected_version=v),
+        lambda p, po, d, v: transitions.approve(p, po, d.get("reason"), expected_version=v),
         conflicts="not pending approval",
     )
 )
@@ -470,7 +472,7 @@ po_blp.route("/purchase-orders/<po>/reject")(
         APPROVER,
         RequiredReasonSchema,
         "Reject with a reason (approver; never the order's creator).",
-        lambda p, po, d, v: orders.reject(p, po, d["reason"], expected_version=v),
+        lambda p, po, d, v: transitions.reject(p, po, d["reason"], expected_version=v),
         conflicts="not pending approval",
     )
 )
@@ -480,7 +482,7 @@ po_blp.route("/purchase-orders/<po>/send")(
         BUYER,
         ReasonSchema,
         "Mark as sent to the supplier (buyer); dates it from the lead time if it has no date.",
-        lambda p, po, d, v: orders.send(p, po, expected_version=v),
+        lambda p, po, d, v: transitions.send(p, po, expected_version=v),
         conflicts="not approved",
     )
 )
@@ -490,7 +492,7 @@ po_blp.route("/purchase-orders/<po>/cancel")(
         BUYER,
         ReasonSchema,
         "Cancel before the first receipt (buyer); its units stop counting as incoming.",
-        lambda p, po, d, v: orders.cancel(p, po, d.get("reason"), expected_version=v),
+        lambda p, po, d, v: transitions.cancel(p, po, d.get("reason"), expected_version=v),
         conflicts="something was received already, or it is finished",
     )
 )
@@ -501,7 +503,7 @@ po_blp.route("/purchase-orders/<po>/close")(
         ReasonSchema,
         "Close a received order, or close one short (reason required): what it still owes "
         "stops counting as incoming and counts against the supplier's in-full rate.",
-        lambda p, po, d, v: orders.close(p, po, d.get("reason"), expected_version=v),
+        lambda p, po, d, v: transitions.close(p, po, d.get("reason"), expected_version=v),
         conflicts="nothing received yet",
     )
 )
@@ -514,7 +516,7 @@ class Receipts(MethodView):
     @po_blp.alt_response(404, response="NOT_FOUND")
     def get(self, po: str) -> Any:
         """The order's receipts, oldest first."""
-        return orders.get_order(po).receipts
+        return writing.get_order(po).receipts
 
     @require(*WAREHOUSE)
     @idempotent
@@ -529,7 +531,7 @@ class Receipts(MethodView):
         Accepted units enter stock through the ledger (reference = the order's number);
         rejected units do not, and stay owed. More than a line still owes -> 409, nothing kept.
         """
-        return orders.receive(current_principal(), po, data)
+        return receiving.receive(current_principal(), po, data)
 
 
 @po_blp.route("/purchase-orders/<po>/price-check")
@@ -539,4 +541,4 @@ class PriceCheck(MethodView):
     @po_blp.alt_response(404, response="NOT_FOUND")
     def get(self, po: str) -> Any:
         """Each line's price against other approved suppliers' for the same quantity."""
-        return orders.get_price_check(po)
+        return price_check.get_price_check(po)

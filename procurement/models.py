@@ -22,8 +22,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, Money, Qty, Timestamp, utcnow
 from inventory.models import Product, Warehouse
-from procurement.pricing import PriceBreak, amount
-from procurement.workflow import PO_STATUSES
+from procurement.orders.pricing import PriceBreak, amount
+from procurement.orders.workflow import PO_STATUSES
 
 
 class SupplierStatus(StrEnum):

@@ -10,7 +10,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from core.api import PageArgs, Schema
 from inventory.schemas import CODE, CURRENCY
 from procurement.models import SUPPLIER_STATUSES
-from procurement.workflow import PO_STATUSES
+from procurement.orders.workflow import PO_STATUSES
 
 PRICE: dict[str, Any] = {"as_string": True, "allow_nan": False, "validate": validate.Range(min=0)}
 REASON = validate.Length(max=2000)

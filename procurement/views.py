@@ -27,7 +27,6 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from marshmallow import ValidationError
-from sqlalchemy import select
 from wtforms import (
     DateField,
     DateTimeLocalField,
@@ -45,15 +44,15 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, Regexp
 
 from accounts.principal import Principal
-from core import db
 from core.db import utcnow
 from core.problems import Problem
 from core.web import register_nav, register_nav_group
-from inventory.models import Warehouse
-from procurement import csv_import, orders, scorecards, suppliers
-from procurement.models import PurchaseOrder, Supplier
-from procurement.orders import problem_detail
-from procurement.workflow import PO_STATUSES, POStatus
+from procurement import scorecards, suppliers
+from procurement.models import PurchaseOrder
+from procurement.orders import price_check, transitions, writing
+from procurement.orders import receiving as receipts
+from procurement.orders.workflow import PO_STATUSES, POStatus
+from procurement.suppliers import csv_import
 
 bp = Blueprint("procurement_web", __name__, template_folder="templates", url_prefix="/procurement")
 
@@ -81,6 +80,17 @@ def roles_required(*roles: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
         return wrapper
 
     return decorate
+
+
+def problem_detail(problem: Problem) -> str:
+    """A problem in one line for a flash message, with the first few field messages."""
+    if not problem.errors:
+        return problem.detail
+    parts = []
+    for key, messages in list(problem.errors.items())[:5]:
+        text = "; ".join(str(m) for m in messages) if isinstance(messages, list) else messages
+        parts.append(f"{key}: {text}")
+    return f"{problem.detail} ({' | '.join(parts)})"
 
 
 def flash_problem(problem: Problem) -> None:
@@ -158,20 +168,12 @@ class ImportForm(FlaskForm):
 
 
 def _choices() -> tuple[list[SelectChoice], list[SelectChoice]]:
-    with db.read_only() as s:
-        sups = s.execute(
-            select(Supplier.code, Supplier.name, Supplier.grade)
-            .where(Supplier.status == "approved")
-            .order_by(Supplier.code)
-        ).all()
-        whs = s.execute(
-            select(Warehouse.code, Warehouse.name)
-            .where(Warehouse.active.is_(True))
-            .order_by(Warehouse.code)
-        ).all()
     return (
-        [SelectChoice(c, f"{c} · {n} · grade {g or 'N/A'}") for c, n, g in sups],
-        [SelectChoice(c, f"{c} · {n}") for c, n in whs],
+        [
+            SelectChoice(x.code, f"{x.code} · {x.name} · grade {x.grade or 'N/A'}")
+            for x in suppliers.approved_suppliers()
+        ],
+        [SelectChoice(w.code, f"{w.code} · {w.name}") for w in writing.delivery_warehouses()],
     )
 
 
@@ -187,7 +189,7 @@ def order_list() -> ResponseReturnValue:
         "cursor": request.args.get("cursor") or None,
     }
     try:
-        items, next_cursor = orders.list_orders(args)
+        items, next_cursor = writing.list_orders(args)
     except Problem as problem:
         flash_problem(problem)
         items, next_cursor = [], None
@@ -264,7 +266,7 @@ def order_new() -> ResponseReturnValue:
                 "lines": lines,
             }
             try:
-                po = orders.create_order(principal(), data)
+                po = writing.create_order(principal(), data)
             except Problem as problem:
                 flash_problem(problem)
                 _attach_errors(form, problem, rows)
@@ -278,7 +280,7 @@ def order_new() -> ResponseReturnValue:
 @roles_required("buyer")
 def order_edit(po_id: int) -> ResponseReturnValue:
     try:
-        po = orders.get_order(po_id)
+        po = writing.get_order(po_id)
     except Problem:
         abort(404)
     form = OrderForm()
@@ -312,7 +314,7 @@ def order_edit(po_id: int) -> ResponseReturnValue:
             }
             version = int(form.version.data) if (form.version.data or "").isdigit() else -1
             try:
-                orders.update_order(
+                writing.update_order(
                     principal(), po_id, changes, expected_version=frozenset({version})
                 )
             except Problem as problem:
@@ -335,7 +337,7 @@ def _order_context(po: PurchaseOrder) -> dict[str, Any]:
         "submit": p.has_any("buyer") and status == POStatus.DRAFT,
         "approve": p.has_any("approver")
         and status == POStatus.PENDING_APPROVAL
-        and not orders.is_creator(p, po)
+        and not transitions.is_creator(p, po)
         and not decided,
         "send": p.has_any("buyer") and status == POStatus.APPROVED,
         "cancel": p.has_any("buyer")
@@ -344,8 +346,7 @@ def _order_context(po: PurchaseOrder) -> dict[str, Any]:
         "receive": p.may_act_in(po.warehouse.code)
         and status in (POStatus.SENT, POStatus.PARTIALLY_RECEIVED),
     }
-    with db.read_only() as s:
-        check = orders.price_check(s, po)
+    check = price_check.price_check_for(po)
     return {"po": po, "may": may, "check": check, "action_form": ActionForm()}
 
 
@@ -353,19 +354,19 @@ def _order_context(po: PurchaseOrder) -> dict[str, Any]:
 @roles_required(*READERS)
 def order_detail(po_id: int) -> ResponseReturnValue:
     try:
-        po = orders.get_order(po_id)
+        po = writing.get_order(po_id)
     except Problem:
         abort(404)
     return render_template("procurement/order.html", **_order_context(po))
 
 
 ACTIONS: dict[str, Callable[..., PurchaseOrder]] = {
-    "submit": lambda p, po, reason, v: orders.submit(p, po, expected_version=v),
-    "approve": lambda p, po, reason, v: orders.approve(p, po, reason, expected_version=v),
-    "reject": lambda p, po, reason, v: orders.reject(p, po, reason, expected_version=v),
-    "send": lambda p, po, reason, v: orders.send(p, po, expected_version=v),
-    "cancel": lambda p, po, reason, v: orders.cancel(p, po, reason, expected_version=v),
-    "close": lambda p, po, reason, v: orders.close(p, po, reason, expected_version=v),
+    "submit": lambda p, po, reason, v: transitions.submit(p, po, expected_version=v),
+    "approve": lambda p, po, reason, v: transitions.approve(p, po, reason, expected_version=v),
+    "reject": lambda p, po, reason, v: transitions.reject(p, po, reason, expected_version=v),
+    "send": lambda p, po, reason, v: transitions.send(p, po, expected_version=v),
+    "cancel": lambda p, po, reason, v: transitions.cancel(p, po, reason, expected_version=v),
+    "close": lambda p, po, reason, v: transitions.close(p, po, reason, expected_version=v),
 }
 DONE = {
     "submit": "submitted",
@@ -410,9 +411,8 @@ def order_action(po_id: int, action: str) -> ResponseReturnValue:
 @roles_required("approver")
 def approval_queue() -> ResponseReturnValue:
     p = principal()
-    items, _ = orders.list_orders({"awaiting_my_approval": True, "limit": 200}, p)
-    with db.read_only() as s:
-        checks = {po.id: orders.price_check(s, po) for po in items}
+    items, _ = writing.list_orders({"awaiting_my_approval": True, "limit": 200}, p)
+    checks = price_check.price_checks_for(items)
     return render_template(
         "procurement/approvals.html", orders=items, checks=checks, action_form=ActionForm()
     )
@@ -422,7 +422,7 @@ def approval_queue() -> ResponseReturnValue:
 @roles_required("warehouse")
 def receiving() -> ResponseReturnValue:
     p = principal()
-    items, _ = orders.list_orders({"status": ["sent", "partially_received"], "limit": 200}, p)
+    items, _ = writing.list_orders({"status": ["sent", "partially_received"], "limit": 200}, p)
     mine = [po for po in items if p.may_act_in(po.warehouse.code)]
     mine.sort(key=lambda po: (po.expected_date or date.max, po.id))
     return render_template("procurement/receiving.html", orders=mine, today=utcnow().date())
@@ -432,7 +432,7 @@ def receiving() -> ResponseReturnValue:
 @roles_required("warehouse")
 def receive(po_id: int) -> ResponseReturnValue:
     try:
-        po = orders.get_order(po_id)
+        po = writing.get_order(po_id)
     except Problem:
         abort(404)
     if not principal().may_act_in(po.warehouse.code):
@@ -473,7 +473,7 @@ def receive(po_id: int) -> ResponseReturnValue:
             if form.received_at.data:
                 data["received_at"] = form.received_at.data.replace(tzinfo=UTC)
             try:
-                receipt = orders.receive(principal(), po_id, data)
+                receipt = receipts.receive(principal(), po_id, data)
             except Problem as problem:
                 flash_problem(problem)
             else:

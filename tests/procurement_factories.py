@@ -12,8 +12,8 @@ import pytest
 from flask import Flask
 
 from accounts.principal import SYSTEM, Principal
-from procurement import orders
 from procurement import suppliers as supplier_services
+from procurement.orders import receiving, transitions, writing
 from tests.factories import ApiClient, MakeUser
 
 _seq = itertools.count(1)
@@ -153,7 +153,7 @@ def past_order(app: Flask) -> Callable[..., dict[str, Any]]:
     ) -> dict[str, Any]:
         with app.app_context():
             created = sent - timedelta(days=1)
-            po = orders.create_order(
+            po = writing.create_order(
                 HIST_BUYER,
                 {
                     "supplier": supplier,
@@ -163,15 +163,15 @@ def past_order(app: Flask) -> Callable[..., dict[str, Any]]:
                 },
                 at=_at(created),
             )
-            po = orders.submit(HIST_BUYER, po.id, at=_at(created, 10))
+            po = transitions.submit(HIST_BUYER, po.id, at=_at(created, 10))
             if po.status == "pending_approval":
-                po = orders.approve(HIST_APPROVER, po.id, at=_at(created, 11))
+                po = transitions.approve(HIST_APPROVER, po.id, at=_at(created, 11))
             if po.status == "pending_approval":
                 second = Principal(None, "hist-approver-2", frozenset({"approver"}))
-                po = orders.approve(second, po.id, at=_at(created, 12))
-            po = orders.send(HIST_BUYER, po.id, at=_at(sent))
+                po = transitions.approve(second, po.id, at=_at(created, 12))
+            po = transitions.send(HIST_BUYER, po.id, at=_at(sent))
             for day, sku, accepted, rejected in deliveries:
-                orders.receive(
+                receiving.receive(
                     HIST_RECEIVER,
                     po.id,
                     {
@@ -181,7 +181,7 @@ def past_order(app: Flask) -> Callable[..., dict[str, Any]]:
                     at=_at(day, 14),
                 )
             if close is not None:
-                po = orders.close(HIST_BUYER, po.id, "closed short", at=_at(close, 16))
+                po = transitions.close(HIST_BUYER, po.id, "closed short", at=_at(close, 16))
             return {"id": po.id, "number": po.number}
 
     return make

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.problems import Conflict
-from procurement.workflow import PO_STATUSES, POStatus, ensure_allowed
+from procurement.orders.workflow import PO_STATUSES, POStatus, ensure_allowed
 
 # Written out by hand from DESIGN.md so that a change to the transition table shows up here.
 LEGAL = {

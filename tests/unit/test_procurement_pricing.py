@@ -6,14 +6,15 @@ from decimal import Decimal
 
 import pytest
 
-from procurement.pricing import (
+from procurement.orders.pricing import (
     PriceBreak,
     amount,
     break_problems,
+    in_base_currency,
     quantity_problems,
     unit_price_for,
 )
-from procurement.workflow import approvals_required
+from procurement.orders.workflow import approvals_required
 
 BREAKS = [PriceBreak(100, Decimal("9.00")), PriceBreak(500, Decimal("8.00"))]
 
@@ -87,3 +88,12 @@ def test_a_break_that_raises_the_price_or_repeats_is_refused():
 def test_approvals_required_by_amount(total, required):
     value = Decimal(total) if total is not None else None
     assert approvals_required(value, Decimal("1000"), Decimal("50000")) == required
+
+
+def test_totals_reach_the_base_currency_only_through_a_configured_rate():
+    rates = {"USD": Decimal("0.9")}
+    assert in_base_currency(Decimal("1000"), "EUR", "EUR", rates) == Decimal("1000")
+    assert in_base_currency(Decimal("1000"), "USD", "EUR", rates) == Decimal("900.0")
+    # No rate: unknown, not 1:1, so the caller can take the strictest route.
+    assert in_base_currency(Decimal("1000"), "GBP", "EUR", rates) is None
+    assert approvals_required(None, Decimal("500"), Decimal("5000")) == 2

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from procurement.scoring import (
+from procurement.scorecards.scoring import (
     Delivery,
     Order,
     OrderLine,

@@ -21,7 +21,6 @@ from accounts.principal import SYSTEM
 from core.db import UnitOfWork, read_only, utcnow
 from core.problems import NotFound
 from inventory.models import Product
-from procurement import scoring
 from procurement.models import (
     PurchaseOrder,
     PurchaseOrderLine,
@@ -33,7 +32,8 @@ from procurement.models import (
     SupplierStatus,
     po_number,
 )
-from procurement.workflow import POStatus
+from procurement.orders.workflow import POStatus
+from procurement.scorecards import scoring
 
 #: Orders that reached the supplier and were not withdrawn; only these say anything about it.
 JUDGED_STATES = (

@@ -66,6 +66,15 @@ class PriceListRow(Schema):
     price_breaks = BreaksCell()
 
 
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What an import did: a file is imported whole or not at all, so these are all its rows."""
+
+    rows: int
+    created: int
+    updated: int
+
+
 def decode(raw: bytes) -> str:
     return csv_text(raw)
 

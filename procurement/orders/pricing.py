@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -67,3 +67,14 @@ def break_problems(base_price: Decimal, breaks: Sequence[PriceBreak]) -> dict[st
         if messages:
             problems[str(i)] = messages
     return problems
+
+
+def in_base_currency(
+    total: Decimal, currency: str, base: str, rates: Mapping[str, Decimal]
+) -> Decimal | None:
+    """A total in the currency of the approval limits (``base``), or None when ``rates`` has no
+    rate for ``currency``: the caller then takes the strictest route rather than guessing."""
+    if currency == base:
+        return total
+    rate = rates.get(currency)
+    return total * rate if rate else None

@@ -1,0 +1,24 @@
+"""Supplier scorecards: how reliably each supplier delivers on time, in full, without rejects and
+at a fair price, graded A to D. ``scoring`` computes the figures from plain data; ``services``
+gathers the history from the database and stores the latest grade on the supplier.
+"""
+
+from __future__ import annotations
+
+from procurement.scorecards.services import (
+    SupplierScorecard,
+    card_view,
+    compute,
+    rescore,
+    rescore_all,
+    scorecard_for,
+)
+
+__all__ = [
+    "SupplierScorecard",
+    "card_view",
+    "compute",
+    "rescore",
+    "rescore_all",
+    "scorecard_for",
+]
