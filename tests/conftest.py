@@ -26,6 +26,7 @@ pytest_plugins = [
     "tests.forecasting_factories",
     "tests.procurement_factories",
     "tests.reservation_factories",
+    "tests.replenishment_factories",
 ]
 
 PG_ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
