@@ -832,3 +832,23 @@ def apply_plan(actor: Principal, plan_id: int) -> dict[str, Any]:
         )
         uow.commit()
     return get_plan(plan_id)
+
+
+def projection(sku: str, warehouse: str, policy: dict[str, Any]) -> dict[str, Any]:
+    """Projected stock per forecast period if nothing is ordered, beside the policy's levels."""
+    from forecasting import services as forecasts
+
+    forecast = forecasts.latest_forecast(sku, warehouse)
+    position = float(policy["inventory_position"] or 0)
+    days, stock = [], []
+    for period in forecast["periods"]:
+        position -= float(period["mean"])
+        days.append(period["start"].isoformat())
+        stock.append(round(position, 2))
+    return {
+        "periods": days,
+        "stock": stock,
+        "reorder_point": policy["reorder_point"],
+        "safety_stock": policy["safety_stock"],
+        "order_up_to": policy["order_up_to"],
+    }

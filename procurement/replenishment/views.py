@@ -1,0 +1,176 @@
+"""The planner's pages: stock-out risk, one item's policy, plans to review and apply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import DecimalField, FloatField, IntegerField, SelectMultipleField
+from wtforms.validators import NumberRange, Optional
+
+from accounts.principal import Principal
+from core.problems import Forbidden, Problem
+from core.web import register_nav
+from inventory import catalog
+from procurement.replenishment import services
+
+bp = Blueprint("replenishment_web", __name__, template_folder="templates")
+READERS = ("planner", "buyer", "approver")
+
+
+def _principal() -> Principal:
+    return current_user.principal  # type: ignore[no-any-return]
+
+
+def _require(*roles: str) -> Principal:
+    principal = _principal()
+    if not principal.has_any(*roles):
+        raise Forbidden(f"This page needs one of the roles: {', '.join(roles)}.")
+    return principal
+
+
+class PlanForm(FlaskForm):
+    warehouses = SelectMultipleField("Warehouses", choices=[])
+    service_level = FloatField(
+        "Service level", default=0.95, validators=[Optional(), NumberRange(0.5, 0.9999)]
+    )
+    budget = DecimalField("Budget", places=2, validators=[Optional(), NumberRange(min=0)])
+
+
+class QuantityForm(FlaskForm):
+    quantity = IntegerField("Quantity", validators=[NumberRange(0, 10_000_000)])
+
+
+class ApplyForm(FlaskForm):
+    pass
+
+
+@bp.get("/replenishment")
+@login_required
+def dashboard() -> ResponseReturnValue:
+    """Which items will run out, which sit below their reorder point, which are overstocked."""
+    principal = _require(*READERS)
+    args = {
+        "warehouse": request.args.get("warehouse") or None,
+        "view": request.args.get("view") or "risk",
+        "q": request.args.get("q") or None,
+    }
+    error = None
+    rows: list[dict[str, Any]] = []
+    try:
+        rows = services.risk_overview(args)
+    except Problem as problem:
+        error = problem.detail
+    form = PlanForm()
+    codes = [w.code for w in catalog.all_warehouses()]
+    form.warehouses.choices = [(c, c) for c in codes]
+    return render_template(
+        "replenishment/dashboard.html",
+        rows=rows[:500],
+        total=len(rows),
+        args=args,
+        codes=codes,
+        form=form,
+        plans=services.list_plans(),
+        can_plan=principal.has_any(*services.PLANNERS),
+        error=error,
+    )
+
+
+@bp.post("/replenishment/plans")
+@login_required
+def start_plan() -> ResponseReturnValue:
+    principal = _require(*services.PLANNERS)
+    form = PlanForm()
+    form.warehouses.choices = [(w.code, w.code) for w in catalog.all_warehouses()]
+    if not form.validate_on_submit():
+        for field, errors in form.errors.items():
+            flash(f"{field}: {'; '.join(map(str, errors))}", "danger")
+        return redirect(url_for(".dashboard"))
+    data: dict[str, Any] = {"service_level": form.service_level.data}
+    if form.warehouses.data:
+        data["warehouses"] = form.warehouses.data
+    if form.budget.data is not None:
+        data["budget"] = form.budget.data
+    try:
+        started = services.start_plan(principal, data)
+    except Problem as problem:
+        flash(problem.detail, "danger")
+        return redirect(url_for(".dashboard"))
+    return redirect(url_for(".plan_page", plan_id=started["plan_id"]))
+
+
+@bp.get("/replenishment/plans/<int:plan_id>")
+@login_required
+def plan_page(plan_id: int) -> ResponseReturnValue:
+    principal = _require(*READERS)
+    plan = services.get_plan(plan_id)
+    return render_template(
+        "replenishment/plan.html",
+        plan=plan,
+        can_apply=principal.has_any(*services.APPLIERS) and plan["applied_at"] is None,
+        apply_form=ApplyForm(),
+        quantity_form=QuantityForm(),
+    )
+
+
+@bp.post("/replenishment/plans/<int:plan_id>/lines/<int:line_id>")
+@login_required
+def edit_line(plan_id: int, line_id: int) -> ResponseReturnValue:
+    principal = _require(*services.APPLIERS)
+    form = QuantityForm()
+    if not form.validate_on_submit() or form.quantity.data is None:
+        flash("A quantity is a whole number from 0.", "danger")
+    else:
+        try:
+            services.update_line(principal, plan_id, line_id, form.quantity.data)
+        except Problem as problem:
+            flash(problem.detail, "danger")
+        else:
+            flash(f"Line {line_id} now buys {form.quantity.data}.", "success")
+    return redirect(url_for(".plan_page", plan_id=plan_id))
+
+
+@bp.post("/replenishment/plans/<int:plan_id>/apply")
+@login_required
+def apply_plan(plan_id: int) -> ResponseReturnValue:
+    principal = _require(*services.APPLIERS)
+    if ApplyForm().validate_on_submit():
+        try:
+            plan = services.apply_plan(principal, plan_id)
+        except Problem as problem:
+            flash(problem.detail, "danger")
+        else:
+            flash(
+                "Draft purchase orders " + ", ".join(plan["purchase_orders"]) + " await approval.",
+                "success",
+            )
+    return redirect(url_for(".plan_page", plan_id=plan_id))
+
+
+@bp.get("/replenishment/item")
+@login_required
+def item_page() -> ResponseReturnValue:
+    """One item in one warehouse: its policy and the stock projected over the forecast."""
+    _require(*READERS)
+    sku, warehouse = request.args.get("sku", ""), request.args.get("warehouse", "")
+    policy = services.policy_of(sku, warehouse)
+    return render_template(
+        "replenishment/item.html", policy=policy, chart=services.projection(sku, warehouse, policy)
+    )
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    register_nav(
+        app,
+        "Replenishment",
+        "replenishment_web.dashboard",
+        roles=READERS,
+        icon="cart-check",
+        order=35,
+        group="Planning",
+    )
