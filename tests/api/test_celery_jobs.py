@@ -1,4 +1,4 @@
-"""The Celery path: a real ``celery worker`` process runs a forecast run started via the API."""
+"""The Celery path: a real ``celery worker`` process runs forecast runs and replenishment plans."""
 
 from __future__ import annotations
 
@@ -135,3 +135,25 @@ def test_an_unreachable_broker_fails_the_job_and_says_so(
     runs = planner.get("/forecasts/runs").json["items"]
     assert runs[0]["status"] == "failed"
     assert "unreachable" in runs[0]["error"]
+
+
+def test_a_replenishment_plan_is_computed_by_a_celery_worker(
+    app, worker, make_product, make_warehouse, make_supplier, make_user, tmp_path
+):
+    make_warehouse(code="W1")
+    make_product(sku="A")
+    make_supplier(code="ACME", items={"A": {"unit_price": "4.00", "pack_size": 6}})
+    buyer = make_user("buyer")
+    r = buyer.post(
+        "/replenishment/plans", json={"lines": [{"sku": "A", "warehouse": "W1", "quantity": 10}]}
+    )
+    assert r.status_code == 202, r.json
+    job = wait_for_job(buyer, r.json["job_id"], timeout=180)
+    if job["status"] != "succeeded" or worker.poll() is not None:
+        pytest.fail(f"{job}\nworker log:\n{(tmp_path / 'worker.log').read_text()[-3000:]}")
+    with app.app_context():
+        row = session().get(Job, r.json["job_id"])
+        assert row.executor == "celery"
+        assert int(row.worker.rpartition(":")[2]) == worker.pid
+    (line,) = buyer.get(f"/replenishment/plans/{r.json['plan_id']}").json["lines"]
+    assert (line["supplier"], line["quantity"], line["total"]) == ("ACME", 12, "48.0000")
