@@ -269,13 +269,26 @@ def keyset_page(
     cursor: str | None,
     descending: bool = False,
     scalars: bool = True,
+    parse: Callable[[list[Any]], list[Any]] | None = None,
 ) -> tuple[list[Any], str | None]:
     """Keyset pagination over a 2.0 ``select()``: stable under concurrent inserts, O(limit).
 
     ``keys`` are the columns (or mapped attributes) the page is ordered by, unique together.
+    ``key_of`` gives a row's keys as JSON values; ``parse`` turns them back (a timestamp from its
+    ISO text) when a cursor comes back.
     """
     if cursor:
         after = decode_cursor(cursor, len(keys))
+        if parse is not None:
+            try:
+                after = parse(after)
+            except (TypeError, ValueError):
+                raise Invalid(
+                    "The cursor is not one this service issued.",
+                    errors={
+                        "cursor": ["Not a valid cursor; use next_cursor from a previous page."]
+                    },
+                )
         left = tuple_(*keys) if len(keys) > 1 else keys[0]
         right = tuple_(*after) if len(keys) > 1 else after[0]
         stmt = stmt.where(left < right if descending else left > right)

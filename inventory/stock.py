@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -293,7 +294,7 @@ def get_count(count_id: int) -> CountOutcome:
 
 
 def list_movements(args: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-    """The ledger, newest first, filtered by item, warehouse, type, reference and time."""
+    """The ledger, newest movement first (by when it happened, not when it was entered)."""
     stmt = (
         select(StockMovement, Product.sku, Warehouse.code)
         .join(Product, Product.id == StockMovement.product_id)
@@ -315,12 +316,13 @@ def list_movements(args: dict[str, Any]) -> tuple[list[dict[str, Any]], str | No
         rows, next_cursor = keyset_page(
             s,
             stmt,
-            [StockMovement.id],
-            lambda r: [r[0].id],
+            [StockMovement.occurred_at, StockMovement.id],
+            lambda r: [r[0].occurred_at.isoformat(), r[0].id],
             limit=args["limit"],
             cursor=args.get("cursor"),
             descending=True,
             scalars=False,
+            parse=lambda keys: [datetime.fromisoformat(keys[0]), int(keys[1])],
         )
     return [movement_view(m, sku, code) for m, sku, code in rows], next_cursor
 
