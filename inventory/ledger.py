@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Table, or_, select, tuple_, update
+from sqlalchemy import Table, and_, or_, select, true, tuple_, update
 from sqlalchemy.orm import Session
 
 from accounts.principal import Principal
@@ -41,6 +42,8 @@ class Move:
     reserved_delta: int = 0
     #: Shown in the 409 when this move would oversell, e.g. "lines.2" or "quantity".
     label: str = "quantity"
+    #: A counted fact (a cycle count): posted even below reserved, flagging the level instead.
+    fact: bool = False
     sku: str = ""
     warehouse_code: str = ""
 
@@ -112,12 +115,16 @@ def apply(s: Session, moves: Sequence[Move], actor: Principal) -> Posted:
                 on_hand=levels.c.on_hand + move.quantity,
                 reserved=levels.c.reserved + move.reserved_delta,
                 updated_at=now,
+                **_over_reserved(move),
             )
             .returning(levels.c.on_hand, levels.c.reserved, levels.c.incoming)
         )
         if move.reserved_delta:
             stmt = stmt.where(levels.c.reserved + move.reserved_delta >= 0)
-        if move.quantity - move.reserved_delta < 0:
+        if move.quantity < 0 and not move.fact:
+            # Units that are not on the shelf cannot leave it, whatever is reserved.
+            stmt = stmt.where(or_(levels.c.allow_negative, levels.c.on_hand + move.quantity >= 0))
+        if move.quantity - move.reserved_delta < 0 and not move.fact:
             new_available = (
                 levels.c.on_hand + move.quantity - levels.c.reserved - move.reserved_delta
             )
@@ -164,6 +171,13 @@ def apply(s: Session, moves: Sequence[Move], actor: Principal) -> Posted:
     s.flush()
     posted.movements = rows
     return posted
+
+
+def _over_reserved(move: Move) -> dict[str, Any]:
+    """The level's flag after the move: set by a counted shortfall, cleared once covered again."""
+    short_after = levels.c.on_hand + move.quantity < levels.c.reserved + move.reserved_delta
+    keep = true() if move.fact else levels.c.over_reserved
+    return {"over_reserved": and_(short_after, keep)}
 
 
 def _release_lapsed_holds(s: Session, moves: Sequence[Move]) -> None:

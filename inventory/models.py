@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     event,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -93,6 +94,10 @@ class StockLevel(Base):
     incoming: Mapped[Qty] = mapped_column(default=0)
     #: Copy of the warehouse's flag so the database itself can refuse negative availability.
     allow_negative: Mapped[bool] = mapped_column(default=False)
+    #: Set when a count found fewer units than are reserved: a count is a fact and is posted, and
+    #: the level is then over-reserved (on hand below reserved) until stock arrives or holds go.
+    #: Only then may the database hold ``on_hand < reserved``; staff see these levels flagged.
+    over_reserved: Mapped[bool] = mapped_column(default=False, server_default=false())
     updated_at: Mapped[Timestamp] = mapped_column(default=utcnow, onupdate=utcnow)
 
     product: Mapped[Product] = relationship(lazy="raise")
@@ -101,7 +106,9 @@ class StockLevel(Base):
     __table_args__ = (
         CheckConstraint("reserved >= 0", name="reserved_not_negative"),
         CheckConstraint("incoming >= 0", name="incoming_not_negative"),
-        CheckConstraint("allow_negative OR on_hand >= reserved", name="available_not_negative"),
+        CheckConstraint(
+            "allow_negative OR over_reserved OR on_hand >= reserved", name="available_not_negative"
+        ),
         Index("ix_stock_levels_warehouse_id", "warehouse_id"),
     )
 

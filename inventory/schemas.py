@@ -112,6 +112,9 @@ class LevelSchema(Schema):
     reserved = fields.Integer()
     available = fields.Integer()
     incoming = fields.Integer()
+    over_reserved = fields.Boolean(
+        metadata={"description": "a count found fewer units than are reserved"}
+    )
 
 
 MOVEMENT_REQUEST_TYPES = ("receipt", "issue", "adjustment", "transfer")

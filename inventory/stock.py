@@ -40,6 +40,11 @@ class Level:
     def available(self) -> int:
         return self.on_hand - self.reserved
 
+    @property
+    def over_reserved(self) -> bool:
+        """A count found fewer units than are held: some reservations cannot all ship."""
+        return self.on_hand < self.reserved
+
 
 # --- stock levels ---------------------------------------------------------------------------------
 
@@ -198,7 +203,11 @@ class CountOutcome:
 
 @retry_on_conflict()
 def post_count(actor: Principal, data: dict[str, Any]) -> CountOutcome:
-    """Record what was counted and adjust each line whose count differs from on hand."""
+    """Record what was counted and adjust each line whose count differs from on hand.
+
+    A count is a fact: one below what is reserved is posted all the same, and the level is
+    reported (and listed) as over-reserved for staff to resolve, instead of being refused.
+    """
     actor.ensure_warehouse(data["warehouse"])
     with UnitOfWork() as uow:
         s = uow.session
@@ -243,6 +252,7 @@ def post_count(actor: Principal, data: dict[str, Any]) -> CountOutcome:
                         label=f"lines.{i}.counted",
                         sku=product.sku,
                         warehouse_code=warehouse.code,
+                        fact=True,
                     )
                 )
         count.lines = lines
@@ -260,6 +270,17 @@ def post_count(actor: Principal, data: dict[str, Any]) -> CountOutcome:
             after={"lines": len(lines), "adjusted": len(moves)},
         )
         outcome = _outcome(s, posted)
+        short = [lv for lv in outcome.levels if lv.over_reserved]
+        if short:
+            audit.record(
+                s,
+                actor,
+                "stock.over_reserved",
+                "stock_count",
+                count.id,
+                reason="counted below reserved",
+                after={lv.sku: {"on_hand": lv.on_hand, "reserved": lv.reserved} for lv in short},
+            )
         uow.commit()
         return CountOutcome(count, warehouse.code, outcome.movements, outcome.levels)
 

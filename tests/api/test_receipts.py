@@ -67,6 +67,7 @@ def test_partial_receipts_then_complete(sent, receiver, admin):
         "reserved": 0,
         "available": 4,
         "incoming": 6,
+        "over_reserved": False,
     }
     r = receive(receiver, sent, ("A", 6), ("B", 50))
     assert r.json["status"] == "received"

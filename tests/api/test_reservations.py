@@ -240,6 +240,7 @@ def test_commit_turns_the_hold_into_issue_movements(storefront, world, check_inv
         "reserved": 0,
         "available": 4,
         "incoming": 0,
+        "over_reserved": False,
     }
     check_invariants()
 
@@ -368,3 +369,31 @@ def test_extend_never_shortens_a_hold(storefront, world, clock):
 def test_extend_needs_a_valid_ttl(storefront, world, body):
     held = reserve(storefront, {"A": 1}).json["id"]
     assert_problem(storefront.post(f"/reservations/{held}/extend", json=body), 422, "ttl_seconds")
+
+
+def test_a_count_below_what_is_reserved_is_posted_and_flagged(
+    app, make_user, storefront, world, check_invariants
+):
+    r = reserve(storefront, {"A": 4}, warehouse="SH1")
+    assert r.status_code == 201, r.json
+    staff = make_user("warehouse", warehouses=["SH1"])
+    counted = staff.post(
+        "/stock/counts",
+        json={"warehouse": "SH1", "reason": "shelf count", "lines": [{"sku": "A", "counted": 2}]},
+    )
+    # The count is a fact: posted, not refused, and the level is flagged for staff.
+    assert counted.status_code == 201, counted.json
+    (lv,) = counted.json["levels"]
+    assert (lv["on_hand"], lv["reserved"], lv["over_reserved"]) == (2, 4, True)
+    shown = level(staff, "A", "SH1")
+    assert shown["over_reserved"] is True
+    assert available(storefront, "A", "SH1") <= 0
+    check_invariants()
+    # Units that are not on the shelf cannot ship: committing the hold is refused, nothing moves.
+    assert_problem(storefront.post(f"/reservations/{r.json['id']}/commit"), 409)
+    assert level(staff, "A", "SH1")["on_hand"] == 2
+    # Releasing the hold (or receiving stock) resolves it.
+    assert storefront.post(f"/reservations/{r.json['id']}/release").status_code == 200
+    after = level(staff, "A", "SH1")
+    assert (after["reserved"], after["over_reserved"]) == (0, False)
+    check_invariants()

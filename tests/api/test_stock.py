@@ -43,6 +43,7 @@ def test_receipt_then_issue_changes_on_hand_and_returns_movement_and_level(admin
             "reserved": 0,
             "available": 10,
             "incoming": 0,
+            "over_reserved": False,
         }
     ]
     r = move(admin, type="issue", sku="A", warehouse="W1", quantity=4)
@@ -174,9 +175,8 @@ def test_levels_list_every_pair_with_zeros_and_filter(admin, setup):
     }
     only_a = admin.get("/stock?sku=A").json["items"]
     assert {r["warehouse"]: r["on_hand"] for r in only_a} == {"W1": 7, "W2": 0, "NEG": 0}
-    assert all(
-        set(r) == {"sku", "warehouse", "on_hand", "reserved", "available", "incoming"} for r in rows
-    )
+    fields = {"sku", "warehouse", "on_hand", "reserved", "available", "incoming", "over_reserved"}
+    assert all(set(r) == fields for r in rows)
 
 
 def test_level_filters_naming_unknown_things_are_404(admin, setup):
