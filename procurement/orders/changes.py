@@ -64,6 +64,23 @@ def lock_for(s: Session, ref: str | int, action: str, expected: Versions) -> Pur
     return po
 
 
+def supplier_for_check(s: Session, po: PurchaseOrder) -> Supplier:
+    """The order's supplier as committed now, share-locked until this step commits.
+
+    An approver suspending the supplier at the same moment takes the row ``FOR UPDATE``: one of
+    the two waits for the other, so an order is never submitted, approved or sent on the strength
+    of a standing that was being withdrawn.
+    """
+    supplier = s.scalar(
+        select(Supplier)
+        .where(Supplier.id == po.supplier_id)
+        .with_for_update(read=True)
+        .execution_options(populate_existing=True)
+    )
+    assert supplier is not None  # a foreign key keeps it
+    return supplier
+
+
 def lock_supplier(s: Session, po: PurchaseOrder) -> None:
     """Lock the order's supplier before a step that changes its scorecard (receipts, closing)."""
     s.execute(select(Supplier.id).where(Supplier.id == po.supplier_id).with_for_update())

@@ -43,6 +43,7 @@ from procurement.orders.changes import (
     lock,
     lock_supplier,
     record,
+    supplier_for_check,
     touch,
 )
 from procurement.orders.pricing import in_base_currency
@@ -138,11 +139,11 @@ def _rejection_reason_given(step: Step) -> None:
 
 
 def _supplier_approved(step: Step) -> None:
-    ensure_supplier_approved(step.po.supplier)
+    ensure_supplier_approved(supplier_for_check(step.s, step.po))
 
 
 def _supplier_in_good_standing(step: Step) -> None:
-    ensure_supplier_in_good_standing(step.po.supplier)
+    ensure_supplier_in_good_standing(supplier_for_check(step.s, step.po))
 
 
 def _is_short(po: PurchaseOrder) -> bool:

@@ -84,3 +84,41 @@ def test_one_approver_twice_at_once_counts_once(app, world, buyer, approver, app
     assert after["status"] == "pending_approval"
     assert [a["approver"] for a in after["approvals"]] == [approver.username]
     assert step(approver2, po, "approve")["status"] == "approved"
+
+
+def test_a_suspension_in_progress_holds_up_approval_and_then_refuses_it(
+    app, world, buyer, approver, admin
+):
+    """``approve`` reads the supplier's standing under a lock: it cannot slip past a suspension
+    that is being written, and once that commits the approval is refused."""
+    from sqlalchemy import text
+
+    from core import db
+
+    po = step(buyer, create_order(buyer, lines=[{"sku": "A", "quantity": 50}]), "submit")
+    assert po["status"] == "pending_approval"
+    outcome: dict[str, int] = {}
+
+    def approve() -> None:
+        r = approver.client.post(
+            f"/api/v1/purchase-orders/{po['id']}/approve",
+            json={},
+            headers={"Authorization": f"Bearer {approver.token}"},
+        )
+        outcome["status"] = r.status_code
+
+    with app.app_context():
+        conn = db.engine().connect()
+        tx = conn.begin()
+        conn.execute(text("SELECT id FROM suppliers WHERE code = 'ACME' FOR UPDATE"))
+        conn.execute(text("UPDATE suppliers SET status = 'suspended' WHERE code = 'ACME'"))
+        worker = threading.Thread(target=approve)
+        worker.start()
+        worker.join(timeout=1.5)
+        blocked = worker.is_alive()
+        tx.commit()
+        conn.close()
+    worker.join(timeout=30)
+    assert blocked, "approve read the supplier without waiting for the suspension"
+    assert outcome["status"] == 409
+    assert admin.get(f"/purchase-orders/{po['id']}").json["status"] == "pending_approval"
