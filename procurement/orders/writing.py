@@ -174,6 +174,7 @@ def _check_expected_date(expected: date | None, at: datetime) -> None:
         )
 
 
+@retry_on_conflict()
 def create_order(
     actor: Principal, data: dict[str, Any], *, at: datetime | None = None
 ) -> PurchaseOrder:
@@ -183,6 +184,8 @@ def create_order(
     with UnitOfWork() as uow:
         s = uow.session
         supplier = suppliers.supplier_by_code(s, data["supplier"], field="supplier")
+        # Its standing as committed now, held until this order is written (see transitions).
+        s.refresh(supplier, with_for_update={"read": True})
         warehouse = _warehouse(s, data["warehouse"])
         _check_expected_date(data.get("expected_date"), now)
         ensure_supplier_approved(supplier)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 from accounts import audit
 from accounts.principal import Principal
 from core import jobs
-from core.db import UnitOfWork, read_only, utcnow
+from core.db import UnitOfWork, read_only, retry_on_conflict, utcnow
 from core.problems import Conflict, Invalid, NotFound, Problem
 from forecasting.models import Forecast
 from inventory.catalog import product_by_sku, warehouse_by_code
@@ -761,6 +761,7 @@ def update_line(actor: Principal, plan_id: int, line_id: int, quantity: int) -> 
     return get_plan(plan_id)
 
 
+@retry_on_conflict()
 def apply_plan(actor: Principal, plan_id: int) -> dict[str, Any]:
     """Turn the plan into draft orders, one per supplier and warehouse: all of them or none.
 

@@ -117,6 +117,29 @@ def test_an_item_not_on_the_suppliers_price_list_is_422(world, make_product, buy
     assert "price list" in body["errors"]["lines.0.sku"][0]
 
 
+def test_a_write_aborted_by_a_concurrent_one_is_retried_once_whole(app, world, buyer, monkeypatch):
+    """The database may abort a transaction to resolve a race (a serialization failure, or a
+    lock SQLite could not get): the order is written again from the start, exactly once."""
+    from sqlalchemy.exc import OperationalError
+
+    from procurement.orders import writing
+
+    real = writing._build_lines
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("INSERT ...", {}, Exception("database is locked"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(writing, "_build_lines", flaky)
+    po = create_order(buyer)
+    assert len(calls) == 2
+    orders = buyer.get("/purchase-orders").json["items"]
+    assert [o["number"] for o in orders] == [po["number"]]
+
+
 def test_order_by_id_or_number(world, buyer):
     po = create_order(buyer)
     assert buyer.get(f"/purchase-orders/{po['number']}").json["id"] == po["id"]
