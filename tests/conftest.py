@@ -176,8 +176,12 @@ def app(database_url: str, app_config: dict[str, Any]) -> Iterator[Flask]:
     }
     app = create_app(config)
     yield app
+    from core import jobs
     from core.db import dispose
 
+    # A job thread may still be closing its session after reporting success: let it finish
+    # before the pool goes, or its connection is dropped unclosed.
+    jobs.shutdown(app, wait=True)
     dispose(app)
 
 
