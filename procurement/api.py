@@ -14,6 +14,7 @@ from flask.views import MethodView
 
 from accounts.auth import current_principal, require
 from core.api import Blueprint, page_of
+from core.csv_rows import CSV_BODY, uploaded_text
 from core.idempotency import idempotent
 from core.problems import Problem
 from procurement import scorecards, suppliers
@@ -90,20 +91,6 @@ IF_NONE_MATCH = {
     "description": "ETag of a copy you hold; 304 if the order has not changed",
     "schema": {"type": "string"},
 }
-CSV_BODY = {
-    "required": True,
-    "content": {
-        "text/csv": {"schema": {"type": "string"}},
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "properties": {"file": {"type": "string", "format": "binary"}},
-            }
-        },
-    },
-}
-
-
 # --- ETags ----------------------------------------------------------------------------------------
 
 
@@ -142,28 +129,6 @@ def not_modified(po: PurchaseOrder) -> bool:
     return etag(po).strip('"') in request.if_none_match
 
 
-# --- CSV bodies -----------------------------------------------------------------------------------
-
-
-def csv_text() -> str:
-    """The uploaded file (multipart ``file``) or the raw ``text/csv`` body."""
-    if request.mimetype == "multipart/form-data":
-        upload = request.files.get("file")
-        if upload is None:
-            raise Problem(
-                "Attach the CSV as the form field `file`.",
-                status=422,
-                errors={"file": ["missing"]},
-            )
-        return csv_import.decode(upload.read())
-    if request.mimetype not in ("text/csv", "text/plain", "application/csv"):
-        raise Problem(
-            "Send the file as text/csv or as multipart/form-data with a `file` field.",
-            status=415,
-        )
-    return csv_import.decode(request.get_data())
-
-
 # --- suppliers ------------------------------------------------------------------------------------
 
 
@@ -199,7 +164,7 @@ class SupplierImport(MethodView):
         row after the header), and nothing is created.
         """
         principal = current_principal()
-        rows = csv_import.parse(csv_text(), csv_import.SupplierRow)
+        rows = csv_import.parse(uploaded_text(), csv_import.SupplierRow)
         return suppliers.import_suppliers(principal, rows)
 
 
@@ -301,7 +266,7 @@ class SupplierItemImport(MethodView):
         """
         principal = current_principal()
         suppliers.get_supplier(code)
-        rows = csv_import.parse(csv_text(), csv_import.PriceListRow, fixed={"supplier": code})
+        rows = csv_import.parse(uploaded_text(), csv_import.PriceListRow, fixed={"supplier": code})
         return suppliers.import_price_list(principal, rows)
 
 
@@ -320,7 +285,7 @@ class PriceListImport(MethodView):
         header); nothing changes.
         """
         principal = current_principal()
-        rows = csv_import.parse(csv_text(), csv_import.PriceListRow)
+        rows = csv_import.parse(uploaded_text(), csv_import.PriceListRow)
         return suppliers.import_price_list(principal, rows)
 
 
