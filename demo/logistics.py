@@ -17,7 +17,7 @@ from accounts.principal import SYSTEM
 from core.db import UnitOfWork
 from demo.inventory import WAREHOUSES
 from inventory.models import Warehouse
-from logistics import services
+from logistics import carriers
 from logistics.models import Carrier, Shipment, ShipmentEvent, ShipmentStatus
 
 #: Region -> distance class from each warehouse (0 same region, 1 neighbour, 2 far).
@@ -72,12 +72,12 @@ def seed(rng: random.Random, today: date) -> list[str]:
     codes = [code for code, *_ in WAREHOUSES]
     service_meta: list[tuple[str, tuple[int, int, int], float]] = []
     for code, name, on_time, offered in CARRIERS:
-        services.create_carrier(
+        carriers.create_carrier(
             SYSTEM,
             {"code": code, "name": name, "webhook_secret": f"demo-{code.lower()}-secret-key"},
         )
         for s_code, s_name, transit, cap, first, per_kg, fuel in offered:
-            services.create_service(
+            carriers.create_service(
                 SYSTEM,
                 code,
                 {
@@ -88,7 +88,7 @@ def seed(rng: random.Random, today: date) -> list[str]:
                     "fuel_surcharge_pct": Decimal(fuel),
                 },
             )
-            services.import_rates(SYSTEM, s_code, _rate_card(first, per_kg))
+            carriers.import_rates(SYSTEM, s_code, _rate_card(first, per_kg))
             service_meta.append((s_code, transit, on_time))
     delivered = late = planned = 0
     with UnitOfWork() as uow:

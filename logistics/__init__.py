@@ -1,7 +1,8 @@
 """Logistics: carriers, their services and rate cards, shipments, and choosing who carries what.
 
 Depends on inventory (warehouses, products, committed reservations) and never on procurement.
-``rating`` and ``assignment`` are pure; ``services`` reads and writes; ``api`` and ``views`` serve.
+``rating`` and ``assignment`` are pure; ``carriers``, ``shipments`` and ``planning`` read and
+write; ``api`` and ``views`` serve.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from core.api import register_api
-    from logistics import api, services, views
+    # ``api`` imports ``planning``, which registers the assignment job kind.
+    from logistics import api, shipments, views
 
     register_api(app, api.blp)
     views.init_app(app)
-    services.init_app_signals()
+    shipments.init_app_signals()

@@ -10,7 +10,7 @@ from flask.views import MethodView
 from accounts.auth import authenticates_itself, current_principal, require
 from core.api import Blueprint, page_of
 from core.csv_rows import CSV_BODY, uploaded_text
-from logistics import services
+from logistics import carriers, planning, shipments
 from logistics.schemas import (
     AssignmentStartedSchema,
     AssignRequestSchema,
@@ -44,7 +44,7 @@ class Carriers(MethodView):
     @blp.response(200, CarrierSchema(many=True))
     def get(self) -> Any:
         """Carriers with their services."""
-        return services.list_carriers()
+        return carriers.list_carriers()
 
     @require(*ADMIN)
     @blp.arguments(CarrierCreateSchema)
@@ -52,7 +52,7 @@ class Carriers(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data: dict[str, Any]) -> Any:
         """Add a carrier (admin); its webhooks are signed with `webhook_secret`."""
-        return services.create_carrier(current_principal(), data)
+        return carriers.create_carrier(current_principal(), data)
 
 
 @blp.route("/carriers/scorecard")
@@ -61,7 +61,7 @@ class CarrierScorecard(MethodView):
     @blp.response(200, CarrierScorecardSchema(many=True))
     def get(self) -> Any:
         """Per carrier: shipments, delivered, on-time rate, exceptions and cost per kg."""
-        return services.carrier_scorecard()
+        return shipments.carrier_scorecard()
 
 
 @blp.route("/carriers/<code>")
@@ -70,7 +70,7 @@ class CarrierItem(MethodView):
     @blp.response(200, CarrierSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, code: str) -> Any:
-        return services.get_carrier(code)
+        return carriers.get_carrier(code)
 
 
 @blp.route("/carriers/<code>/services")
@@ -82,7 +82,7 @@ class CarrierServices(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data: dict[str, Any], code: str) -> Any:
         """Add a service to a carrier (admin): transit days, daily capacity, cut-off, fuel."""
-        return services.create_service(current_principal(), code, data)
+        return carriers.create_service(current_principal(), code, data)
 
 
 @blp.route("/carriers/<code>/webhook")
@@ -91,7 +91,7 @@ class CarrierWebhook(MethodView):
         security=[],
         parameters=[
             {
-                "name": services.SIGNATURE_HEADER,
+                "name": shipments.SIGNATURE_HEADER,
                 "in": "header",
                 "required": True,
                 "description": "sha256=<hex HMAC-SHA256 of the raw body with the carrier's secret>",
@@ -125,8 +125,8 @@ class CarrierWebhook(MethodView):
     @authenticates_itself
     def post(self, code: str) -> Any:
         """A carrier's tracking event, signed; a repeated `event_id` is acknowledged and ignored."""
-        return services.carrier_webhook(
-            code, request.get_data(cache=True), request.headers.get(services.SIGNATURE_HEADER)
+        return shipments.carrier_webhook(
+            code, request.get_data(cache=True), request.headers.get(shipments.SIGNATURE_HEADER)
         )
 
 
@@ -138,7 +138,7 @@ class ServiceItem(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def patch(self, changes: dict[str, Any], code: str) -> Any:
         """Change a service (admin): capacity, transit days, fuel surcharge, active."""
-        return services.update_service(current_principal(), code, changes)
+        return carriers.update_service(current_principal(), code, changes)
 
 
 @blp.route("/services/<code>/rates")
@@ -149,7 +149,7 @@ class ServiceRates(MethodView):
     def get(self, code: str) -> Any:
         """The rate card as CSV (`origin,region,max_weight_kg,base,per_kg,minimum`)."""
         return Response(
-            services.export_rates(code),
+            carriers.export_rates(code),
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="rates-{code}.csv"'},
         )
@@ -161,7 +161,7 @@ class ServiceRates(MethodView):
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="errors keyed `row N`")
     def put(self, code: str) -> Any:
         """Replace the service's rate card with a CSV file: every row or, on any bad row, none."""
-        return services.import_rates(current_principal(), code, uploaded_text())
+        return carriers.import_rates(current_principal(), code, uploaded_text())
 
 
 @blp.route("/rates/quote")
@@ -172,7 +172,7 @@ class RateQuote(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, args: dict[str, Any]) -> Any:
         """What each active service charges for one parcel, cheapest first."""
-        return services.quote(args)
+        return carriers.quote(args)
 
 
 @blp.route("/shipments")
@@ -182,7 +182,7 @@ class Shipments(MethodView):
     @blp.response(200, page_of(ShipmentSchema))
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Shipments, newest first; filter by warehouse, status and ship date."""
-        items, next_cursor = services.list_shipments(args)
+        items, next_cursor = shipments.list_shipments(args)
         return {"items": items, "next_cursor": next_cursor}
 
     @require(*SHIPPERS)
@@ -193,8 +193,8 @@ class Shipments(MethodView):
         """Plan a shipment by hand; committed storefront orders get theirs automatically."""
         actor = current_principal()
         actor.ensure_warehouse(data["warehouse"])
-        shipment = services.create_shipment(actor, data)
-        return services.get_shipment(shipment.id)
+        shipment = shipments.create_shipment(actor, data)
+        return shipments.get_shipment(shipment.id)
 
 
 @blp.route("/shipments/assign")
@@ -209,7 +209,7 @@ class ShipmentAssignment(MethodView):
         The job's result lists each shipment's service, cost, ETA and why (the cheapest, or the
         cheaper one was full or too slow), with the cheapest-rate habit's cost beside it.
         """
-        started = services.start_assignment(current_principal(), data)
+        started = planning.start_assignment(current_principal(), data)
         return started, 202, {"Location": url_for("jobs.JobItem", job_id=started["job_id"])}
 
 
@@ -220,7 +220,7 @@ class ShipmentItem(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, shipment_id: int) -> Any:
         """A shipment with its timeline."""
-        return services.get_shipment(shipment_id)
+        return shipments.get_shipment(shipment_id)
 
 
 @blp.route("/shipments/<bigint:shipment_id>/events")
@@ -232,5 +232,5 @@ class ShipmentEvents(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data: dict[str, Any], shipment_id: int) -> Any:
         """Record what happened to a shipment; a move its state does not allow is a 409."""
-        services.record_event(current_principal(), shipment_id, data)
-        return services.get_shipment(shipment_id)
+        shipments.record_event(current_principal(), shipment_id, data)
+        return shipments.get_shipment(shipment_id)

@@ -18,7 +18,7 @@ from core import jobs
 from core.problems import Forbidden, Problem
 from core.web import register_nav
 from inventory import catalog
-from logistics import services
+from logistics import carriers, planning, shipments
 
 bp = Blueprint("logistics_web", __name__, template_folder="templates")
 
@@ -57,7 +57,7 @@ def shipments_page() -> ResponseReturnValue:
     if form.validate_on_submit():
         _require(*ASSIGNERS)
         try:
-            started = services.start_assignment(
+            started = planning.start_assignment(
                 principal,
                 {"warehouse": form.warehouse.data or None, "ship_date": form.ship_date.data},
             )
@@ -77,7 +77,7 @@ def shipments_page() -> ResponseReturnValue:
     rows: list[dict[str, Any]] = []
     next_cursor = None
     try:
-        rows, next_cursor = services.list_shipments(args)
+        rows, next_cursor = shipments.list_shipments(args)
     except Problem as problem:
         error = problem.detail
     return render_template(
@@ -86,7 +86,7 @@ def shipments_page() -> ResponseReturnValue:
         next_cursor=next_cursor,
         form=form,
         codes=codes,
-        statuses=services.ST,
+        statuses=shipments.ST,
         can_assign=principal.has_any(*ASSIGNERS),
         error=error,
         query={k: (v.isoformat() if isinstance(v, date) else v) for k, v in args.items()},
@@ -115,7 +115,7 @@ def assignment_page(job_id: int) -> ResponseReturnValue:
 @login_required
 def shipment_page(shipment_id: int) -> ResponseReturnValue:
     _require(*READERS)
-    return render_template("logistics/shipment.html", shipment=services.get_shipment(shipment_id))
+    return render_template("logistics/shipment.html", shipment=shipments.get_shipment(shipment_id))
 
 
 @bp.route("/carriers", methods=["GET", "POST"])
@@ -129,7 +129,7 @@ def carriers_page() -> ResponseReturnValue:
         _require("admin")
         if form.validate_on_submit():
             try:
-                outcome = services.import_rates(principal, service, form.file.data.read())
+                outcome = carriers.import_rates(principal, service, form.file.data.read())
             except Problem as problem:
                 rows = problem.errors or {}
                 flash(
@@ -146,8 +146,8 @@ def carriers_page() -> ResponseReturnValue:
                 return redirect(url_for(".carriers_page"))
     return render_template(
         "logistics/carriers.html",
-        carriers=services.list_carriers(),
-        scorecard={c["carrier"]: c for c in services.carrier_scorecard()},
+        carriers=carriers.list_carriers(),
+        scorecard={c["carrier"]: c for c in shipments.carrier_scorecard()},
         form=form,
         is_admin=principal.is_admin,
     )

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from core import db
 from core.db import utcnow
 from logistics.models import RateRow, Shipment, ShipmentEvent
-from logistics.services import sign
+from logistics.shipments import sign
 from tests.factories import assert_problem
 from tests.forecasting_factories import wait_for_job
 
@@ -355,7 +355,7 @@ def test_late_deliveries_feed_the_scorecard_and_the_next_assignment(app, anonymo
     assert card["on_time_rate"] == 0.0
     assert Decimal(card["cost_per_kg"]) == Decimal(shown["cost"])
     with app.app_context(), db.read_only() as s:
-        from logistics.services import on_time_rates
+        from logistics.shipments import on_time_rates
 
         (rate,) = on_time_rates(s).values()
     # One late delivery moves the prior (9 of 10 on time) to 9 of 11.

@@ -10,7 +10,7 @@ import pytest
 from accounts import services as accounts
 from accounts.principal import SYSTEM
 from core.db import utcnow
-from logistics import services
+from logistics import carriers, shipments
 from tests.e2e.conftest import login, open_page
 
 pytestmark = pytest.mark.e2e
@@ -23,20 +23,20 @@ def day(live_server, make_warehouse):
     make_warehouse(code="SH1", name="Shanghai")
     with live_server.app.app_context():
         accounts.create_user("lin", ["warehouse"], warehouses=["SH1"], password="pw-lin-1234")
-        services.create_carrier(SYSTEM, {"code": "SF", "name": "SF Express"})
-        services.create_service(
+        carriers.create_carrier(SYSTEM, {"code": "SF", "name": "SF Express"})
+        carriers.create_service(
             SYSTEM,
             "SF",
             {"code": "SF-NEXT", "name": "Next day", "transit_days": 1, "daily_max_shipments": 1},
         )
-        services.create_service(
+        carriers.create_service(
             SYSTEM, "SF", {"code": "SF-ECO", "name": "Economy", "transit_days": 3}
         )
-        services.import_rates(SYSTEM, "SF-NEXT", RATES.replace(",6,", ",9,"))
-        services.import_rates(SYSTEM, "SF-ECO", RATES)
+        carriers.import_rates(SYSTEM, "SF-NEXT", RATES.replace(",6,", ",9,"))
+        carriers.import_rates(SYSTEM, "SF-ECO", RATES)
         tomorrow = (utcnow() + timedelta(days=1)).date()
         for order, region in (("WEB-1", "EAST"), ("WEB-2", "EAST"), ("WEB-3", "MOON")):
-            services.create_shipment(
+            shipments.create_shipment(
                 SYSTEM,
                 {
                     "warehouse": "SH1",

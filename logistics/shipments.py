@@ -1,15 +1,10 @@
-"""Use cases of logistics: carriers and rate cards, shipments and their journey, assignment.
-
-Each write is one transaction that commits itself or changes nothing. The computation lives in
-the pure modules ``rating`` (what a service charges) and ``assignment`` (who carries what).
-"""
+"""Shipments and their journey: planned from committed orders, tracked by staff and by carriers'
+signed webhooks; late deliveries feed each service's on-time record and the carrier scorecard."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -17,31 +12,24 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from accounts import audit
-from accounts.audit import snapshot
 from accounts.principal import Principal
-from core import csv_rows, jobs
 from core.api import keyset_page
 from core.db import UnitOfWork, read_only, utcnow
 from core.problems import Conflict, Invalid, NotFound, Unauthorized
 from inventory import events
 from inventory.catalog import warehouse_by_code
 from inventory.models import Product, Reservation, Warehouse
-from logistics import assignment, rating
 from logistics.models import (
     Carrier,
     CarrierService,
-    RateRow,
     Shipment,
     ShipmentEvent,
     ShipmentStatus,
 )
-from logistics.schemas import RateCsvRow
 
 ST = ShipmentStatus
 #: Where a shipment may go next. ``assigned`` is reached only by assignment (or a person choosing
@@ -62,246 +50,14 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 #: Statuses a tracking event may report (assignment is not an event).
 EVENT_STATUSES = tuple(s.value for s in ST if s not in (ST.PLANNED, ST.ASSIGNED))
 #: A shipment assignment may (re)plan: nothing has left the dock yet.
-PLANNABLE = (ST.PLANNED.value, ST.ASSIGNED.value)
-SERVICE_FIELDS = (
-    "name",
-    "transit_days",
-    "daily_max_shipments",
-    "daily_max_kg",
-    "cutoff_hour",
-    "fuel_surcharge_pct",
-    "active",
-)
+
+
 #: On-time history starts from this prior (as if ``PRIOR_SHIPMENTS`` had been delivered at
 #: ``PRIOR_ON_TIME``), so one late parcel does not condemn a new service, nor one on-time parcel
 #: crown it.
 PRIOR_ON_TIME = 0.9
 PRIOR_SHIPMENTS = 10
 SIGNATURE_HEADER = "X-Stockroom-Signature"
-
-
-# --- carriers and services ------------------------------------------------------------------------
-
-
-def carrier_by_code(s: Session, code: str, *, field: str = "carrier") -> Carrier:
-    carrier = s.scalar(select(Carrier).where(func.upper(Carrier.code) == code.upper()))
-    if carrier is None:
-        raise NotFound(f"No carrier {code}.", errors={field: [f"unknown carrier {code}"]})
-    return carrier
-
-
-def service_by_code(s: Session, code: str, *, field: str = "service") -> CarrierService:
-    service = s.scalar(
-        select(CarrierService).where(func.upper(CarrierService.code) == code.upper())
-    )
-    if service is None:
-        raise NotFound(f"No service {code}.", errors={field: [f"unknown service {code}"]})
-    return service
-
-
-def create_carrier(actor: Principal, data: dict[str, Any]) -> Carrier:
-    with UnitOfWork() as uow:
-        s = uow.session
-        carrier = Carrier(
-            code=data["code"].upper(),
-            name=data["name"],
-            webhook_secret=data.get("webhook_secret"),
-        )
-        s.add(carrier)
-        try:
-            s.flush()
-        except IntegrityError:
-            raise Conflict(f"A carrier {carrier.code} exists.", errors={"code": ["taken"]})
-        audit.record(
-            s, actor, "carrier.create", "carrier", carrier.code, after={"name": carrier.name}
-        )
-        uow.commit()
-        return carrier
-
-
-def list_carriers() -> list[Carrier]:
-    with read_only() as s:
-        return list(
-            s.scalars(
-                select(Carrier).options(selectinload(Carrier.services)).order_by(Carrier.code)
-            )
-        )
-
-
-def get_carrier(code: str) -> Carrier:
-    with read_only() as s:
-        carrier = carrier_by_code(s, code)
-        _ = carrier.services
-        return carrier
-
-
-def create_service(actor: Principal, carrier_code: str, data: dict[str, Any]) -> CarrierService:
-    with UnitOfWork() as uow:
-        s = uow.session
-        carrier = carrier_by_code(s, carrier_code)
-        service = CarrierService(carrier=carrier, code=data["code"].upper(), name=data["name"])
-        for name in SERVICE_FIELDS:
-            if name in data and name != "name":
-                setattr(service, name, data[name])
-        s.add(service)
-        try:
-            s.flush()
-        except IntegrityError:
-            raise Conflict(f"A service {service.code} exists.", errors={"code": ["taken"]})
-        audit.record(
-            s,
-            actor,
-            "carrier_service.create",
-            "carrier_service",
-            service.code,
-            after=snapshot(service, SERVICE_FIELDS),
-        )
-        uow.commit()
-        return service
-
-
-def update_service(actor: Principal, code: str, changes: dict[str, Any]) -> CarrierService:
-    with UnitOfWork() as uow:
-        s = uow.session
-        service = service_by_code(s, code)
-        before = snapshot(service, changes)
-        for name, value in changes.items():
-            setattr(service, name, value)
-        audit.record(
-            s,
-            actor,
-            "carrier_service.update",
-            "carrier_service",
-            service.code,
-            before=before,
-            after=snapshot(service, changes),
-        )
-        uow.commit()
-        return service
-
-
-# --- rate cards -----------------------------------------------------------------------------------
-
-
-def import_rates(actor: Principal, service_code: str, content: bytes | str) -> dict[str, Any]:
-    """Replace a service's rate card with the file's rows: all of them or, on any bad row, none.
-
-    Columns: origin, region, max_weight_kg, base, per_kg, minimum. A band is the rows of one
-    (origin, region); a weight belongs to the smallest band at or above it.
-    """
-    parsed = csv_rows.parse(csv_rows.decode(content), RateCsvRow)
-    with UnitOfWork() as uow:
-        s = uow.session
-        service = service_by_code(s, service_code)
-        codes = {w.code.upper(): w.id for w in s.scalars(select(Warehouse))}
-        errors: dict[str, list[str]] = {}
-        seen: dict[tuple[str, str, Decimal], int] = {}
-        rows: list[RateRow] = []
-        for row_no, data in parsed.rows:
-            origin, region = data["origin"].upper(), data["region"].upper()
-            problems = []
-            if origin not in codes:
-                problems.append(f"origin: no warehouse {data['origin']}")
-            key = (origin, region, data["max_weight_kg"])
-            if key in seen:
-                problems.append(f"the same band as row {seen[key]}")
-            seen.setdefault(key, row_no)
-            if problems:
-                errors[f"row {row_no}"] = problems
-                continue
-            rows.append(
-                RateRow(
-                    service_id=service.id,
-                    origin_id=codes[origin],
-                    region=region,
-                    max_weight_kg=data["max_weight_kg"],
-                    base=data["base"],
-                    per_kg=data["per_kg"],
-                    minimum=data["minimum"],
-                )
-            )
-        parsed.fail_if_any(errors)
-        replaced = s.query(RateRow).filter(RateRow.service_id == service.id).delete()
-        s.add_all(rows)
-        audit.record(
-            s,
-            actor,
-            "rate_card.import",
-            "carrier_service",
-            service.code,
-            reason=f"{len(rows)} rows replace {replaced}",
-        )
-        uow.commit()
-        return {"service": service.code, "rows": len(rows), "replaced": replaced}
-
-
-def export_rates(service_code: str) -> str:
-    """The rate card as the CSV ``import_rates`` reads, so a card round-trips unchanged."""
-    with read_only() as s:
-        service = service_by_code(s, service_code)
-        rows = s.execute(
-            select(RateRow, Warehouse.code)
-            .join(Warehouse, Warehouse.id == RateRow.origin_id)
-            .where(RateRow.service_id == service.id)
-            .order_by(Warehouse.code, RateRow.region, RateRow.max_weight_kg)
-        ).all()
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["origin", "region", "max_weight_kg", "base", "per_kg", "minimum"])
-    for row, origin in rows:
-        writer.writerow(
-            [
-                origin,
-                row.region,
-                _plain(row.max_weight_kg),
-                _plain(row.base),
-                _plain(row.per_kg),
-                _plain(row.minimum),
-            ]
-        )
-    return out.getvalue()
-
-
-def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f")
-
-
-def _cards(s: Session, services: Sequence[CarrierService]) -> dict[str, rating.RateCard]:
-    by_service: dict[int, list[rating.RateRow]] = defaultdict(list)
-    stmt = (
-        select(RateRow, Warehouse.code)
-        .join(Warehouse, Warehouse.id == RateRow.origin_id)
-        .where(RateRow.service_id.in_([sv.id for sv in services]))
-    )
-    for row, origin in s.execute(stmt):
-        by_service[row.service_id].append(
-            rating.RateRow(
-                origin=origin,
-                region=row.region,
-                max_weight_kg=row.max_weight_kg,
-                base=row.base,
-                per_kg=row.per_kg,
-                minimum=row.minimum,
-            )
-        )
-    return {
-        sv.code: rating.RateCard(sv.code, sv.fuel_surcharge_pct, tuple(by_service[sv.id]))
-        for sv in services
-    }
-
-
-def quote(args: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every active service's price and arrival for one parcel, cheapest first."""
-    with read_only() as s:
-        warehouse = warehouse_by_code(s, args["warehouse"])
-        services = list(s.scalars(select(CarrierService).where(CarrierService.active)))
-        cards = _cards(s, services)
-    out = []
-    for sv in services:
-        price = rating.quote(cards[sv.code], warehouse.code, args["region"], args["weight_kg"])
-        if price is not None:
-            out.append({"service": sv.code, "price": price, "transit_days": sv.transit_days})
-    return sorted(out, key=lambda q: (q["price"], q["transit_days"], q["service"]))
 
 
 # --- shipments ------------------------------------------------------------------------------------
@@ -692,186 +448,6 @@ def carrier_scorecard() -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-# --- assignment -----------------------------------------------------------------------------------
-
-
-def start_assignment(actor: Principal, data: dict[str, Any]) -> dict[str, Any]:
-    """Queue the assignment of one ship day's shipments (one warehouse or all) to services."""
-    params: dict[str, Any] = {"ship_date": (data.get("ship_date") or utcnow().date()).isoformat()}
-    planner = actor.has_any("planner")
-    if data.get("warehouse"):
-        with read_only() as s:
-            code = warehouse_by_code(s, data["warehouse"]).code
-        if not planner:
-            actor.ensure_warehouse(code)
-        params["warehouses"] = [code]
-    elif not planner:
-        # Warehouse staff plan the docks they work at, not everyone's.
-        params["warehouses"] = sorted(actor.warehouses)
-    job_id = jobs.submit("carrier_assignment", params, actor)
-    return {"job_id": job_id}
-
-
-def _money(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-@jobs.job("carrier_assignment", readers=("warehouse", "planner"))
-def run_assignment(params: dict[str, Any], report: jobs.Report) -> dict[str, Any]:
-    """Assign each warehouse's plannable shipments of the day, one optimisation per warehouse.
-
-    Capacities are per service and origin warehouse per day, so warehouses do not compete.
-    Shipments already assigned on that day are planned again with the rest: the plan is the
-    day's, not the order in which parcels arrived.
-    """
-    ship_date = date.fromisoformat(params["ship_date"])
-    penalty = Decimal(str(current_app.config.get("LATENESS_PENALTY_PER_DAY", "20.00")))
-    with read_only() as s:
-        stmt = select(Warehouse).order_by(Warehouse.code)
-        if params.get("warehouses") is not None:
-            stmt = stmt.where(Warehouse.code.in_(params["warehouses"]))
-        warehouses = [(w.id, w.code) for w in s.scalars(stmt)]
-    results: list[dict[str, Any]] = []
-    plans: list[assignment.Assignment] = []
-    baselines: list[assignment.Baseline] = []
-    solvers = []
-    for n, (warehouse_id, code) in enumerate(warehouses):
-        report(n / max(1, len(warehouses)), f"warehouse {code}")
-        with UnitOfWork() as uow:
-            s = uow.session
-            outcome = _assign_warehouse(s, warehouse_id, code, ship_date, penalty)
-            uow.commit()
-        if outcome is None:
-            continue
-        plan, baseline, rows = outcome
-        results.extend(rows)
-        plans.append(plan)
-        baselines.append(baseline)
-        solvers.append(
-            {
-                "warehouse": code,
-                "method": plan.solver.method,
-                "status": plan.solver.status,
-                "seconds": round(plan.solver.seconds, 3),
-                "gap": plan.solver.gap,
-            }
-        )
-    report(1.0, f"{len(results)} shipments")
-    zero = Decimal("0.00")
-    rate_total = sum((p.rate_total for p in plans), zero)
-    penalty_total = sum((p.penalty_total for p in plans), zero)
-    cheapest_rate = sum((b.rate_total for b in baselines), zero)
-    cheapest_penalty = sum((b.penalty_total for b in baselines), zero)
-    return {
-        "ship_date": ship_date.isoformat(),
-        "shipments": results,
-        "rate_total": str(rate_total),
-        "penalty_total": str(penalty_total),
-        "objective": str(rate_total + penalty_total),
-        "unassigned": sum(p.unassigned for p in plans),
-        "baseline": {
-            "rate_total": str(cheapest_rate),
-            "penalty_total": str(cheapest_penalty),
-            "objective": str(cheapest_rate + cheapest_penalty),
-            "over_capacity": sum(b.over_capacity for b in baselines),
-            "first_come_objective": str(sum((b.first_come.objective for b in baselines), zero)),
-            "first_come_unassigned": sum(b.first_come.unassigned for b in baselines),
-        },
-        "solver": solvers,
-    }
-
-
-def _assign_warehouse(
-    s: Session, warehouse_id: int, code: str, ship_date: date, penalty: Decimal
-) -> tuple[assignment.Assignment, assignment.Baseline, list[dict[str, Any]]] | None:
-    shipments = list(
-        s.scalars(
-            select(Shipment)
-            .where(
-                Shipment.warehouse_id == warehouse_id,
-                Shipment.ship_date == ship_date,
-                Shipment.status.in_(PLANNABLE),
-            )
-            .order_by(Shipment.id)
-            .with_for_update()
-        )
-    )
-    if not shipments:
-        return None
-    services = list(
-        s.scalars(
-            select(CarrierService)
-            .where(CarrierService.active)
-            .options(selectinload(CarrierService.carrier))
-            .order_by(CarrierService.code)
-        )
-    )
-    cards = _cards(s, services)
-    history = on_time_rates(s)
-    pure_services = [
-        assignment.Service(
-            code=sv.code,
-            transit_days=sv.transit_days,
-            max_shipments=sv.daily_max_shipments,
-            max_kg=sv.daily_max_kg,
-            on_time_rate=history.get(sv.id, 1.0),
-        )
-        for sv in services
-        if sv.carrier.active
-    ]
-    pure_shipments = [
-        assignment.Shipment(
-            id=sh.id,
-            weight_kg=sh.weight_kg,
-            days_available=(sh.deliver_by - ship_date).days if sh.deliver_by else None,
-            origin=code,
-            region=sh.region,
-        )
-        for sh in shipments
-    ]
-    options = []
-    for sh in shipments:
-        for sv in pure_services:
-            price = rating.quote(cards[sv.code], code, sh.region, sh.weight_kg)
-            if price is not None:
-                options.append(assignment.Option(sh.id, sv.code, price))
-    plan = assignment.assign(
-        pure_shipments, pure_services, options, lateness_penalty_per_day=penalty
-    )
-    baseline = assignment.cheapest_rate_baseline(
-        pure_shipments, pure_services, options, lateness_penalty_per_day=penalty
-    )
-    ids = {sv.code: sv.id for sv in services}
-    by_id = {sh.id: sh for sh in shipments}
-    rows = []
-    for choice in plan.choices:
-        sh = by_id[choice.shipment_id]
-        sh.reason = choice.reason
-        if choice.service is None:
-            sh.status, sh.service_id, sh.cost, sh.eta = ST.PLANNED.value, None, None, None
-        else:
-            sh.status = ST.ASSIGNED.value
-            sh.service_id = ids[choice.service]
-            sh.cost = choice.cost
-            sh.eta = ship_date + timedelta(days=choice.eta_days or 0)
-        rows.append(
-            {
-                "id": sh.id,
-                "warehouse": code,
-                "order_ref": sh.order_ref,
-                "region": sh.region,
-                "weight_kg": str(sh.weight_kg),
-                "service": choice.service,
-                "cost": _money(choice.cost),
-                "penalty": _money(choice.penalty),
-                "eta": sh.eta.isoformat() if sh.eta else None,
-                "days_late": choice.days_late,
-                "reason": choice.reason,
-            }
-        )
-    return plan, baseline, rows
 
 
 def init_app_signals() -> None:
