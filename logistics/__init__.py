@@ -12,6 +12,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from core.api import register_api
+
     # ``api`` imports ``planning``, which registers the assignment job kind.
     from logistics import api, shipments, views
 

@@ -10,7 +10,7 @@ from flask.views import MethodView
 from accounts.auth import current_principal, require
 from core.api import Blueprint
 from core.idempotency import idempotent
-from procurement.replenishment import services
+from procurement.replenishment import plans, policies
 from procurement.replenishment.schemas import (
     PlanCreateSchema,
     PlanLinePatchSchema,
@@ -43,12 +43,12 @@ class Policy(MethodView):
         period; lead-time variability from the supplier's receipts. One entry per approved
         supplier (its lead time changes the numbers); the top level is the cheapest one's.
         """
-        return services.policy_of(args["sku"], args["warehouse"], args.get("service_level"))
+        return policies.policy_of(args["sku"], args["warehouse"], args.get("service_level"))
 
 
 @blp.route("/plans")
 class Plans(MethodView):
-    @require(*services.PLANNERS)
+    @require(*plans.PLANNERS)
     @blp.arguments(PlanCreateSchema)
     @blp.response(202, PlanStartedSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -58,7 +58,7 @@ class Plans(MethodView):
         Without `lines`, every forecast series at or below its reorder point is ordered up to
         its order-up-to level; with `lines`, exactly those quantities are sourced at least cost.
         """
-        started = services.start_plan(current_principal(), data)
+        started = plans.start_plan(current_principal(), data)
         return (
             started,
             202,
@@ -73,24 +73,24 @@ class PlanItem(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, plan_id: int) -> Any:
         """A plan: solver status and gap, each purchase with its explanation, what stays short."""
-        return services.get_plan(plan_id)
+        return plans.get_plan(plan_id)
 
 
 @blp.route("/plans/<int:plan_id>/lines/<int:line_id>")
 class PlanLine(MethodView):
-    @require(*services.APPLIERS)
+    @require(*plans.APPLIERS)
     @blp.arguments(PlanLinePatchSchema)
     @blp.response(200, PlanSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT", description="plan running or already applied")
     def patch(self, data: dict[str, Any], plan_id: int, line_id: int) -> Any:
         """Change a proposed quantity before applying (buyer); recorded with who changed it."""
-        return services.update_line(current_principal(), plan_id, line_id, data["quantity"])
+        return plans.update_line(current_principal(), plan_id, line_id, data["quantity"])
 
 
 @blp.route("/plans/<int:plan_id>/apply")
 class PlanApply(MethodView):
-    @require(*services.APPLIERS)
+    @require(*plans.APPLIERS)
     @idempotent
     @blp.response(201, PlanSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -102,4 +102,4 @@ class PlanApply(MethodView):
         All or nothing; send an `Idempotency-Key` to retry safely. The drafts then go through
         the usual approval flow.
         """
-        return services.apply_plan(current_principal(), plan_id)
+        return plans.apply_plan(current_principal(), plan_id)

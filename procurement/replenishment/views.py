@@ -15,7 +15,7 @@ from accounts.principal import Principal
 from core.problems import Forbidden, Problem
 from core.web import register_nav
 from inventory import catalog
-from procurement.replenishment import services
+from procurement.replenishment import plans, policies
 
 bp = Blueprint("replenishment_web", __name__, template_folder="templates")
 READERS = ("planner", "buyer", "approver")
@@ -61,7 +61,7 @@ def dashboard() -> ResponseReturnValue:
     error = None
     rows: list[dict[str, Any]] = []
     try:
-        rows = services.risk_overview(args)
+        rows = policies.risk_overview(args)
     except Problem as problem:
         error = problem.detail
     form = PlanForm()
@@ -74,8 +74,8 @@ def dashboard() -> ResponseReturnValue:
         args=args,
         codes=codes,
         form=form,
-        plans=services.list_plans(),
-        can_plan=principal.has_any(*services.PLANNERS),
+        plans=plans.list_plans(),
+        can_plan=principal.has_any(*plans.PLANNERS),
         error=error,
     )
 
@@ -83,7 +83,7 @@ def dashboard() -> ResponseReturnValue:
 @bp.post("/replenishment/plans")
 @login_required
 def start_plan() -> ResponseReturnValue:
-    principal = _require(*services.PLANNERS)
+    principal = _require(*plans.PLANNERS)
     form = PlanForm()
     form.warehouses.choices = [(w.code, w.code) for w in catalog.all_warehouses()]
     if not form.validate_on_submit():
@@ -96,7 +96,7 @@ def start_plan() -> ResponseReturnValue:
     if form.budget.data is not None:
         data["budget"] = form.budget.data
     try:
-        started = services.start_plan(principal, data)
+        started = plans.start_plan(principal, data)
     except Problem as problem:
         flash(problem.detail, "danger")
         return redirect(url_for(".dashboard"))
@@ -107,11 +107,11 @@ def start_plan() -> ResponseReturnValue:
 @login_required
 def plan_page(plan_id: int) -> ResponseReturnValue:
     principal = _require(*READERS)
-    plan = services.get_plan(plan_id)
+    plan = plans.get_plan(plan_id)
     return render_template(
         "replenishment/plan.html",
         plan=plan,
-        can_apply=principal.has_any(*services.APPLIERS) and plan["applied_at"] is None,
+        can_apply=principal.has_any(*plans.APPLIERS) and plan["applied_at"] is None,
         apply_form=ApplyForm(),
         quantity_form=QuantityForm(),
     )
@@ -120,13 +120,13 @@ def plan_page(plan_id: int) -> ResponseReturnValue:
 @bp.post("/replenishment/plans/<int:plan_id>/lines/<int:line_id>")
 @login_required
 def edit_line(plan_id: int, line_id: int) -> ResponseReturnValue:
-    principal = _require(*services.APPLIERS)
+    principal = _require(*plans.APPLIERS)
     form = QuantityForm()
     if not form.validate_on_submit() or form.quantity.data is None:
         flash("A quantity is a whole number from 0.", "danger")
     else:
         try:
-            services.update_line(principal, plan_id, line_id, form.quantity.data)
+            plans.update_line(principal, plan_id, line_id, form.quantity.data)
         except Problem as problem:
             flash(problem.detail, "danger")
         else:
@@ -137,10 +137,10 @@ def edit_line(plan_id: int, line_id: int) -> ResponseReturnValue:
 @bp.post("/replenishment/plans/<int:plan_id>/apply")
 @login_required
 def apply_plan(plan_id: int) -> ResponseReturnValue:
-    principal = _require(*services.APPLIERS)
+    principal = _require(*plans.APPLIERS)
     if ApplyForm().validate_on_submit():
         try:
-            plan = services.apply_plan(principal, plan_id)
+            plan = plans.apply_plan(principal, plan_id)
         except Problem as problem:
             flash(problem.detail, "danger")
         else:
@@ -157,9 +157,9 @@ def item_page() -> ResponseReturnValue:
     """One item in one warehouse: its policy and the stock projected over the forecast."""
     _require(*READERS)
     sku, warehouse = request.args.get("sku", ""), request.args.get("warehouse", "")
-    policy = services.policy_of(sku, warehouse)
+    policy = policies.policy_of(sku, warehouse)
     return render_template(
-        "replenishment/item.html", policy=policy, chart=services.projection(sku, warehouse, policy)
+        "replenishment/item.html", policy=policy, chart=policies.projection(sku, warehouse, policy)
     )
 
 

@@ -1,345 +1,48 @@
-"""Replenishment use cases: policies from forecasts, plans by optimisation, plans into orders.
-
-The numbers come from three places: the latest forecast of each (item, warehouse) gives demand
-and its uncertainty per period; the stock level gives the inventory position; approved suppliers'
-price lists and their receipt history give prices, MOQs, packs and lead times (mean and spread of
-days from sending an order to its first delivery). ``policy`` and ``sourcing`` do the maths.
-"""
+"""Replenishment plans: needs from the policies (or given lines), least-cost sourcing as a
+background job, and a buyer's review and apply into draft purchase orders."""
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from accounts import audit
 from accounts.principal import Principal
 from core import jobs
 from core.db import UnitOfWork, read_only, retry_on_conflict, utcnow
-from core.problems import Conflict, Invalid, NotFound, Problem
+from core.problems import Conflict, NotFound, Problem
 from forecasting.models import Forecast
 from inventory.catalog import product_by_sku, warehouse_by_code
 from inventory.models import Product, StockLevel, Warehouse
 from procurement.models import (
-    PurchaseOrder,
-    Receipt,
     Supplier,
-    SupplierItem,
-    SupplierStatus,
 )
 from procurement.orders import writing
 from procurement.replenishment import policy as stock_policy
 from procurement.replenishment import sourcing
 from procurement.replenishment.models import ReplenishmentLine, ReplenishmentPlan
+from procurement.replenishment.policies import (
+    CENT,
+    LeadTime,
+    SupplierTerms,
+    config,
+    latest_forecasts,
+    lead_times,
+    policy_input,
+    policy_view,
+    service_level_or_default,
+    supplier_terms,
+)
 
 PLANNERS = ("planner", "buyer")
 APPLIERS = ("buyer",)
-#: Scorecard grade -> risk premium in % of the price; D suppliers are not offered at all.
-DEFAULT_GRADE_PREMIUM = {"A": 0.0, "B": 2.0, "C": 5.0}
-INTERMITTENT_MODELS = ("croston", "sba", "tsb")
 PLAN_JOB = "replenishment_plan"
-CENT = Decimal("0.01")
-
-
-@dataclass(frozen=True)
-class LeadTime:
-    mean_days: float
-    sd_days: float
-    observations: int
-
-
-@dataclass(frozen=True)
-class SupplierTerms:
-    """What one approved supplier offers for one item, with its record."""
-
-    supplier: str
-    supplier_id: int
-    currency: str
-    offer: sourcing.Offer
-    lead_time: LeadTime
-
-
-def _config(name: str, default: Any) -> Any:
-    return current_app.config.get(name, default)
-
-
-# --- inputs ---------------------------------------------------------------------------------------
-
-
-def lead_times(s: Session, since_days: int = 365) -> dict[int, LeadTime]:
-    """Days from sending each order to its first delivery, per supplier, over the last year."""
-    since = utcnow() - timedelta(days=since_days)
-    first = (
-        select(Receipt.order_id, func.min(Receipt.received_at).label("received_at"))
-        .group_by(Receipt.order_id)
-        .subquery()
-    )
-    rows = s.execute(
-        select(PurchaseOrder.supplier_id, PurchaseOrder.sent_at, first.c.received_at)
-        .join(first, first.c.order_id == PurchaseOrder.id)
-        .where(PurchaseOrder.sent_at.is_not(None), PurchaseOrder.sent_at >= since)
-    ).all()
-    days: dict[int, list[float]] = defaultdict(list)
-    for supplier_id, sent_at, received_at in rows:
-        if sent_at is not None and received_at is not None:
-            days[supplier_id].append(max(0.0, (received_at - sent_at).total_seconds() / 86400))
-    return {
-        sid: LeadTime(
-            statistics.fmean(values),
-            statistics.stdev(values) if len(values) > 1 else 0.0,
-            len(values),
-        )
-        for sid, values in days.items()
-    }
-
-
-def _terms(
-    s: Session, product_ids: Iterable[int], history: dict[int, LeadTime]
-) -> dict[int, list[SupplierTerms]]:
-    """Offers of approved suppliers in good standing, per product; D-graded ones left out."""
-    premium: dict[str, float] = _config("REPLENISHMENT_GRADE_PREMIUM", DEFAULT_GRADE_PREMIUM)
-    items = s.scalars(
-        select(SupplierItem)
-        .join(Supplier, Supplier.id == SupplierItem.supplier_id)
-        .where(
-            SupplierItem.product_id.in_(list(product_ids)),
-            SupplierItem.active,
-            Supplier.status == SupplierStatus.APPROVED.value,
-        )
-        .options(selectinload(SupplierItem.price_breaks))
-    ).all()
-    out: dict[int, list[SupplierTerms]] = defaultdict(list)
-    for item in items:
-        supplier = item.supplier
-        if supplier.grade == "D" or supplier.flagged_for_review:
-            continue
-        recorded = history.get(supplier.id)
-        promised = float(item.lead_time_days or supplier.default_lead_time_days)
-        lead = recorded or LeadTime(promised, 0.0, 0)
-        breaks = [sourcing.PriceBreak(1, item.unit_price)]
-        breaks += [
-            sourcing.PriceBreak(b.min_quantity, b.unit_price)
-            for b in sorted(item.price_breaks, key=lambda b: b.min_quantity)
-        ]
-        out[item.product_id].append(
-            SupplierTerms(
-                supplier=supplier.code,
-                supplier_id=supplier.id,
-                currency=item.currency,
-                offer=sourcing.Offer(
-                    supplier.code,
-                    item.product.sku,
-                    tuple(breaks),
-                    moq=item.moq,
-                    pack=item.pack_size,
-                    lead_time_days=lead.mean_days,
-                    risk_premium_pct=premium.get(supplier.grade or "", 0.0),
-                ),
-                lead_time=lead,
-            )
-        )
-    return out
-
-
-def _latest_forecasts(
-    s: Session, keys: Sequence[tuple[int, int]]
-) -> dict[tuple[int, int], Forecast]:
-    if not keys:
-        return {}
-    newest = (
-        select(func.max(Forecast.id))
-        .where(Forecast.product_id.in_({p for p, _ in keys}))
-        .group_by(Forecast.product_id, Forecast.warehouse_id)
-    )
-    rows = s.scalars(select(Forecast).where(Forecast.id.in_(newest))).all()
-    wanted = set(keys)
-    return {
-        (f.product_id, f.warehouse_id): f for f in rows if (f.product_id, f.warehouse_id) in wanted
-    }
-
-
-def _policy_input(
-    forecast: Forecast, level: StockLevel | None, lead: LeadTime, service_level: float
-) -> tuple[stock_policy.PolicyInput, float]:
-    period_days = 7.0 if forecast.frequency == "W" else 1.0
-    means = [float(p["mean"]) for p in forecast.periods]
-    sds = [
-        stock_policy.sd_from_quantiles(float(p["mean"]), p.get("quantiles") or {})
-        for p in forecast.periods
-    ]
-    review_days = float(_config("REPLENISHMENT_REVIEW_DAYS", 7))
-    return (
-        stock_policy.PolicyInput(
-            period_means=means,
-            period_sds=sds,
-            lead_time=lead.mean_days / period_days,
-            lead_time_sd=lead.sd_days / period_days,
-            review_period=review_days / period_days,
-            service_level=service_level,
-            intermittent=any(m in forecast.model for m in INTERMITTENT_MODELS),
-            on_hand=level.on_hand if level else 0,
-            reserved=level.reserved if level else 0,
-            incoming=level.incoming if level else 0,
-        ),
-        period_days,
-    )
-
-
-def _policy_view(p: stock_policy.Policy, lead: LeadTime, supplier: str | None) -> dict[str, Any]:
-    def r(x: float | None, places: int = 2) -> float | None:
-        return None if x is None or not math.isfinite(x) else round(x, places)
-
-    return {
-        "method": p.method,
-        "supplier": supplier,
-        "lead_time_days": r(lead.mean_days),
-        "lead_time_sd_days": r(lead.sd_days),
-        "lead_time_observations": lead.observations,
-        "protection_periods": r(p.protection_interval),
-        "demand_over_protection": r(p.demand_mean),
-        "demand_sd": r(p.demand_sd),
-        "safety_stock": r(p.safety_stock),
-        "reorder_point": r(p.reorder_point),
-        "order_up_to": r(p.order_up_to),
-        "inventory_position": r(p.inventory_position),
-        "suggested_order": p.suggested_order,
-        "days_of_cover": r(p.days_of_cover, 1),
-        "stockout_probability": r(p.stockout_probability, 4),
-    }
-
-
-def _service_level(value: float | None) -> float:
-    level = value if value is not None else float(_config("REPLENISHMENT_SERVICE_LEVEL", 0.95))
-    if not 0.5 <= level < 1:
-        raise Invalid("A service level is between 0.5 and 1.", errors={"service_level": ["range"]})
-    return level
-
-
-# --- one policy -----------------------------------------------------------------------------------
-
-
-def policy_of(sku: str, warehouse: str, service_level: float | None = None) -> dict[str, Any]:
-    """Safety stock, reorder point and order-up-to of one item in one warehouse, per supplier."""
-    level_target = _service_level(service_level)
-    with read_only() as s:
-        product = product_by_sku(s, sku)
-        site = warehouse_by_code(s, warehouse)
-        forecast = _latest_forecasts(s, [(product.id, site.id)]).get((product.id, site.id))
-        if forecast is None:
-            raise NotFound(
-                f"No forecast of {product.sku} in {site.code} yet; start a forecast run.",
-                slug="no-forecast",
-            )
-        level = s.scalar(
-            select(StockLevel).where(
-                StockLevel.product_id == product.id, StockLevel.warehouse_id == site.id
-            )
-        )
-        history = lead_times(s)
-        terms = _terms(s, [product.id], history).get(product.id, [])
-    by_supplier = []
-    for t in sorted(terms, key=lambda t: (t.offer.unit_prices[0].unit_price, t.supplier)):
-        pin, period_days = _policy_input(forecast, level, t.lead_time, level_target)
-        result = stock_policy.compute_policy(pin, period_days=period_days)
-        by_supplier.append(_policy_view(result, t.lead_time, t.supplier))
-    if by_supplier:
-        main = by_supplier[0]
-    else:
-        promised = LeadTime(float(_config("REPLENISHMENT_DEFAULT_LEAD_DAYS", 14)), 0.0, 0)
-        pin, period_days = _policy_input(forecast, level, promised, level_target)
-        main = _policy_view(
-            stock_policy.compute_policy(pin, period_days=period_days), promised, None
-        )
-    return {
-        "sku": product.sku,
-        "warehouse": site.code,
-        "service_level": level_target,
-        "forecast": {
-            "run_id": forecast.run_id,
-            "model": forecast.model,
-            "frequency": forecast.frequency,
-        },
-        "on_hand": level.on_hand if level else 0,
-        "reserved": level.reserved if level else 0,
-        "incoming": level.incoming if level else 0,
-        **main,
-        "suppliers": by_supplier,
-    }
-
-
-# --- the dashboard --------------------------------------------------------------------------------
-
-
-def risk_overview(args: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every forecast (item, warehouse) with its policy, riskiest first, for the planner's list.
-
-    ``view``: ``risk`` (stock-out before the next receipt is likely), ``below`` (at or below the
-    reorder point), ``over`` (above order-up-to by ``overstock_margin``), or everything.
-    """
-    level_target = _service_level(args.get("service_level"))
-    margin = float(args.get("overstock_margin") or _config("REPLENISHMENT_OVERSTOCK_MARGIN", 0.5))
-    with read_only() as s:
-        stmt = select(Forecast.product_id, Forecast.warehouse_id).distinct()
-        if args.get("warehouse"):
-            stmt = stmt.where(Forecast.warehouse_id == warehouse_by_code(s, args["warehouse"]).id)
-        keys = [(p, w) for p, w in s.execute(stmt)]
-        forecasts = _latest_forecasts(s, keys)
-        levels = {
-            (lv.product_id, lv.warehouse_id): lv
-            for lv in s.scalars(
-                select(StockLevel).where(StockLevel.product_id.in_({p for p, _ in keys}))
-            )
-        }
-        history = lead_times(s)
-        terms = _terms(s, {p for p, _ in keys}, history)
-        products = {
-            p.id: p for p in s.scalars(select(Product).where(Product.id.in_({p for p, _ in keys})))
-        }
-        codes = {w.id: w.code for w in s.scalars(select(Warehouse))}
-    default_lead = LeadTime(float(_config("REPLENISHMENT_DEFAULT_LEAD_DAYS", 14)), 0.0, 0)
-    out = []
-    q = (args.get("q") or "").strip().lower()
-    for key, forecast in forecasts.items():
-        product = products[key[0]]
-        if q and q not in product.sku.lower() and q not in product.name.lower():
-            continue
-        offers = sorted(terms.get(key[0], []), key=lambda t: t.offer.unit_prices[0].unit_price)
-        lead = offers[0].lead_time if offers else default_lead
-        pin, period_days = _policy_input(forecast, levels.get(key), lead, level_target)
-        p = stock_policy.compute_policy(pin, period_days=period_days)
-        horizon_days = len(forecast.periods) * period_days
-        yearly = sum(pin.period_means) * 365 / horizon_days if horizon_days else 0.0
-        level = levels.get(key)
-        on_hand = level.on_hand if level else 0
-        row = {
-            "sku": product.sku,
-            "name": product.name,
-            "warehouse": codes[key[1]],
-            **_policy_view(p, lead, offers[0].supplier if offers else None),
-            "on_hand": on_hand,
-            "turns": round(yearly / on_hand, 1) if on_hand > 0 else None,
-            "below_reorder_point": p.inventory_position <= p.reorder_point,
-            "overstock": p.inventory_position > p.order_up_to * (1 + margin),
-        }
-        out.append(row)
-    view = args.get("view")
-    if view == "risk":
-        out = [r for r in out if (r["stockout_probability"] or 0) >= 1 - level_target]
-    elif view == "below":
-        out = [r for r in out if r["below_reorder_point"]]
-    elif view == "over":
-        out = [r for r in out if r["overstock"]]
-    out.sort(key=lambda r: (-(r["stockout_probability"] or 0), r["days_of_cover"] or 0, r["sku"]))
-    return out
 
 
 # --- plans ----------------------------------------------------------------------------------------
@@ -348,7 +51,7 @@ def risk_overview(args: dict[str, Any]) -> list[dict[str, Any]]:
 def start_plan(actor: Principal, data: dict[str, Any]) -> dict[str, Any]:
     """Queue a plan; it is computed by the ``replenishment_plan`` job in threads or on Celery."""
     actor.ensure_role(*PLANNERS)
-    _service_level(data.get("service_level"))
+    service_level_or_default(data.get("service_level"))
     with read_only() as s:
         for i, code in enumerate(data.get("warehouses") or []):
             warehouse_by_code(s, code, field=f"warehouses.{i}")
@@ -404,7 +107,7 @@ def run_plan(params: dict[str, Any], report: jobs.Report) -> dict[str, Any]:
     lines = [n.line for n in needs]
     result = (
         sourcing.source(
-            lines, offers, limits, time_limit_s=float(_config("REPLENISHMENT_TIME_LIMIT", 20))
+            lines, offers, limits, time_limit_s=float(config("REPLENISHMENT_TIME_LIMIT", 20))
         )
         if lines
         else None
@@ -493,7 +196,7 @@ def _needs(
     s: Session, request: dict[str, Any]
 ) -> tuple[list[_Need], dict[int, list[SupplierTerms]]]:
     """The lines to source: given explicitly, or every forecast series that should order now."""
-    factor = Decimal(str(_config("REPLENISHMENT_SHORTAGE_FACTOR", 4)))
+    factor = Decimal(str(config("REPLENISHMENT_SHORTAGE_FACTOR", 4)))
     history = lead_times(s)
     codes = {w.id: w.code for w in s.scalars(select(Warehouse))}
     ids = {code: wid for wid, code in codes.items()}
@@ -513,7 +216,7 @@ def _needs(
             p.id: p
             for p in s.scalars(select(Product).where(Product.id.in_({p for p, _ in wanted})))
         }
-        terms = _terms(s, products, history)
+        terms = supplier_terms(s, products, history)
         needs = []
         for (pid, wid), quantity in wanted.items():
             cheapest = min(
@@ -534,7 +237,7 @@ def _needs(
                 )
             )
         return needs, terms
-    level_target = _service_level(request.get("service_level"))
+    level_target = service_level_or_default(request.get("service_level"))
     stmt = select(Forecast.product_id, Forecast.warehouse_id).distinct()
     if request.get("warehouses"):
         stmt = stmt.where(
@@ -546,7 +249,7 @@ def _needs(
         wanted_ids = [product_by_sku(s, sku).id for sku in request["skus"]]
         stmt = stmt.where(Forecast.product_id.in_(wanted_ids))
     keys = [(p, w) for p, w in s.execute(stmt)]
-    forecasts = _latest_forecasts(s, keys)
+    forecasts = latest_forecasts(s, keys)
     levels = (
         {
             (lv.product_id, lv.warehouse_id): lv
@@ -562,8 +265,8 @@ def _needs(
         if keys
         else {}
     )
-    terms = _terms(s, products, history)
-    default_lead = LeadTime(float(_config("REPLENISHMENT_DEFAULT_LEAD_DAYS", 14)), 0.0, 0)
+    terms = supplier_terms(s, products, history)
+    default_lead = LeadTime(float(config("REPLENISHMENT_DEFAULT_LEAD_DAYS", 14)), 0.0, 0)
     needs = []
     for key, forecast in sorted(forecasts.items()):
         offers = terms.get(key[0], [])
@@ -577,14 +280,14 @@ def _needs(
         ] or [None]
         for t in candidates:
             lead = t.lead_time if t else default_lead
-            pin, period_days = _policy_input(forecast, levels.get(key), lead, level_target)
+            pin, period_days = policy_input(forecast, levels.get(key), lead, level_target)
             p = stock_policy.compute_policy(pin, period_days=period_days)
             if chosen is None:
-                chosen, chosen_view = p, _policy_view(p, lead, t.supplier if t else None)
+                chosen, chosen_view = p, policy_view(p, lead, t.supplier if t else None)
                 ordering = p.inventory_position <= p.reorder_point
             if t is not None:
                 by_supplier[t.supplier] = max(0, math.ceil(p.order_up_to - p.inventory_position))
-                views[t.supplier] = _policy_view(p, lead, t.supplier)
+                views[t.supplier] = policy_view(p, lead, t.supplier)
         if chosen is None or not ordering or not offers:
             continue
         need = max(by_supplier.values()) if by_supplier else 0
@@ -833,23 +536,3 @@ def apply_plan(actor: Principal, plan_id: int) -> dict[str, Any]:
         )
         uow.commit()
     return get_plan(plan_id)
-
-
-def projection(sku: str, warehouse: str, policy: dict[str, Any]) -> dict[str, Any]:
-    """Projected stock per forecast period if nothing is ordered, beside the policy's levels."""
-    from forecasting import services as forecasts
-
-    forecast = forecasts.latest_forecast(sku, warehouse)
-    position = float(policy["inventory_position"] or 0)
-    days, stock = [], []
-    for period in forecast["periods"]:
-        position -= float(period["mean"])
-        days.append(period["start"].isoformat())
-        stock.append(round(position, 2))
-    return {
-        "periods": days,
-        "stock": stock,
-        "reorder_point": policy["reorder_point"],
-        "safety_stock": policy["safety_stock"],
-        "order_up_to": policy["order_up_to"],
-    }
