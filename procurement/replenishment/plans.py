@@ -150,7 +150,7 @@ def run_plan(params: dict[str, Any], report: jobs.Report) -> dict[str, Any]:
                         policy=need.policy,
                     )
                 )
-            plan.objective = result.objective
+            plan.objective = result.objective.quantize(Decimal("0.0001"))
             plan.solver = {
                 "status": result.solver.status,
                 "gap": result.solver.gap,
@@ -166,7 +166,7 @@ def run_plan(params: dict[str, Any], report: jobs.Report) -> dict[str, Any]:
         "plan_id": plan_id,
         "lines": len(result.lines) if result else 0,
         "short": len(result.short) if result else 0,
-        "objective": str(result.objective) if result else "0",
+        "objective": str(result.objective.quantize(CENT)) if result else "0.00",
     }
 
 
@@ -286,7 +286,9 @@ def _needs(
                 chosen, chosen_view = p, policy_view(p, lead, t.supplier if t else None)
                 ordering = p.inventory_position <= p.reorder_point
             if t is not None:
-                by_supplier[t.supplier] = max(0, math.ceil(p.order_up_to - p.inventory_position))
+                # A supplier fast enough that its own order-up-to is already covered still needs
+                # one unit: the optimiser may then prefer a token order from it to a big one.
+                by_supplier[t.supplier] = max(1, math.ceil(p.order_up_to - p.inventory_position))
                 views[t.supplier] = policy_view(p, lead, t.supplier)
         if chosen is None or not ordering or not offers:
             continue

@@ -228,3 +228,17 @@ def test_apply_is_all_or_nothing(app, make_user, make_supplier, shop):
     assert "PACKS" in body["detail"]
     assert purchase_orders(app) == 0
     assert buyer.get(f"/replenishment/plans/{plan['id']}").json["applied_at"] is None
+
+
+def test_a_supplier_whose_own_policy_needs_nothing_does_not_break_the_plan(
+    make_user, shop, store_forecast
+):
+    # 40 on hand; 10 a week. SLOW (3 weeks) is at its reorder point, FAST (1 week) needs nothing.
+    store_forecast("A", "W1", mean=10, sd=5)
+    planner = make_user("planner")
+    policy = planner.get("/replenishment/policy?sku=A&warehouse=W1").json
+    fast = next(p for p in policy["suppliers"] if p["supplier"] == "FAST")
+    assert fast["order_up_to"] < 40 <= policy["order_up_to"]
+    plan = run_plan(planner, {})
+    (line,) = plan["lines"]
+    assert (line["supplier"], line["quantity"]) == ("FAST", 1)
