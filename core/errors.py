@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, current_app, g, json, render_template, request
+from markupsafe import escape
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
@@ -96,11 +97,34 @@ def http_exception_to_problem(error: HTTPException) -> Response:
     return problem_response(body, headers)
 
 
+#: What a person sees above the detail, by status.
+PAGE_TITLES = {
+    400: "That request was not understood",
+    401: "Please sign in",
+    403: "Your role does not allow this",
+    404: "Not found",
+    405: "Not possible here",
+    409: "That clashes with the current state",
+    413: "That upload is too large",
+    422: "Some of that input is not usable",
+    429: "Too many attempts",
+    500: "Something went wrong on our side",
+    503: "The service is briefly unavailable",
+}
+
+
 def _render_html_error(status: int, detail: str) -> Response:
+    """The app's own error page: what happened, what to do, and the id to quote to support."""
+    request_id = g.get("request_id")
+    title = PAGE_TITLES.get(status, "Something went wrong")
     try:
-        html = render_template("errors/error.html", status=status, detail=detail)
+        html = render_template(
+            "errors/error.html", status=status, title=title, detail=detail, request_id=request_id
+        )
     except Exception:
-        html = f"<h1>{status}</h1><p>{detail}</p>"
+        html = f"<h1>{status} {escape(title)}</h1><p>{escape(detail)}</p>"
+        if request_id:
+            html += f"<p>Request id: {escape(request_id)}</p>"
     return Response(html, status=status, mimetype="text/html")
 
 

@@ -141,6 +141,12 @@ def index() -> ResponseReturnValue:
     return redirect(url_for(items[0].endpoint))
 
 
+@bp.get("/favicon.ico")
+def favicon() -> ResponseReturnValue:
+    """Browsers ask for /favicon.ico whatever the page says; point them at the icon."""
+    return redirect(url_for("web.static", filename="favicon.svg"), code=301)
+
+
 @bp.get("/static/vendor/plotly.min.js")
 def plotly_js() -> Response:
     """Plotly's browser bundle from the installed ``plotly`` package: never a CDN or a copy."""

@@ -43,10 +43,37 @@ def test_unexpected_failure_is_a_500_problem_without_internals(app, admin, caplo
 
 
 def test_people_get_an_html_error_page(client):
-    r = client.get("/nowhere", headers={"Accept": "text/html"})
+    r = client.get("/nowhere", headers={"Accept": "text/html", "X-Request-ID": "req-404-abc"})
     assert r.status_code == 404
     assert r.mimetype == "text/html"
-    assert "404" in r.get_data(as_text=True)
+    page = r.get_data(as_text=True)
+    assert "Not found" in page
+    assert 'data-testid="request-id">req-404-abc<' in page
+
+
+def test_a_page_beyond_ones_role_says_which_role_it_needs(app):
+    from accounts import services as accounts
+
+    with app.app_context():
+        accounts.create_user("vic", ["viewer"], password="pw-vic-1234")
+    browser = app.test_client()
+    browser.post("/login", data={"username": "vic", "password": "pw-vic-1234"})
+    r = browser.get("/forecasts/runs", headers={"X-Request-ID": "req-403-abc"})
+    assert r.status_code == 403
+    page = r.get_data(as_text=True)
+    assert "Your role does not allow this" in page
+    assert "planner" in page  # the role the page needs
+    assert "Signed in as vic (viewer)" in page
+    assert "req-403-abc" in page
+
+
+def test_the_favicon_is_served_from_the_app(client):
+    r = client.get("/favicon.ico")
+    assert r.status_code == 301
+    with client.get(r.headers["Location"]) as icon:
+        assert icon.status_code == 200
+        assert icon.mimetype == "image/svg+xml"
+        assert b"<svg" in icon.data
 
 
 def test_request_id_is_echoed_or_generated(anonymous):
