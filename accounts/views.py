@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
@@ -11,10 +13,12 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from accounts import services
+from accounts import audit, services
 from accounts.auth import WebUser
 from core import db
+from core.problems import Forbidden, Problem
 from core.security import throttle_sign_in
+from core.web import register_nav
 
 bp = Blueprint("accounts_web", __name__, template_folder="templates")
 
@@ -63,7 +67,40 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for("accounts_web.login"))
 
 
+AUDITORS = ("admin", "approver")
+
+
+@bp.get("/audit")
+@login_required
+def audit_page() -> ResponseReturnValue:
+    """Who did what to which object, when and why: filter by person, action, object and dates."""
+    principal = current_user.principal
+    if not principal.has_any(*AUDITORS):
+        raise Forbidden(f"This page needs one of the roles: {', '.join(AUDITORS)}.")
+    query = {
+        name: (request.args.get(name) or "").strip() or None
+        for name in ("actor", "action", "object_type", "object_id", "since", "until", "cursor")
+    }
+    args: dict[str, Any] = {**query, "limit": 100}
+    error = None
+    try:
+        for name in ("since", "until"):
+            given = query[name]
+            if given:
+                args[name] = date.fromisoformat(given)
+        entries, next_cursor = audit.list_entries(args)
+    except (ValueError, Problem) as problem:
+        error = getattr(problem, "detail", None) or "Dates are YYYY-MM-DD."
+        entries, next_cursor = [], None
+    return render_template(
+        "accounts/audit.html", entries=entries, next_cursor=next_cursor, query=query, error=error
+    )
+
+
 def init_app(app: Flask) -> None:
     app.config.setdefault("LOGIN_ENDPOINT", "accounts_web.login")
     app.config.setdefault("LOGOUT_ENDPOINT", "accounts_web.logout")
     app.register_blueprint(bp)
+    register_nav(
+        app, "Audit log", "accounts_web.audit_page", roles=AUDITORS, icon="journal-text", order=90
+    )

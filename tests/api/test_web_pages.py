@@ -158,3 +158,37 @@ def test_logout_ends_the_session(app, people):
     client = signed_in(app, "staff", "pw-staff-1")
     assert client.post("/logout").status_code == 302
     assert "/login" in client.get("/stock").location
+
+
+def test_the_audit_log_page_filters_by_who_what_and_when(
+    app, make_user, make_product, make_warehouse
+):
+    from accounts import services as accounts
+
+    make_warehouse(code="W1")
+    make_product(sku="A")
+    staff = make_user("warehouse", warehouses=["W1"])
+    counted = staff.post(
+        "/stock/counts",
+        json={
+            "warehouse": "W1",
+            "reason": "aisle 4 recount",
+            "lines": [{"sku": "A", "counted": 3}],
+        },
+    )
+    assert counted.status_code == 201
+    with app.app_context():
+        accounts.create_user("ada", ["admin"], password="pw-ada-12345")
+        accounts.create_user("vic", ["viewer"], password="pw-vic-12345")
+    admin = app.test_client()
+    admin.post("/login", data={"username": "ada", "password": "pw-ada-12345"})
+    page = admin.get(f"/audit?actor={staff.username}&action=stock.").get_data(as_text=True)
+    assert "stock.count" in page
+    assert "aisle 4 recount" in page
+    assert "product.create" not in page
+    none_today = admin.get("/audit?until=2001-01-01").get_data(as_text=True)
+    assert "Nothing matches." in none_today
+    assert "Dates are YYYY-MM-DD." in admin.get("/audit?since=yesterday").get_data(as_text=True)
+    viewer = app.test_client()
+    viewer.post("/login", data={"username": "vic", "password": "pw-vic-12345"})
+    assert viewer.get("/audit").status_code == 403
