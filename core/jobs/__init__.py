@@ -93,9 +93,11 @@ def init_app(app: Flask, principal: PrincipalResolver) -> None:
     the kernel itself knows nothing of users.
     """
     from core.api import register_api
+    from core.jobs import views
     from core.jobs.api import blp
 
     app.extensions["stockroom.jobs.principal"] = principal
     register_api(app, blp)
+    views.init_app(app)
     if app.config.get("CELERY_BROKER_URL"):
         app.extensions["stockroom.celery"] = make_celery(app)

@@ -15,10 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import db
+from core.api import keyset_page
 from core.db import UnitOfWork, utcnow
 from core.jobs.model import ACTIVE, Actor, Executor, Job, JobStatus
 from core.problems import Forbidden, NotFound, Problem
@@ -477,3 +478,28 @@ def make_celery(app: Flask) -> Any:
             execute(job_id)
 
     return celery
+
+
+def list_for(actor: Actor, args: Mapping[str, Any]) -> tuple[list[Job], str | None]:
+    """Jobs the actor may follow (its own, and kinds its roles may read), newest first."""
+    reconcile_abandoned()
+    readable = [name for name, spec in _kinds.items() if actor.has_any(*spec.readers)]
+    stmt = select(Job).where(or_(Job.created_by_id == actor.user_id, Job.kind.in_(readable)))
+    if args.get("kind"):
+        stmt = stmt.where(Job.kind == args["kind"])
+    if args.get("status"):
+        stmt = stmt.where(Job.status == args["status"])
+    with db.read_only() as s:
+        return keyset_page(
+            s,
+            stmt,
+            [Job.id],
+            lambda j: [j.id],
+            limit=int(args.get("limit") or 50),
+            cursor=args.get("cursor"),
+            descending=True,
+        )
+
+
+def kinds() -> list[str]:
+    return sorted(_kinds)

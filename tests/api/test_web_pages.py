@@ -192,3 +192,30 @@ def test_the_audit_log_page_filters_by_who_what_and_when(
     viewer = app.test_client()
     viewer.post("/login", data={"username": "vic", "password": "pw-vic-12345"})
     assert viewer.get("/audit").status_code == 403
+
+
+def test_the_jobs_page_shows_ones_own_and_readable_jobs_with_progress(
+    app, make_user, make_product, make_warehouse, make_supplier
+):
+    from accounts import services as accounts
+    from tests.forecasting_factories import wait_for_job
+
+    make_warehouse(code="W1")
+    make_product(sku="A")
+    make_supplier(code="ACME", items={"A": "2.00"})
+    buyer = make_user("buyer")
+    started = buyer.post(
+        "/replenishment/plans", json={"lines": [{"sku": "A", "warehouse": "W1", "quantity": 5}]}
+    ).json
+    assert wait_for_job(buyer, started["job_id"])["status"] == "succeeded"
+    with app.app_context():
+        accounts.create_user("bea", ["buyer"], password="pw-bea-12345")
+        accounts.create_user("sam", ["storefront"], password="pw-sam-12345")
+    other_buyer = app.test_client()
+    other_buyer.post("/login", data={"username": "bea", "password": "pw-bea-12345"})
+    page = other_buyer.get("/jobs?kind=replenishment_plan").get_data(as_text=True)
+    assert f'data-job-id="{started["job_id"]}" data-status="succeeded"' in page  # buyers read plans
+    shop = app.test_client()
+    shop.post("/login", data={"username": "sam", "password": "pw-sam-12345"})
+    assert "No jobs to show." in shop.get("/jobs").get_data(as_text=True)
+    assert app.test_client().get("/jobs").status_code == 302  # sign in first
