@@ -158,6 +158,86 @@ def move() -> ResponseReturnValue:
     return render_template("inventory/move.html", form=form)
 
 
+class CountForm(FlaskForm):
+    warehouse = SelectField("Warehouse", validators=[DataRequired()])
+    sheet = TextAreaField(
+        "Count sheet",
+        validators=[DataRequired()],
+        description="One item per line: sku, counted (e.g. BOLT-10, 42)",
+    )
+    reason = StringField("Reason", validators=[Optional(), Length(max=1000)])
+
+
+def _sheet_lines(sheet: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """``sku, counted`` per line (comma, tab or spaces); the problems name the sheet's line."""
+    lines, problems = [], []
+    for n, raw in enumerate(sheet.splitlines(), start=1):
+        text = raw.strip()
+        if not text:
+            continue
+        parts = [p for p in text.replace("\t", ",").replace(";", ",").split(",") if p.strip()]
+        if len(parts) == 1:
+            parts = text.split()
+        try:
+            sku, counted = parts[0].strip(), int(parts[1].strip())
+            if len(parts) != 2 or counted < 0 or counted > 2**31 - 1:
+                raise ValueError
+        except (ValueError, IndexError):
+            problems.append(f"line {n}: write sku, counted (a whole number from 0)")
+            continue
+        lines.append({"sku": sku, "counted": counted})
+    if not lines and not problems:
+        problems.append("the sheet has no lines")
+    return lines, problems
+
+
+@bp.route("/stock/counts", methods=["GET", "POST"])
+@login_required
+def count() -> ResponseReturnValue:
+    """Enter a count sheet; each line that differs from on hand posts one adjustment."""
+    principal = _principal()
+    if not principal.has_any(*STOCK_WRITERS):
+        raise Forbidden("Only warehouse staff post counts.")
+    form = CountForm()
+    form.warehouse.choices = [
+        SelectChoice(w.code, f"{w.code} — {w.name}")
+        for w in _warehouses()
+        if principal.may_act_in(w.code)
+    ]
+    if form.validate_on_submit():
+        lines, problems = _sheet_lines(form.sheet.data or "")
+        skus = [ln["sku"] for ln in lines]
+        problems += [
+            f"{sku} is counted twice" for sku in sorted({x for x in skus if skus.count(x) > 1})
+        ]
+        if problems:
+            for message in problems:
+                flash(message, "error")
+        else:
+            data: dict[str, Any] = {"warehouse": form.warehouse.data, "lines": lines}
+            if (form.reason.data or "").strip():
+                data["reason"] = form.reason.data.strip()
+            try:
+                outcome = stock_service.post_count(principal, data)
+            except Problem as problem:
+                details = problem.errors or {}
+                flash(
+                    problem.detail
+                    + "".join(f" {k}: {'; '.join(map(str, v))}." for k, v in details.items()),
+                    "error",
+                )
+            else:
+                return redirect(url_for(".count_result", count_id=outcome.count.id))
+    return render_template("inventory/count.html", form=form)
+
+
+@bp.get("/stock/counts/<int:count_id>")
+@login_required
+def count_result(count_id: int) -> ResponseReturnValue:
+    outcome = stock_service.get_count(count_id)
+    return render_template("inventory/count_result.html", outcome=outcome)
+
+
 def _explain(problem: Problem) -> str:
     """The problem's sentence, plus the specifics when the sentence alone is generic (409s)."""
     if problem.status != 409 or not problem.errors:
@@ -238,7 +318,16 @@ def init_app(app: Flask) -> None:
         group="Stock",
     )
     register_nav(
-        app, "Ledger", "inventory_web.movements", icon="journal-text", order=12, group="Stock"
+        app,
+        "Cycle count",
+        "inventory_web.count",
+        roles=STOCK_WRITERS,
+        icon="clipboard-check",
+        order=12,
+        group="Stock",
+    )
+    register_nav(
+        app, "Ledger", "inventory_web.movements", icon="journal-text", order=13, group="Stock"
     )
     register_nav(app, "Products", "inventory_web.products", icon="tags", order=20, group="Catalog")
     register_nav(
