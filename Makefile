@@ -16,6 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/pybabel compile -d translations
 	touch $@
 
 ## Install, migrate, load the demo (once) and serve it at http://$(HOST):$(PORT)

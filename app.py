@@ -22,7 +22,18 @@ import logistics
 import procurement
 from core import api as core_api
 from core import config as core_config
-from core import db, errors, health, idempotency, inputs, jobs, observability, security, web
+from core import (
+    db,
+    errors,
+    health,
+    i18n,
+    idempotency,
+    inputs,
+    jobs,
+    observability,
+    security,
+    web,
+)
 from core.db import Base
 
 
@@ -45,6 +56,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     errors.init_app(app)
     web.init_app(app, principal_or_none)
+    i18n.init_app(app)
     core_api.init_app(app)
     health.init_app(app)
     idempotency.init_app(app, idempotency_scope)
