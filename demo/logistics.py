@@ -14,10 +14,10 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from accounts.principal import SYSTEM
-from core.db import UnitOfWork
+from core.db import UnitOfWork, utcnow
 from demo.inventory import WAREHOUSES
 from inventory.models import Warehouse
-from logistics import carriers
+from logistics import carriers, shipments
 from logistics.models import Carrier, Shipment, ShipmentEvent, ShipmentStatus
 
 #: Region -> distance class from each warehouse (0 same region, 1 neighbour, 2 far).
@@ -139,15 +139,17 @@ def seed(rng: random.Random, today: date) -> list[str]:
                     )
                 delivered += 1
                 late += arrived > eta
+        # Waiting for the dock's current ship day (tomorrow once today's last cut-off has passed).
+        dock_day = shipments.current_ship_date(s)
         for _ in range(36):
             origin = rng.choice(codes)
             shipment = Shipment(
                 warehouse_id=warehouse_ids[origin],
-                order_ref=f"B2B-{today:%y%m%d}-{rng.randint(1, 999):03d}",
+                order_ref=f"B2B-{dock_day:%y%m%d}-{rng.randint(1, 999):03d}",
                 region=rng.choice(sorted(REGIONS[origin])),
                 weight_kg=Decimal(rng.choice(["0.5", "1.2", "3.0", "6.5", "12.0"])),
-                ship_date=today,
-                deliver_by=today + timedelta(days=rng.randint(1, 4)),
+                ship_date=dock_day,
+                deliver_by=dock_day + timedelta(days=rng.randint(1, 4)),
                 created_by="system",
             )
             s.add(shipment)
@@ -156,7 +158,7 @@ def seed(rng: random.Random, today: date) -> list[str]:
                 ShipmentEvent(
                     shipment_id=shipment.id,
                     status="planned",
-                    occurred_at=datetime.combine(today, time(8), tzinfo=UTC),
+                    occurred_at=utcnow(),
                     recorded_by="system",
                 )
             )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from accounts.principal import Principal
 from core import jobs
-from core.db import UnitOfWork, read_only, utcnow
+from core.db import UnitOfWork, read_only
 from inventory.catalog import warehouse_by_code
 from inventory.models import Warehouse
 from logistics import assignment, rating
@@ -21,7 +21,7 @@ from logistics.models import (
     CarrierService,
     Shipment,
 )
-from logistics.shipments import ST, on_time_rates
+from logistics.shipments import ST, current_ship_date, on_time_rates
 
 PLANNABLE = (ST.PLANNED.value, ST.ASSIGNED.value)
 
@@ -31,7 +31,11 @@ PLANNABLE = (ST.PLANNED.value, ST.ASSIGNED.value)
 
 def start_assignment(actor: Principal, data: dict[str, Any]) -> dict[str, Any]:
     """Queue the assignment of one ship day's shipments (one warehouse or all) to services."""
-    params: dict[str, Any] = {"ship_date": (data.get("ship_date") or utcnow().date()).isoformat()}
+    ship_date = data.get("ship_date")
+    if ship_date is None:
+        with read_only() as s:
+            ship_date = current_ship_date(s)
+    params: dict[str, Any] = {"ship_date": ship_date.isoformat()}
     planner = actor.has_any("planner")
     if data.get("warehouse"):
         with read_only() as s:

@@ -11,7 +11,9 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -63,10 +65,17 @@ SIGNATURE_HEADER = "X-Stockroom-Signature"
 # --- shipments ------------------------------------------------------------------------------------
 
 
-def _ship_date(warehouse: Warehouse, services_cutoff: int = 17) -> date:
-    """Today, or tomorrow once the usual carrier cut-off hour has passed (UTC)."""
-    now = utcnow()
-    return now.date() + timedelta(days=1) if now.hour >= services_cutoff else now.date()
+def current_ship_date(s: Session) -> date:
+    """Today at the dock, or tomorrow once the last active service's cut-off hour has passed.
+
+    Cut-off hours are local hours of the warehouses' time zone (``DISPLAY_TIMEZONE``); with no
+    service yet, 17:00 stands in.
+    """
+    latest = s.scalar(select(func.max(CarrierService.cutoff_hour)).where(CarrierService.active))
+    zone = ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE", "Asia/Shanghai"))
+    local = utcnow().astimezone(zone)
+    cutoff = latest if latest is not None else 17
+    return local.date() + timedelta(days=1) if local.hour >= cutoff else local.date()
 
 
 def _weight(s: Session, lines: Iterable[tuple[int, int]]) -> Decimal:
@@ -109,7 +118,7 @@ def create_shipment(actor: Principal, data: dict[str, Any]) -> Shipment:
             order_ref=data.get("order_ref"),
             region=data["region"].upper(),
             weight_kg=weight,
-            ship_date=data.get("ship_date") or _ship_date(warehouse),
+            ship_date=data.get("ship_date") or current_ship_date(s),
             deliver_by=data.get("deliver_by"),
             created_by=actor.username,
         )
@@ -143,7 +152,7 @@ def _on_reservation_committed(
             order_ref=reservation.order_ref,
             region=reservation.destination_region,
             weight_kg=_weight(session, pairs),
-            ship_date=_ship_date(warehouse),
+            ship_date=current_ship_date(session),
             deliver_by=reservation.deliver_by,
             created_by=reservation.closed_by or reservation.created_by,
         )

@@ -219,8 +219,12 @@ def test_state_machine_refuses_illegal_moves(make_user, carrier):
 
 
 def test_assignment_respects_capacity_and_explains_each_choice(app, make_user, carrier):
+    from core.db import read_only
+    from logistics.shipments import current_ship_date
+
     staff = make_user("warehouse", warehouses=["W1"])
-    soon = (utcnow() + timedelta(days=2)).date().isoformat()
+    with app.app_context(), read_only() as s:
+        soon = (current_ship_date(s) + timedelta(days=2)).isoformat()  # two days after leaving
     ids = [
         staff.post(
             "/shipments",
@@ -360,3 +364,22 @@ def test_late_deliveries_feed_the_scorecard_and_the_next_assignment(app, anonymo
         (rate,) = on_time_rates(s).values()
     # One late delivery moves the prior (9 of 10 on time) to 9 of 11.
     assert rate == pytest.approx(9 / 11)
+
+
+@pytest.mark.parametrize(("local_hour", "days_later"), [(9, 0), (16, 0), (17, 1), (22, 1)])
+def test_a_new_shipment_leaves_today_until_the_last_cutoff(
+    app, make_user, carrier, local_hour, days_later
+):
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    # Both services keep the default 17:00 cut-off (Shanghai time).
+    local = datetime(2031, 5, 6, local_hour, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    app.config["CLOCK"] = lambda: local.astimezone(UTC)
+    staff = make_user("warehouse", warehouses=["W1"])
+    r = staff.post("/shipments", json={"warehouse": "W1", "region": "EAST", "weight_kg": "1"})
+    assert r.status_code == 201, r.json
+    assert r.json["ship_date"] == (local.date() + timedelta(days=days_later)).isoformat()
+    # Assigning "today" means the dock's day, so the evening's shipments are not missed.
+    job = wait_for_job(staff, staff.post("/shipments/assign", json={}).json["job_id"])
+    assert [row["id"] for row in job["result"]["shipments"]] == [r.json["id"]]

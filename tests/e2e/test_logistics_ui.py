@@ -9,7 +9,7 @@ import pytest
 
 from accounts import services as accounts
 from accounts.principal import SYSTEM
-from core.db import utcnow
+from core.db import read_only
 from logistics import carriers, shipments
 from tests.e2e.conftest import login, open_page
 
@@ -34,7 +34,8 @@ def day(live_server, make_warehouse):
         )
         carriers.import_rates(SYSTEM, "SF-NEXT", RATES.replace(",6,", ",9,"))
         carriers.import_rates(SYSTEM, "SF-ECO", RATES)
-        tomorrow = (utcnow() + timedelta(days=1)).date()
+        with read_only() as s:
+            tomorrow = shipments.current_ship_date(s) + timedelta(days=1)  # a day after leaving
         for order, region in (("WEB-1", "EAST"), ("WEB-2", "EAST"), ("WEB-3", "MOON")):
             shipments.create_shipment(
                 SYSTEM,
@@ -43,7 +44,6 @@ def day(live_server, make_warehouse):
                     "region": region,
                     "order_ref": order,
                     "weight_kg": Decimal("2"),
-                    "ship_date": utcnow().date(),
                     "deliver_by": tomorrow,
                 },
             )
