@@ -82,6 +82,15 @@ def from_environment() -> dict[str, Any]:
         # Connections each process keeps open; at least gunicorn's --threads.
         "DB_POOL_SIZE": int(os.environ.get("DB_POOL_SIZE", "10")),
         "DEFAULT_CURRENCY": os.environ.get("DEFAULT_CURRENCY", "CNY"),
+        # The warehouses' time zone: pages show times in it, and carrier cut-off hours are in it.
+        "DISPLAY_TIMEZONE": os.environ.get("DISPLAY_TIMEZONE", "Asia/Shanghai"),
+        # Replenishment: target cycle service level, review period, and a unit short costs the
+        # price times (1 + this factor times the chance of a stock-out).
+        "REPLENISHMENT_SERVICE_LEVEL": float(os.environ.get("REPLENISHMENT_SERVICE_LEVEL", "0.95")),
+        "REPLENISHMENT_REVIEW_DAYS": float(os.environ.get("REPLENISHMENT_REVIEW_DAYS", "7")),
+        "REPLENISHMENT_SHORTAGE_FACTOR": _decimal("REPLENISHMENT_SHORTAGE_FACTOR", "4"),
+        # Carrier assignment: what one day late costs, in DEFAULT_CURRENCY.
+        "LATENESS_PENALTY_PER_DAY": _decimal("LATENESS_PENALTY_PER_DAY", "20.00"),
         # Purchase orders under this total are approved on submit; above the second threshold
         # two different approvers must sign.
         "PO_AUTO_APPROVE_LIMIT": _decimal("PO_AUTO_APPROVE_LIMIT", "1000"),
