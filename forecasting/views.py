@@ -7,6 +7,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField
@@ -14,6 +16,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, NumberRange, Optional
 
 from accounts.principal import Principal
+from core.i18n import N_
 from core.problems import Forbidden, Problem
 from core.web import register_nav, register_nav_group
 from forecasting import services
@@ -23,7 +26,21 @@ from inventory import catalog
 
 bp = Blueprint("forecasting_web", __name__, template_folder="templates")
 
-FREQUENCY_LABELS = {"D": "days", "W": "weeks", "M": "months"}
+#: The unit of a horizon or a history, shown after a count ("8 weeks").
+FREQUENCY_LABELS = {"D": N_("days"), "W": N_("weeks"), "M": N_("months")}
+#: One whole sentence per frequency, so each language words the limit its own way.
+HORIZON_LIMITS = {
+    "D": N_("At most %(n)s periods ahead for days."),
+    "W": N_("At most %(n)s periods ahead for weeks."),
+    "M": N_("At most %(n)s periods ahead for months."),
+}
+#: What a run's status badge says; the status value itself stays English in data attributes.
+JOB_STATUS_LABELS = {
+    "queued": N_("queued"),
+    "running": N_("running"),
+    "succeeded": N_("succeeded"),
+    "failed": N_("failed"),
+}
 
 
 def _principal() -> Principal:
@@ -89,14 +106,22 @@ def forecast_page() -> ResponseReturnValue:
     warehouses = [(w.code, w.name) for w in catalog.all_warehouses()]
     name = catalog.product_names([sku]).get(sku) if sku else None
     status = 200
-    unknown = []
-    if sku and name is None:
-        unknown.append(f"no item {sku}")
-    if warehouse and warehouse not in {code for code, _ in warehouses}:
-        unknown.append(f"no warehouse {warehouse}")
-    if unknown:
+    no_item = bool(sku) and name is None
+    no_warehouse = bool(warehouse) and warehouse not in {code for code, _name in warehouses}
+    if no_item or no_warehouse:
         # Said on the page, not left blank: a mistyped link shows what is wrong.
-        error = "There is " + " and ".join(unknown) + "; choose from the lists."
+        if no_item and no_warehouse:
+            error = _(
+                "There is no item %(sku)s and no warehouse %(warehouse)s; choose from the lists.",
+                sku=sku,
+                warehouse=warehouse,
+            )
+        elif no_item:
+            error = _("There is no item %(sku)s; choose from the lists.", sku=sku)
+        else:
+            error = _(
+                "There is no warehouse %(warehouse)s; choose from the lists.", warehouse=warehouse
+            )
         forecast = history = None
         status = 404
     return render_template(
@@ -117,23 +142,25 @@ def forecast_page() -> ResponseReturnValue:
 
 class RunForm(FlaskForm):
     horizon = IntegerField(
-        "Horizon (periods)",
+        _l("Horizon (periods)"),
         default=8,
         validators=[DataRequired(), NumberRange(min=1, max=max(MAX_HORIZON.values()))],
     )
     frequency = SelectField(
-        "Periods",
+        _l("Periods"),
         choices=[
-            SelectChoice("W", "Weeks"),
-            SelectChoice("D", "Days"),
-            SelectChoice("M", "Months"),
+            SelectChoice("W", _l("Weeks")),
+            SelectChoice("D", _l("Days")),
+            SelectChoice("M", _l("Months")),
         ],
         default="W",
     )
     skus = StringField(
-        "SKUs", validators=[Optional()], description="Blank for every item; or a list of skus."
+        _l("SKUs"),
+        validators=[Optional()],
+        description=_l("Blank for every item; or a list of skus."),
     )
-    warehouses = SelectField("Warehouse", validators=[Optional()])
+    warehouses = SelectField(_l("Warehouse"), validators=[Optional()])
 
 
 def _split(text: str | None) -> list[str]:
@@ -147,26 +174,25 @@ def runs_page() -> ResponseReturnValue:
     principal = _require(*services.PLANNERS)
     form = RunForm()
     codes = [w.code for w in catalog.all_warehouses()]
-    form.warehouses.choices = [SelectChoice("", "Every warehouse"), *map(SelectChoice, codes)]
+    form.warehouses.choices = [SelectChoice("", _("Every warehouse")), *map(SelectChoice, codes)]
     if form.validate_on_submit():
         data: dict[str, Any] = {"horizon": form.horizon.data, "frequency": form.frequency.data}
         if skus := _split(form.skus.data):
             data["skus"] = skus
         if form.warehouses.data:
             data["warehouses"] = [form.warehouses.data]
-        try:
-            if data["horizon"] > MAX_HORIZON[data["frequency"]]:
-                raise Problem(
-                    f"At most {MAX_HORIZON[data['frequency']]} periods ahead for "
-                    f"{FREQUENCY_LABELS[data['frequency']]}."
-                )
-            started = services.start_run(principal, data)
-        except Problem as problem:
-            details = [m for msgs in (problem.errors or {}).values() for m in msgs]
-            flash(" ".join([problem.detail, *map(str, details[:5])]), "error")
+        limit = MAX_HORIZON[data["frequency"]]
+        if data["horizon"] > limit:
+            flash(_(HORIZON_LIMITS[data["frequency"]], n=limit), "error")
         else:
-            flash(f"Forecast run {started['run_id']} started.", "success")
-            return redirect(url_for(".runs_page"))
+            try:
+                started = services.start_run(principal, data)
+            except Problem as problem:
+                details = [m for msgs in (problem.errors or {}).values() for m in msgs]
+                flash(" ".join([problem.detail, *map(str, details[:5])]), "error")
+            else:
+                flash(_("Forecast run %(id)s started.", id=started["run_id"]), "success")
+                return redirect(url_for(".runs_page"))
     args = {"limit": 50, "cursor": request.args.get("cursor") or None}
     items, next_cursor = services.list_runs(args)
     return render_template(
@@ -176,27 +202,28 @@ def runs_page() -> ResponseReturnValue:
         next_cursor=next_cursor,
         query={"cursor": args["cursor"]},
         frequency_labels=FREQUENCY_LABELS,
+        status_text={status: _(label) for status, label in JOB_STATUS_LABELS.items()},
     )
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-    register_nav_group(app, "Planning", icon="graph-up-arrow")
+    register_nav_group(app, N_("Planning"), icon="graph-up-arrow")
     register_nav(
         app,
-        "Forecasts",
+        N_("Forecasts"),
         "forecasting_web.forecast_page",
         roles=services.READERS,
         icon="graph-up-arrow",
         order=50,
-        group="Planning",
+        group=N_("Planning"),
     )
     register_nav(
         app,
-        "Forecast runs",
+        N_("Forecast runs"),
         "forecasting_web.runs_page",
         roles=services.PLANNERS,
         icon="cpu",
         order=51,
-        group="Planning",
+        group=N_("Planning"),
     )

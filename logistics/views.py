@@ -7,6 +7,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -15,6 +17,7 @@ from wtforms.validators import Optional
 
 from accounts.principal import Principal
 from core import jobs
+from core.i18n import N_
 from core.problems import Forbidden, Problem
 from core.web import register_nav
 from inventory import catalog
@@ -24,6 +27,26 @@ bp = Blueprint("logistics_web", __name__, template_folder="templates")
 
 READERS = ("warehouse", "planner", "buyer", "approver", "viewer")
 ASSIGNERS = ("warehouse", "planner")
+
+#: What each shipment status reads as; the value stays English in data attributes and the API.
+STATUS_LABELS = {
+    "planned": N_("planned"),
+    "assigned": N_("assigned"),
+    "picked_up": N_("picked up"),
+    "in_transit": N_("in transit"),
+    "out_for_delivery": N_("out for delivery"),
+    "delivered": N_("delivered"),
+    "exception": N_("exception"),
+    "returned": N_("returned"),
+    "cancelled": N_("cancelled"),
+}
+#: The same for the assignment job that the result page follows.
+JOB_STATUS_LABELS = {
+    "queued": N_("queued"),
+    "running": N_("running"),
+    "succeeded": N_("succeeded"),
+    "failed": N_("failed"),
+}
 
 
 def _principal() -> Principal:
@@ -38,12 +61,12 @@ def _require(*roles: str) -> Principal:
 
 
 class AssignForm(FlaskForm):
-    warehouse = SelectField("Warehouse", default="")
-    ship_date = DateField("Ship date", validators=[Optional()])
+    warehouse = SelectField(_l("Warehouse"), default="")
+    ship_date = DateField(_l("Ship date"), validators=[Optional()])
 
 
 class RateCardForm(FlaskForm):
-    file = FileField("Rate card CSV", validators=[FileRequired()])
+    file = FileField(_l("Rate card CSV"), validators=[FileRequired()])
 
 
 @bp.route("/shipments", methods=["GET", "POST"])
@@ -53,7 +76,7 @@ def shipments_page() -> ResponseReturnValue:
     principal = _require(*READERS)
     form = AssignForm()
     codes = [w.code for w in catalog.all_warehouses()]
-    form.warehouse.choices = [("", "Every warehouse I plan"), *((c, c) for c in codes)]
+    form.warehouse.choices = [("", _("Every warehouse I plan")), *((c, c) for c in codes)]
     if form.validate_on_submit():
         _require(*ASSIGNERS)
         try:
@@ -87,6 +110,7 @@ def shipments_page() -> ResponseReturnValue:
         form=form,
         codes=codes,
         statuses=shipments.ST,
+        status_labels=STATUS_LABELS,
         can_assign=principal.has_any(*ASSIGNERS),
         error=error,
         query={k: (v.isoformat() if isinstance(v, date) else v) for k, v in args.items()},
@@ -108,14 +132,23 @@ def assignment_page(job_id: int) -> ResponseReturnValue:
     job = jobs.get(job_id, principal)
     if job.kind != "carrier_assignment":
         raise Problem(f"Job {job_id} is not a carrier assignment.", status=404)
-    return render_template("logistics/assignment.html", job=job, result=job.result or {})
+    return render_template(
+        "logistics/assignment.html",
+        job=job,
+        result=job.result or {},
+        status_text={status: _(label) for status, label in JOB_STATUS_LABELS.items()},
+    )
 
 
 @bp.get("/shipments/<int:shipment_id>")
 @login_required
 def shipment_page(shipment_id: int) -> ResponseReturnValue:
     _require(*READERS)
-    return render_template("logistics/shipment.html", shipment=shipments.get_shipment(shipment_id))
+    return render_template(
+        "logistics/shipment.html",
+        shipment=shipments.get_shipment(shipment_id),
+        status_labels=STATUS_LABELS,
+    )
 
 
 @bp.route("/carriers", methods=["GET", "POST"])
@@ -139,8 +172,12 @@ def carriers_page() -> ResponseReturnValue:
                 )
             else:
                 flash(
-                    f"Rate card of {outcome['service']}: {outcome['rows']} rows "
-                    f"(replacing {outcome['replaced']}).",
+                    _(
+                        "Rate card of %(service)s: %(rows)s rows (replacing %(replaced)s).",
+                        service=outcome["service"],
+                        rows=outcome["rows"],
+                        replaced=outcome["replaced"],
+                    ),
                     "success",
                 )
                 return redirect(url_for(".carriers_page"))
@@ -156,14 +193,14 @@ def carriers_page() -> ResponseReturnValue:
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     register_nav(
-        app, "Shipments", "logistics_web.shipments_page", roles=READERS, icon="truck", order=40
+        app, N_("Shipments"), "logistics_web.shipments_page", roles=READERS, icon="truck", order=40
     )
     register_nav(
         app,
-        "Carriers",
+        N_("Carriers"),
         "logistics_web.carriers_page",
         roles=READERS,
         icon="signpost-split",
         order=41,
-        group="Planning",
+        group=N_("Planning"),
     )
