@@ -87,6 +87,7 @@ SUPPLIER_EVENT_LABELS: dict[str, str] = {
     "suspended": N_("Suspended"),
     "blocked": N_("Blocked"),
     "reviewed": N_("Reviewed"),
+    "flagged": N_("Flagged"),
 }
 
 
