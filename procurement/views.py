@@ -23,6 +23,8 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -45,6 +47,7 @@ from wtforms.validators import DataRequired, Email, Length, NumberRange, Optiona
 
 from accounts.principal import Principal
 from core.db import utcnow
+from core.i18n import N_
 from core.problems import Problem
 from core.web import register_nav, register_nav_group
 from procurement import scorecards, suppliers
@@ -60,6 +63,37 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 READERS = ("warehouse", "buyer", "approver", "planner", "viewer")
+
+#: How a stored status reads on the pages. Templates show ``_(status|replace("_", " "))``, so
+#: each English label is the status with spaces; marking them here puts them in the catalog.
+STATUS_LABELS: dict[str, str] = {
+    "draft": N_("draft"),
+    "pending_approval": N_("pending approval"),
+    "approved": N_("approved"),
+    "rejected": N_("rejected"),
+    "sent": N_("sent"),
+    "partially_received": N_("partially received"),
+    "received": N_("received"),
+    "closed": N_("closed"),
+    "cancelled": N_("cancelled"),
+    "candidate": N_("candidate"),
+    "suspended": N_("suspended"),
+    "blocked": N_("blocked"),
+}
+#: What a supplier's history calls each event (kinds are stored lower case).
+SUPPLIER_EVENT_LABELS: dict[str, str] = {
+    "created": N_("Created"),
+    "approved": N_("Approved"),
+    "suspended": N_("Suspended"),
+    "blocked": N_("Blocked"),
+    "reviewed": N_("Reviewed"),
+    "flagged": N_("Flagged"),
+}
+
+
+def status_label(status: str) -> str:
+    """The reader's word for a status; an unknown one is shown as stored."""
+    return _(STATUS_LABELS.get(status, status.replace("_", " ")))
 
 
 def principal() -> Principal:
@@ -101,67 +135,76 @@ def flash_problem(problem: Problem) -> None:
 
 
 class LineForm(Form):
-    sku = StringField("SKU", validators=[Optional(), Length(max=64)])
-    quantity = IntegerField("Quantity", validators=[Optional(), NumberRange(min=1)])
-    unit_price = DecimalField("Unit price", places=4, validators=[Optional(), NumberRange(min=0)])
+    sku = StringField(_l("SKU"), validators=[Optional(), Length(max=64)])
+    quantity = IntegerField(_l("Quantity"), validators=[Optional(), NumberRange(min=1)])
+    unit_price = DecimalField(
+        _l("Unit price"), places=4, validators=[Optional(), NumberRange(min=0)]
+    )
 
 
 class OrderForm(FlaskForm):
-    supplier = SelectField("Supplier", validators=[DataRequired()])
-    warehouse = SelectField("Deliver to", validators=[DataRequired()])
-    expected_date = DateField("Expected by", validators=[Optional()])
-    notes = TextAreaField("Notes", validators=[Optional(), Length(max=4000)])
+    supplier = SelectField(_l("Supplier"), validators=[DataRequired()])
+    warehouse = SelectField(_l("Deliver to"), validators=[DataRequired()])
+    expected_date = DateField(_l("Expected by"), validators=[Optional()])
+    notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=4000)])
     lines = FieldList(FormField(LineForm), min_entries=4, max_entries=200)
     version = HiddenField()
 
 
 class ActionForm(FlaskForm):
-    reason = StringField("Reason", validators=[Optional(), Length(max=2000)])
+    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=2000)])
     version = HiddenField()
 
 
 class ReceiveForm(FlaskForm):
     received_at = DateTimeLocalField(
-        "Received at (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()]
+        _l("Received at (UTC)"), format="%Y-%m-%dT%H:%M", validators=[Optional()]
     )
-    note = StringField("Note", validators=[Optional(), Length(max=2000)])
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=2000)])
 
 
 class SupplierForm(FlaskForm):
     code = StringField(
-        "Code",
+        _l("Code"),
         validators=[DataRequired(), Length(max=32), Regexp(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")],
     )
-    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    email = StringField("Email", validators=[Optional(), Email(), Length(max=254)])
-    currency = StringField("Currency", validators=[Optional(), Regexp(r"^[A-Z]{3}$")])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    email = StringField(_l("Email"), validators=[Optional(), Email(), Length(max=254)])
+    currency = StringField(_l("Currency"), validators=[Optional(), Regexp(r"^[A-Z]{3}$")])
     default_lead_time_days = IntegerField(
-        "Default lead time (days)", validators=[DataRequired(), NumberRange(min=0, max=730)]
+        _l("Default lead time (days)"), validators=[DataRequired(), NumberRange(min=0, max=730)]
     )
 
 
 class ItemForm(FlaskForm):
-    sku = StringField("SKU", validators=[DataRequired(), Length(max=64)])
-    supplier_sku = StringField("Supplier's SKU", validators=[Optional(), Length(max=64)])
+    sku = StringField(_l("SKU"), validators=[DataRequired(), Length(max=64)])
+    supplier_sku = StringField(_l("Supplier's SKU"), validators=[Optional(), Length(max=64)])
     unit_price = DecimalField(
-        "Unit price", places=4, validators=[DataRequired(), NumberRange(min=0)]
+        _l("Unit price"), places=4, validators=[DataRequired(), NumberRange(min=0)]
     )
-    moq = IntegerField("MOQ", default=1, validators=[Optional(), NumberRange(min=1)])
-    pack_size = IntegerField("Pack size", default=1, validators=[Optional(), NumberRange(min=1)])
+    moq = IntegerField(_l("MOQ"), default=1, validators=[Optional(), NumberRange(min=1)])
+    pack_size = IntegerField(
+        _l("Pack size"), default=1, validators=[Optional(), NumberRange(min=1)]
+    )
     lead_time_days = IntegerField(
-        "Lead time (days)", validators=[Optional(), NumberRange(min=0, max=730)]
+        _l("Lead time (days)"), validators=[Optional(), NumberRange(min=0, max=730)]
     )
     price_breaks = StringField(
-        "Price breaks", validators=[Optional()], description="e.g. 100:9.50;500:9.00"
+        _l("Price breaks"),
+        validators=[Optional()],
+        description=_l("e.g. 100:9.50;500:9.00"),
     )
 
 
 class ImportForm(FlaskForm):
     kind = SelectField(
-        "File",
-        choices=[SelectChoice("suppliers", "Suppliers"), SelectChoice("prices", "Price lists")],
+        _l("File"),
+        choices=[
+            SelectChoice("suppliers", _l("Suppliers")),
+            SelectChoice("prices", _l("Price lists")),
+        ],
     )
-    file = FileField("CSV file", validators=[FileRequired()])
+    file = FileField(_l("CSV file"), validators=[FileRequired()])
 
 
 # --- purchase orders ------------------------------------------------------------------------------
@@ -170,7 +213,15 @@ class ImportForm(FlaskForm):
 def _choices() -> tuple[list[SelectChoice], list[SelectChoice]]:
     return (
         [
-            SelectChoice(x.code, f"{x.code} · {x.name} · grade {x.grade or 'N/A'}")
+            SelectChoice(
+                x.code,
+                _(
+                    "%(code)s · %(name)s · grade %(grade)s",
+                    code=x.code,
+                    name=x.name,
+                    grade=x.grade or _("N/A"),
+                ),
+            )
             for x in suppliers.approved_suppliers()
         ],
         [SelectChoice(w.code, f"{w.code} · {w.name}") for w in writing.delivery_warehouses()],
@@ -224,10 +275,10 @@ def _missing_quantities(form: OrderForm, lines: list[dict[str, Any]], rows: list
     bad = False
     for line, row in zip(lines, rows, strict=True):
         if not line["quantity"]:
-            form.lines.entries[row].form.quantity.errors = ["Say how many."]
+            form.lines.entries[row].form.quantity.errors = [_("Say how many.")]
             bad = True
     if not lines:
-        flash("Add at least one line.", "error")
+        flash(_("Add at least one line."), "error")
         bad = True
     return bad
 
@@ -271,7 +322,7 @@ def order_new() -> ResponseReturnValue:
                 flash_problem(problem)
                 _attach_errors(form, problem, rows)
             else:
-                flash(f"{po.number} saved as a draft.", "success")
+                flash(_("%(number)s saved as a draft.", number=po.number), "success")
                 return redirect(url_for(".order_detail", po_id=po.id))
     return render_template("procurement/order_form.html", form=form, po=None)
 
@@ -290,7 +341,14 @@ def order_edit(po_id: int) -> ResponseReturnValue:
     ]
     form.supplier.data = po.supplier.code  # shown, not editable: an order keeps its supplier
     if po.status != POStatus.DRAFT:
-        flash(f"{po.number} is {po.status.replace('_', ' ')}; only drafts can be edited.", "error")
+        flash(
+            _(
+                "%(number)s is %(status)s; only drafts can be edited.",
+                number=po.number,
+                status=status_label(po.status),
+            ),
+            "error",
+        )
         return redirect(url_for(".order_detail", po_id=po_id))
     if request.method == "GET":
         form.warehouse.data = po.warehouse.code
@@ -323,7 +381,7 @@ def order_edit(po_id: int) -> ResponseReturnValue:
                 if problem.status in (409, 412):
                     return redirect(url_for(".order_detail", po_id=po_id))
             else:
-                flash(f"{po.number} saved.", "success")
+                flash(_("%(number)s saved.", number=po.number), "success")
                 return redirect(url_for(".order_detail", po_id=po_id))
     return render_template("procurement/order_form.html", form=form, po=po)
 
@@ -368,13 +426,14 @@ ACTIONS: dict[str, Callable[..., PurchaseOrder]] = {
     "cancel": lambda p, po, reason, v: transitions.cancel(p, po, reason, expected_version=v),
     "close": lambda p, po, reason, v: transitions.close(p, po, reason, expected_version=v),
 }
+#: What each action did, in the words of the message that confirms it.
 DONE = {
-    "submit": "submitted",
-    "approve": "approved",
-    "reject": "rejected",
-    "send": "marked as sent",
-    "cancel": "cancelled",
-    "close": "closed",
+    "submit": N_("submitted"),
+    "approve": N_("approved"),
+    "reject": N_("rejected"),
+    "send": N_("marked as sent"),
+    "cancel": N_("cancelled"),
+    "close": N_("closed"),
 }
 
 
@@ -385,7 +444,7 @@ def order_action(po_id: int, action: str) -> ResponseReturnValue:
         abort(404)
     form = ActionForm()
     if not form.validate_on_submit():
-        flash("The form expired; please try again.", "error")
+        flash(_("The form expired; please try again."), "error")
         return redirect(url_for(".order_detail", po_id=po_id))
     version = frozenset({int(form.version.data)}) if (form.version.data or "").isdigit() else None
     try:
@@ -396,11 +455,29 @@ def order_action(po_id: int, action: str) -> ResponseReturnValue:
         state = po.status.replace("_", " ")
         if po.status == POStatus.PENDING_APPROVAL and action == "approve":
             missing = po.approvals_required - len(po.approvals_given)
-            flash(f"{po.number}: your approval is recorded; {missing} more needed.", "success")
+            flash(
+                _(
+                    "%(number)s: your approval is recorded; %(missing)s more needed.",
+                    number=po.number,
+                    missing=missing,
+                ),
+                "success",
+            )
         elif state == DONE[action]:
-            flash(f"{po.number} {state}.", "success")
+            flash(
+                _("%(number)s %(state)s.", number=po.number, state=status_label(po.status)),
+                "success",
+            )
         else:
-            flash(f"{po.number} {DONE[action]}; it is now {state}.", "success")
+            flash(
+                _(
+                    "%(number)s %(done)s; it is now %(state)s.",
+                    number=po.number,
+                    done=_(DONE[action]),
+                    state=status_label(po.status),
+                ),
+                "success",
+            )
     target = request.form.get("next") or ""
     if target.startswith("/procurement/"):
         return redirect(target)
@@ -465,9 +542,12 @@ def receive(po_id: int) -> ResponseReturnValue:
                     row["reject_reason"] = raw["reject_reason"]
                 lines.append(row)
         if bad:
-            flash(f"Quantities must be whole numbers of 0 or more: {', '.join(bad)}.", "error")
+            flash(
+                _("Quantities must be whole numbers of 0 or more: %(skus)s.", skus=", ".join(bad)),
+                "error",
+            )
         elif not lines:
-            flash("Enter what arrived on at least one line.", "error")
+            flash(_("Enter what arrived on at least one line."), "error")
         else:
             data: dict[str, Any] = {"lines": lines, "note": form.note.data or None}
             if form.received_at.data:
@@ -480,8 +560,15 @@ def receive(po_id: int) -> ResponseReturnValue:
                 accepted = sum(r["accepted"] for r in lines)
                 rejected = sum(r["rejected"] for r in lines)
                 flash(
-                    f"Receipt {receipt.id} for {po.number}: {accepted} accepted into "
-                    f"{po.warehouse.code}, {rejected} rejected.",
+                    _(
+                        "Receipt %(id)s for %(number)s: %(accepted)s accepted into "
+                        "%(warehouse)s, %(rejected)s rejected.",
+                        id=receipt.id,
+                        number=po.number,
+                        accepted=accepted,
+                        warehouse=po.warehouse.code,
+                        rejected=rejected,
+                    ),
                     "success",
                 )
                 return redirect(url_for(".order_detail", po_id=po_id))
@@ -530,7 +617,7 @@ def supplier_new() -> ResponseReturnValue:
         except Problem as problem:
             flash_problem(problem)
         else:
-            flash(f"{supplier.code} registered as a candidate.", "success")
+            flash(_("%(code)s registered as a candidate.", code=supplier.code), "success")
             return redirect(url_for(".supplier_detail", code=supplier.code))
     return render_template("procurement/supplier_form.html", form=form)
 
@@ -554,7 +641,12 @@ def supplier_import() -> ResponseReturnValue:
             errors = problem.errors or {}
         else:
             flash(
-                f"Imported {outcome.rows} rows: {outcome.created} new, {outcome.updated} replaced.",
+                _(
+                    "Imported %(rows)s rows: %(created)s new, %(updated)s replaced.",
+                    rows=outcome.rows,
+                    created=outcome.created,
+                    updated=outcome.updated,
+                ),
                 "success",
             )
             return redirect(url_for(".supplier_list"))
@@ -591,15 +683,25 @@ def supplier_action(code: str, action: str) -> ResponseReturnValue:
         abort(404)
     form = ActionForm()
     if not form.validate_on_submit():
-        flash("The form expired; please try again.", "error")
+        flash(_("The form expired; please try again."), "error")
         return redirect(url_for(".supplier_detail", code=code))
     try:
         if action == "review":
             supplier = suppliers.review(principal(), code, form.reason.data or "")
-            flash(f"Review of {supplier.code} recorded; the flag is lowered.", "success")
+            flash(
+                _("Review of %(code)s recorded; the flag is lowered.", code=supplier.code),
+                "success",
+            )
         else:
             supplier = suppliers.change_status(principal(), code, action, form.reason.data)
-            flash(f"{supplier.code} is now {supplier.status}.", "success")
+            flash(
+                _(
+                    "%(code)s is now %(status)s.",
+                    code=supplier.code,
+                    status=status_label(supplier.status),
+                ),
+                "success",
+            )
     except Problem as problem:
         flash_problem(problem)
     return redirect(url_for(".supplier_detail", code=code))
@@ -628,9 +730,18 @@ def supplier_item_add(code: str) -> ResponseReturnValue:
     except Problem as problem:
         flash_problem(problem)
     except ValidationError as error:
-        flash(f"Price breaks: {'; '.join(str(m) for m in error.messages)}", "error")
+        flash(
+            _(
+                "Price breaks: %(problems)s",
+                problems="; ".join(str(m) for m in error.messages),
+            ),
+            "error",
+        )
     else:
-        flash(f"{item.product.sku} added to {code}'s price list.", "success")
+        flash(
+            _("%(sku)s added to %(code)s's price list.", sku=item.product.sku, code=code),
+            "success",
+        )
     return redirect(url_for(".supplier_detail", code=code))
 
 
@@ -639,6 +750,9 @@ def supplier_item_add(code: str) -> ResponseReturnValue:
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    app.jinja_env.globals.update(
+        procurement_status_label=status_label, supplier_event_labels=SUPPLIER_EVENT_LABELS
+    )
 
     @app.template_filter("money")
     def money(value: Decimal | None, places: int = 2) -> str:
@@ -650,10 +764,10 @@ def init_app(app: Flask) -> None:
     def pct(value: float | None, places: int = 0) -> str:
         return "–" if value is None else f"{100 * value:.{places}f}%"
 
-    register_nav_group(app, "Purchasing", icon="cart3")
+    register_nav_group(app, N_("Purchasing"), icon="cart3")
     register_nav(
         app,
-        "Purchase orders",
+        N_("Purchase orders"),
         "procurement_web.order_list",
         roles=READERS,
         icon="cart3",
@@ -662,7 +776,7 @@ def init_app(app: Flask) -> None:
     )
     register_nav(
         app,
-        "Approvals",
+        N_("Approvals"),
         "procurement_web.approval_queue",
         roles=("approver",),
         icon="check2-square",
@@ -671,7 +785,7 @@ def init_app(app: Flask) -> None:
     )
     register_nav(
         app,
-        "Receiving",
+        N_("Receiving"),
         "procurement_web.receiving",
         roles=("warehouse",),
         icon="box-arrow-in-down",
@@ -680,7 +794,7 @@ def init_app(app: Flask) -> None:
     )
     register_nav(
         app,
-        "Suppliers",
+        N_("Suppliers"),
         "procurement_web.supplier_list",
         roles=READERS,
         icon="shop",

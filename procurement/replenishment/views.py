@@ -6,12 +6,15 @@ from typing import Any
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import DecimalField, FloatField, IntegerField, SelectMultipleField
 from wtforms.validators import NumberRange, Optional
 
 from accounts.principal import Principal
+from core.i18n import N_
 from core.problems import Forbidden, Problem
 from core.web import register_nav
 from inventory import catalog
@@ -19,6 +22,10 @@ from procurement.replenishment import plans, policies
 
 bp = Blueprint("replenishment_web", __name__, template_folder="templates")
 READERS = ("planner", "buyer", "approver")
+
+#: How the pages name a policy's demand model (``_(method|replace("_", " "))``); marked here so
+#: the catalog has them.
+METHOD_LABELS = (N_("normal"), N_("negative binomial"))
 
 
 def _principal() -> Principal:
@@ -33,15 +40,15 @@ def _require(*roles: str) -> Principal:
 
 
 class PlanForm(FlaskForm):
-    warehouses = SelectMultipleField("Warehouses", choices=[])
+    warehouses = SelectMultipleField(_l("Warehouses"), choices=[])
     service_level = FloatField(
-        "Service level", default=0.95, validators=[Optional(), NumberRange(0.5, 0.9999)]
+        _l("Service level"), default=0.95, validators=[Optional(), NumberRange(0.5, 0.9999)]
     )
-    budget = DecimalField("Budget", places=2, validators=[Optional(), NumberRange(min=0)])
+    budget = DecimalField(_l("Budget"), places=2, validators=[Optional(), NumberRange(min=0)])
 
 
 class QuantityForm(FlaskForm):
-    quantity = IntegerField("Quantity", validators=[NumberRange(0, 10_000_000)])
+    quantity = IntegerField(_l("Quantity"), validators=[NumberRange(0, 10_000_000)])
 
 
 class ApplyForm(FlaskForm):
@@ -123,14 +130,21 @@ def edit_line(plan_id: int, line_id: int) -> ResponseReturnValue:
     principal = _require(*plans.APPLIERS)
     form = QuantityForm()
     if not form.validate_on_submit() or form.quantity.data is None:
-        flash("A quantity is a whole number from 0.", "danger")
+        flash(_("A quantity is a whole number from 0."), "danger")
     else:
         try:
             plans.update_line(principal, plan_id, line_id, form.quantity.data)
         except Problem as problem:
             flash(problem.detail, "danger")
         else:
-            flash(f"Line {line_id} now buys {form.quantity.data}.", "success")
+            flash(
+                _(
+                    "Line %(line)s now buys %(quantity)s.",
+                    line=line_id,
+                    quantity=form.quantity.data,
+                ),
+                "success",
+            )
     return redirect(url_for(".plan_page", plan_id=plan_id))
 
 
@@ -145,7 +159,10 @@ def apply_plan(plan_id: int) -> ResponseReturnValue:
             flash(problem.detail, "danger")
         else:
             flash(
-                "Draft purchase orders " + ", ".join(plan["purchase_orders"]) + " await approval.",
+                _(
+                    "Draft purchase orders %(orders)s await approval.",
+                    orders=", ".join(plan["purchase_orders"]),
+                ),
                 "success",
             )
     return redirect(url_for(".plan_page", plan_id=plan_id))
@@ -167,7 +184,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     register_nav(
         app,
-        "Replenishment",
+        N_("Replenishment"),
         "replenishment_web.dashboard",
         roles=READERS,
         icon="cart-check",
