@@ -170,14 +170,18 @@ def move() -> ResponseReturnValue:
             flash(_explain(problem), "error")
         else:
             summary = ", ".join(
-                _("%(warehouse)s: %(n)s on hand", warehouse=lv.warehouse, n=lv.on_hand)
+                _(
+                    "%(warehouse)s: %(n)s on hand",
+                    warehouse=lv.warehouse,
+                    n=format_decimal(lv.on_hand),
+                )
                 for lv in outcome.levels
             )
             flash(
                 _(
                     "Posted %(type)s of %(n)s × %(sku)s. %(levels)s.",
                     type=_(MOVEMENT_TYPE_LABELS[data["type"]]),
-                    n=data["quantity"],
+                    n=format_decimal(data["quantity"]),
                     sku=data["sku"],
                     levels=summary,
                 ),
