@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
@@ -16,6 +18,7 @@ from wtforms.validators import DataRequired, Length
 from accounts import audit, services
 from accounts.auth import WebUser
 from core import db
+from core.i18n import N_
 from core.problems import Forbidden, Problem
 from core.security import throttle_sign_in
 from core.web import register_nav
@@ -24,9 +27,9 @@ bp = Blueprint("accounts_web", __name__, template_folder="templates")
 
 
 class LoginForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
-    password = PasswordField("Password", validators=[DataRequired()])
-    remember = BooleanField("Keep me signed in on this device")
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
+    remember = BooleanField(_l("Keep me signed in on this device"))
 
 
 def _safe_next(target: str | None) -> str:
@@ -53,7 +56,7 @@ def login() -> ResponseReturnValue:
         if principal is not None:
             login_user(WebUser(principal), remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")))
-        flash("Unknown username or wrong password.", "error")
+        flash(_("Unknown username or wrong password."), "error")
     return render_template(
         "accounts/login.html", form=form
     ), 200 if request.method == "GET" else 401
@@ -63,7 +66,7 @@ def login() -> ResponseReturnValue:
 @login_required
 def logout() -> ResponseReturnValue:
     logout_user()
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     return redirect(url_for("accounts_web.login"))
 
 
@@ -76,7 +79,9 @@ def audit_page() -> ResponseReturnValue:
     """Who did what to which object, when and why: filter by person, action, object and dates."""
     principal = current_user.principal
     if not principal.has_any(*AUDITORS):
-        raise Forbidden(f"This page needs one of the roles: {', '.join(AUDITORS)}.")
+        raise Forbidden(
+            _("This page needs one of the roles: %(roles)s.", roles=", ".join(AUDITORS))
+        )
     query = {
         name: (request.args.get(name) or "").strip() or None
         for name in ("actor", "action", "object_type", "object_id", "since", "until", "cursor")
@@ -90,7 +95,7 @@ def audit_page() -> ResponseReturnValue:
                 args[name] = date.fromisoformat(given)
         entries, next_cursor = audit.list_entries(args)
     except (ValueError, Problem) as problem:
-        error = getattr(problem, "detail", None) or "Dates are YYYY-MM-DD."
+        error = getattr(problem, "detail", None) or _("Dates are YYYY-MM-DD.")
         entries, next_cursor = [], None
     return render_template(
         "accounts/audit.html", entries=entries, next_cursor=next_cursor, query=query, error=error
@@ -102,5 +107,10 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("LOGOUT_ENDPOINT", "accounts_web.logout")
     app.register_blueprint(bp)
     register_nav(
-        app, "Audit log", "accounts_web.audit_page", roles=AUDITORS, icon="journal-text", order=90
+        app,
+        N_("Audit log"),
+        "accounts_web.audit_page",
+        roles=AUDITORS,
+        icon="journal-text",
+        order=90,
     )

@@ -15,6 +15,7 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 
+from core.i18n import N_
 from core.problems import (
     Problem,
 )
@@ -97,26 +98,26 @@ def http_exception_to_problem(error: HTTPException) -> Response:
     return problem_response(body, headers)
 
 
-#: What a person sees above the detail, by status.
+#: What a person sees above the detail, by status; marked here, translated on the error page.
 PAGE_TITLES = {
-    400: "That request was not understood",
-    401: "Please sign in",
-    403: "Your role does not allow this",
-    404: "Not found",
-    405: "Not possible here",
-    409: "That clashes with the current state",
-    413: "That upload is too large",
-    422: "Some of that input is not usable",
-    429: "Too many attempts",
-    500: "Something went wrong on our side",
-    503: "The service is briefly unavailable",
+    400: N_("That request was not understood"),
+    401: N_("Please sign in"),
+    403: N_("Your role does not allow this"),
+    404: N_("Not found"),
+    405: N_("Not possible here"),
+    409: N_("That clashes with the current state"),
+    413: N_("That upload is too large"),
+    422: N_("Some of that input is not usable"),
+    429: N_("Too many attempts"),
+    500: N_("Something went wrong on our side"),
+    503: N_("The service is briefly unavailable"),
 }
 
 
 def _render_html_error(status: int, detail: str) -> Response:
     """The app's own error page: what happened, what to do, and the id to quote to support."""
     request_id = g.get("request_id")
-    title = PAGE_TITLES.get(status, "Something went wrong")
+    title = PAGE_TITLES.get(status, N_("Something went wrong"))
     try:
         html = render_template(
             "errors/error.html", status=status, title=title, detail=detail, request_id=request_id

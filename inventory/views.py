@@ -6,6 +6,9 @@ from typing import Any
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import format_decimal
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
@@ -13,6 +16,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from accounts.principal import Principal
+from core.i18n import N_
 from core.inputs import INT32_MAX, INT32_MIN
 from core.problems import Forbidden, Problem
 from core.web import register_nav, register_nav_group
@@ -23,6 +27,16 @@ from inventory.models import Warehouse
 bp = Blueprint("inventory_web", __name__, template_folder="templates")
 
 STOCK_WRITERS = ("warehouse",)
+
+#: What the ledger shows for each movement type; the type itself stays the value filtered on.
+MOVEMENT_TYPE_LABELS = {
+    "receipt": N_("receipt"),
+    "issue": N_("issue"),
+    "adjustment": N_("adjustment"),
+    "transfer": N_("transfer"),
+    "transfer_out": N_("transfer_out"),
+    "transfer_in": N_("transfer_in"),
+}
 
 
 def _principal() -> Principal:
@@ -76,44 +90,50 @@ def stock() -> ResponseReturnValue:
 
 class MovementForm(FlaskForm):
     type = SelectField(
-        "Movement",
+        _l("Movement"),
         choices=[
-            SelectChoice("receipt", "Receipt — goods in"),
-            SelectChoice("adjustment", "Adjustment — correct a count"),
-            SelectChoice("transfer", "Transfer — to another warehouse"),
-            SelectChoice("issue", "Issue — goods out"),
+            SelectChoice("receipt", _l("Receipt — goods in")),
+            SelectChoice("adjustment", _l("Adjustment — correct a count")),
+            SelectChoice("transfer", _l("Transfer — to another warehouse")),
+            SelectChoice("issue", _l("Issue — goods out")),
         ],
     )
-    warehouse = SelectField("Warehouse", validators=[DataRequired()])
-    to_warehouse = SelectField("To warehouse", default="")
-    sku = StringField("SKU", validators=[DataRequired(), Length(max=64)])
+    warehouse = SelectField(_l("Warehouse"), validators=[DataRequired()])
+    to_warehouse = SelectField(_l("To warehouse"), default="")
+    sku = StringField(_l("SKU"), validators=[DataRequired(), Length(max=64)])
     quantity = IntegerField(
-        "Quantity",
-        validators=[DataRequired(message="Enter a quantity other than 0.")],
-        description="Units in the product's unit of measure. Adjustments may be negative.",
+        _l("Quantity"),
+        validators=[DataRequired(message=_l("Enter a quantity other than 0."))],
+        description=_l("Units in the product's unit of measure. Adjustments may be negative."),
     )
     reference = StringField(
-        "Reference",
+        _l("Reference"),
         validators=[Optional(), Length(max=128)],
-        description="Delivery note, PO number, …",
+        description=_l("Delivery note, PO number, …"),
     )
-    reason = TextAreaField("Reason", validators=[Length(max=1000)], render_kw={"rows": 2})
+    reason = TextAreaField(_l("Reason"), validators=[Length(max=1000)], render_kw={"rows": 2})
 
     def validate_quantity(self, field: IntegerField) -> None:
         if field.data is not None and not INT32_MIN <= field.data <= INT32_MAX:
-            raise ValidationError(f"Must be between {INT32_MIN:,} and {INT32_MAX:,}.")
+            raise ValidationError(
+                _(
+                    "Must be between %(low)s and %(high)s.",
+                    low=format_decimal(INT32_MIN),
+                    high=format_decimal(INT32_MAX),
+                )
+            )
         if self.type.data != "adjustment" and (field.data or 0) <= 0:
-            raise ValidationError("Must be positive; use an adjustment to correct downwards.")
+            raise ValidationError(_("Must be positive; use an adjustment to correct downwards."))
 
     def validate_reason(self, field: TextAreaField) -> None:
         if self.type.data == "adjustment" and not (field.data or "").strip():
-            raise ValidationError("Say why stock is adjusted.")
+            raise ValidationError(_("Say why stock is adjusted."))
 
     def validate_to_warehouse(self, field: SelectField) -> None:
         if self.type.data == "transfer" and not field.data:
-            raise ValidationError("Choose where the goods go.")
+            raise ValidationError(_("Choose where the goods go."))
         if self.type.data == "transfer" and field.data == self.warehouse.data:
-            raise ValidationError("Choose another warehouse than the one the goods leave.")
+            raise ValidationError(_("Choose another warehouse than the one the goods leave."))
 
 
 @bp.route("/stock/move", methods=["GET", "POST"])
@@ -122,7 +142,7 @@ def move() -> ResponseReturnValue:
     """Post a receipt, adjustment or transfer in one of the person's own warehouses."""
     principal = _principal()
     if not principal.has_any(*STOCK_WRITERS):
-        raise Forbidden("Only warehouse staff post stock movements.")
+        raise Forbidden(_("Only warehouse staff post stock movements."))
     all_codes = [SelectChoice(w.code, f"{w.code} — {w.name}") for w in _warehouses()]
     form = MovementForm()
     form.warehouse.choices = [c for c in all_codes if principal.may_act_in(c.value)]
@@ -149,9 +169,22 @@ def move() -> ResponseReturnValue:
         except Problem as problem:
             flash(_explain(problem), "error")
         else:
-            summary = ", ".join(f"{lv.warehouse}: {lv.on_hand} on hand" for lv in outcome.levels)
+            summary = ", ".join(
+                _(
+                    "%(warehouse)s: %(n)s on hand",
+                    warehouse=lv.warehouse,
+                    n=format_decimal(lv.on_hand),
+                )
+                for lv in outcome.levels
+            )
             flash(
-                f"Posted {data['type']} of {data['quantity']} × {data['sku']}. {summary}.",
+                _(
+                    "Posted %(type)s of %(n)s × %(sku)s. %(levels)s.",
+                    type=_(MOVEMENT_TYPE_LABELS[data["type"]]),
+                    n=format_decimal(data["quantity"]),
+                    sku=data["sku"],
+                    levels=summary,
+                ),
                 "success",
             )
             return redirect(url_for(".stock", sku=data["sku"]))
@@ -159,13 +192,13 @@ def move() -> ResponseReturnValue:
 
 
 class CountForm(FlaskForm):
-    warehouse = SelectField("Warehouse", validators=[DataRequired()])
+    warehouse = SelectField(_l("Warehouse"), validators=[DataRequired()])
     sheet = TextAreaField(
-        "Count sheet",
+        _l("Count sheet"),
         validators=[DataRequired()],
-        description="One item per line: sku, counted (e.g. BOLT-10, 42)",
+        description=_l("One item per line: sku, counted (e.g. BOLT-10, 42)"),
     )
-    reason = StringField("Reason", validators=[Optional(), Length(max=1000)])
+    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=1000)])
 
 
 def _sheet_lines(sheet: str) -> tuple[list[dict[str, Any]], list[str]]:
@@ -183,11 +216,11 @@ def _sheet_lines(sheet: str) -> tuple[list[dict[str, Any]], list[str]]:
             if len(parts) != 2 or counted < 0 or counted > 2**31 - 1:
                 raise ValueError
         except (ValueError, IndexError):
-            problems.append(f"line {n}: write sku, counted (a whole number from 0)")
+            problems.append(_("line %(n)s: write sku, counted (a whole number from 0)", n=n))
             continue
         lines.append({"sku": sku, "counted": counted})
     if not lines and not problems:
-        problems.append("the sheet has no lines")
+        problems.append(_("the sheet has no lines"))
     return lines, problems
 
 
@@ -197,7 +230,7 @@ def count() -> ResponseReturnValue:
     """Enter a count sheet; each line that differs from on hand posts one adjustment."""
     principal = _principal()
     if not principal.has_any(*STOCK_WRITERS):
-        raise Forbidden("Only warehouse staff post counts.")
+        raise Forbidden(_("Only warehouse staff post counts."))
     form = CountForm()
     form.warehouse.choices = [
         SelectChoice(w.code, f"{w.code} — {w.name}")
@@ -208,7 +241,8 @@ def count() -> ResponseReturnValue:
         lines, problems = _sheet_lines(form.sheet.data or "")
         skus = [ln["sku"] for ln in lines]
         problems += [
-            f"{sku} is counted twice" for sku in sorted({x for x in skus if skus.count(x) > 1})
+            _("%(sku)s is counted twice", sku=sku)
+            for sku in sorted({x for x in skus if skus.count(x) > 1})
         ]
         if problems:
             for message in problems:
@@ -271,6 +305,7 @@ def movements() -> ResponseReturnValue:
         warehouses=_warehouses(),
         query=query,
         error=error,
+        type_labels=MOVEMENT_TYPE_LABELS,
     )
 
 
@@ -305,31 +340,45 @@ def warehouses() -> ResponseReturnValue:
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-    register_nav_group(app, "Stock", icon="boxes")
-    register_nav_group(app, "Catalog", icon="tags")
-    register_nav(app, "Stock levels", "inventory_web.stock", icon="boxes", order=10, group="Stock")
+    register_nav_group(app, N_("Stock"), icon="boxes")
+    register_nav_group(app, N_("Catalog"), icon="tags")
+    register_nav(
+        app, N_("Stock levels"), "inventory_web.stock", icon="boxes", order=10, group=N_("Stock")
+    )
     register_nav(
         app,
-        "Post movement",
+        N_("Post movement"),
         "inventory_web.move",
         roles=STOCK_WRITERS,
         icon="arrow-left-right",
         order=11,
-        group="Stock",
+        group=N_("Stock"),
     )
     register_nav(
         app,
-        "Cycle count",
+        N_("Cycle count"),
         "inventory_web.count",
         roles=STOCK_WRITERS,
         icon="clipboard-check",
         order=12,
-        group="Stock",
+        group=N_("Stock"),
     )
     register_nav(
-        app, "Ledger", "inventory_web.movements", icon="journal-text", order=13, group="Stock"
+        app,
+        N_("Ledger"),
+        "inventory_web.movements",
+        icon="journal-text",
+        order=13,
+        group=N_("Stock"),
     )
-    register_nav(app, "Products", "inventory_web.products", icon="tags", order=20, group="Catalog")
     register_nav(
-        app, "Warehouses", "inventory_web.warehouses", icon="building", order=21, group="Catalog"
+        app, N_("Products"), "inventory_web.products", icon="tags", order=20, group=N_("Catalog")
+    )
+    register_nav(
+        app,
+        N_("Warehouses"),
+        "inventory_web.warehouses",
+        icon="building",
+        order=21,
+        group=N_("Catalog"),
     )

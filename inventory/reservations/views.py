@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, abort, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from core import db
+from core.i18n import N_
 from core.problems import Forbidden, Invalid
 from core.web import register_nav
 from inventory.reservations.overview import holds_overview
@@ -48,22 +50,22 @@ def time_left(seconds: float) -> str:
     """A short "in 4 min" for an expiry, precise enough for a page that is reloaded."""
     seconds = int(seconds)
     if seconds <= 0:
-        return "now"
+        return _("now")
     if seconds < 60:
-        return f"in {seconds} s"
+        return _("in %(s)s s", s=seconds)
     if seconds < 3600:
-        return f"in {seconds // 60} min"
-    return f"in {seconds // 3600} h {seconds % 3600 // 60} min"
+        return _("in %(m)s min", m=seconds // 60)
+    return _("in %(h)s h %(m)s min", h=seconds // 3600, m=seconds % 3600 // 60)
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     register_nav(
         app,
-        "Holds",
+        N_("Holds"),
         "holds_web.holds",
         roles=("warehouse",),
         icon="hourglass-split",
         order=15,
-        group="Stock",
+        group=N_("Stock"),
     )
