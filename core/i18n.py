@@ -76,8 +76,11 @@ def _date(value: date | None) -> str:
     return "—" if value is None else format_date(value, "medium")
 
 
-def _money(value: Decimal | float | str | None) -> str:
-    return "—" if value is None else format_decimal(Decimal(str(value)), format="#,##0.00")
+def _money(value: Decimal | float | str | None, places: int = 2) -> str:
+    if value is None:
+        return "–"
+    pattern = "#,##0." + "0" * places if places else "#,##0"
+    return format_decimal(Decimal(str(value)), format=pattern)
 
 
 def switch_language() -> ResponseReturnValue:

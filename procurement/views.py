@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import UTC, date
-from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
 from flask import (
@@ -753,12 +752,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         procurement_status_label=status_label, supplier_event_labels=SUPPLIER_EVENT_LABELS
     )
-
-    @app.template_filter("money")
-    def money(value: Decimal | None, places: int = 2) -> str:
-        if value is None:
-            return "–"
-        return f"{value:,.{places}f}"
 
     @app.template_filter("pct")
     def pct(value: float | None, places: int = 0) -> str:
