@@ -128,7 +128,14 @@ def browser_page(browser: object, tmp_path: Path) -> Iterator[object]:
     context.set_default_timeout(15_000)
     page = context.new_page()
     failed: list[str] = []
-    page.on("requestfailed", lambda request: failed.append(request.url))
+
+    def on_failed(request: object) -> None:
+        # A request the browser itself abandoned because the page moved on (a favicon still
+        # loading when a form is submitted) is not a failure of the server.
+        if request.failure != "net::ERR_ABORTED":  # type: ignore[attr-defined]
+            failed.append(f"{request.url} ({request.failure})")  # type: ignore[attr-defined]
+
+    page.on("requestfailed", on_failed)
     yield page
     if failed:
         page.screenshot(path=str(tmp_path / "failure.png"))
