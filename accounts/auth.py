@@ -14,7 +14,7 @@ from accounts.models import User
 from accounts.principal import Principal
 from core import db
 from core.api import API_PREFIX
-from core.problems import Unauthorized
+from core.problems import Forbidden, Unauthorized
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -148,3 +148,16 @@ def principal_or_none() -> Any:
     if current_user.is_authenticated:
         return current_user.principal
     return None
+
+
+def page_principal() -> Principal:
+    """The person signed in to the web UI (pages are behind ``login_required``)."""
+    return current_user.principal  # type: ignore[no-any-return]
+
+
+def require_page_role(*roles: str) -> Principal:
+    """The signed-in person, or a 403 page naming the roles this page needs."""
+    principal = page_principal()
+    if not principal.has_any(*roles):
+        raise Forbidden(f"This page needs one of the roles: {', '.join(roles)}.")
+    return principal

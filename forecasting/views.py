@@ -9,15 +9,15 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from flask_login import login_required
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, NumberRange, Optional
 
-from accounts.principal import Principal
+from accounts.auth import require_page_role
 from core.i18n import N_
-from core.problems import Forbidden, Problem
+from core.problems import Problem
 from core.web import register_nav, register_nav_group
 from forecasting import services
 from forecasting.runs import members_of
@@ -41,17 +41,6 @@ JOB_STATUS_LABELS = {
     "succeeded": N_("succeeded"),
     "failed": N_("failed"),
 }
-
-
-def _principal() -> Principal:
-    return current_user.principal  # type: ignore[no-any-return]
-
-
-def _require(*roles: str) -> Principal:
-    principal = _principal()
-    if not principal.has_any(*roles):
-        raise Forbidden(f"This page needs one of the roles: {', '.join(roles)}.")
-    return principal
 
 
 def _chart_data(forecast: dict[str, Any] | None, history: dict[str, Any] | None) -> dict[str, Any]:
@@ -84,7 +73,7 @@ def _chart_data(forecast: dict[str, Any] | None, history: dict[str, Any] | None)
 @login_required
 def forecast_page() -> ResponseReturnValue:
     """History, forecast and its 50 % / 90 % bands for one item in one warehouse."""
-    _require(*services.READERS)
+    require_page_role(*services.READERS)
     sku = (request.args.get("sku") or "").strip()
     warehouse = (request.args.get("warehouse") or "").strip()
     choices = services.series_choices()
@@ -171,7 +160,7 @@ def _split(text: str | None) -> list[str]:
 @login_required
 def runs_page() -> ResponseReturnValue:
     """Runs, newest first, with live progress; planners start new ones here."""
-    principal = _require(*services.PLANNERS)
+    principal = require_page_role(*services.PLANNERS)
     form = RunForm()
     codes = [w.code for w in catalog.all_warehouses()]
     form.warehouses.choices = [SelectChoice("", _("Every warehouse")), *map(SelectChoice, codes)]

@@ -9,13 +9,13 @@ from flask.typing import ResponseReturnValue
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from flask_login import login_required
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from accounts.principal import Principal
+from accounts.auth import page_principal
 from core.i18n import N_
 from core.inputs import INT32_MAX, INT32_MIN
 from core.problems import Forbidden, Problem
@@ -37,10 +37,6 @@ MOVEMENT_TYPE_LABELS = {
     "transfer_out": N_("transfer_out"),
     "transfer_in": N_("transfer_in"),
 }
-
-
-def _principal() -> Principal:
-    return current_user.principal  # type: ignore[no-any-return]
 
 
 def _warehouses() -> list[Warehouse]:
@@ -83,7 +79,7 @@ def stock() -> ResponseReturnValue:
         sku=sku or "",
         error=error,
         totals=stock_service.warehouse_totals(),
-        can_move=_principal().has_any(*STOCK_WRITERS),
+        can_move=page_principal().has_any(*STOCK_WRITERS),
         query={"warehouse": warehouse, "sku": sku},
     )
 
@@ -140,7 +136,7 @@ class MovementForm(FlaskForm):
 @login_required
 def move() -> ResponseReturnValue:
     """Post a receipt, adjustment or transfer in one of the person's own warehouses."""
-    principal = _principal()
+    principal = page_principal()
     if not principal.has_any(*STOCK_WRITERS):
         raise Forbidden(_("Only warehouse staff post stock movements."))
     all_codes = [SelectChoice(w.code, f"{w.code} — {w.name}") for w in _warehouses()]
@@ -228,7 +224,7 @@ def _sheet_lines(sheet: str) -> tuple[list[dict[str, Any]], list[str]]:
 @login_required
 def count() -> ResponseReturnValue:
     """Enter a count sheet; each line that differs from on hand posts one adjustment."""
-    principal = _principal()
+    principal = page_principal()
     if not principal.has_any(*STOCK_WRITERS):
         raise Forbidden(_("Only warehouse staff post counts."))
     form = CountForm()

@@ -9,16 +9,16 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from flask_login import login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, SelectField
 from wtforms.validators import Optional
 
-from accounts.principal import Principal
+from accounts.auth import require_page_role
 from core import jobs
 from core.i18n import N_
-from core.problems import Forbidden, Problem
+from core.problems import Problem
 from core.web import register_nav
 from inventory import catalog
 from logistics import carriers, planning, shipments
@@ -49,17 +49,6 @@ JOB_STATUS_LABELS = {
 }
 
 
-def _principal() -> Principal:
-    return current_user.principal  # type: ignore[no-any-return]
-
-
-def _require(*roles: str) -> Principal:
-    principal = _principal()
-    if not principal.has_any(*roles):
-        raise Forbidden(f"This page needs one of the roles: {', '.join(roles)}.")
-    return principal
-
-
 class AssignForm(FlaskForm):
     warehouse = SelectField(_l("Warehouse"), default="")
     ship_date = DateField(_l("Ship date"), validators=[Optional()])
@@ -73,12 +62,12 @@ class RateCardForm(FlaskForm):
 @login_required
 def shipments_page() -> ResponseReturnValue:
     """The day's shipments; warehouse staff and planners assign them to carriers here."""
-    principal = _require(*READERS)
+    principal = require_page_role(*READERS)
     form = AssignForm()
     codes = [w.code for w in catalog.all_warehouses()]
     form.warehouse.choices = [("", _("Every warehouse I plan")), *((c, c) for c in codes)]
     if form.validate_on_submit():
-        _require(*ASSIGNERS)
+        require_page_role(*ASSIGNERS)
         try:
             started = planning.start_assignment(
                 principal,
@@ -128,7 +117,7 @@ def _date_arg(name: str) -> date | None:
 @login_required
 def assignment_page(job_id: int) -> ResponseReturnValue:
     """An assignment's progress and, once done, each shipment's service and why, vs. baseline."""
-    principal = _require(*READERS)
+    principal = require_page_role(*READERS)
     job = jobs.get(job_id, principal)
     if job.kind != "carrier_assignment":
         raise Problem(f"Job {job_id} is not a carrier assignment.", status=404)
@@ -143,7 +132,7 @@ def assignment_page(job_id: int) -> ResponseReturnValue:
 @bp.get("/shipments/<int:shipment_id>")
 @login_required
 def shipment_page(shipment_id: int) -> ResponseReturnValue:
-    _require(*READERS)
+    require_page_role(*READERS)
     return render_template(
         "logistics/shipment.html",
         shipment=shipments.get_shipment(shipment_id),
@@ -155,11 +144,11 @@ def shipment_page(shipment_id: int) -> ResponseReturnValue:
 @login_required
 def carriers_page() -> ResponseReturnValue:
     """Carriers, their services and rate cards, and how each carrier has done."""
-    principal = _require(*READERS)
+    principal = require_page_role(*READERS)
     form = RateCardForm()
     service = request.args.get("service") or ""
     if request.method == "POST":
-        _require("admin")
+        require_page_role("admin")
         if form.validate_on_submit():
             try:
                 outcome = carriers.import_rates(principal, service, form.file.data.read())

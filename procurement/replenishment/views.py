@@ -8,14 +8,14 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from flask_login import login_required
 from flask_wtf import FlaskForm
 from wtforms import DecimalField, FloatField, IntegerField, SelectMultipleField
 from wtforms.validators import NumberRange, Optional
 
-from accounts.principal import Principal
+from accounts.auth import require_page_role
 from core.i18n import N_
-from core.problems import Forbidden, Problem
+from core.problems import Problem
 from core.web import register_nav
 from inventory import catalog
 from procurement.replenishment import plans, policies
@@ -26,17 +26,6 @@ READERS = ("planner", "buyer", "approver")
 #: How the pages name a policy's demand model (``_(method|replace("_", " "))``); marked here so
 #: the catalog has them.
 METHOD_LABELS = (N_("normal"), N_("negative binomial"))
-
-
-def _principal() -> Principal:
-    return current_user.principal  # type: ignore[no-any-return]
-
-
-def _require(*roles: str) -> Principal:
-    principal = _principal()
-    if not principal.has_any(*roles):
-        raise Forbidden(f"This page needs one of the roles: {', '.join(roles)}.")
-    return principal
 
 
 class PlanForm(FlaskForm):
@@ -59,7 +48,7 @@ class ApplyForm(FlaskForm):
 @login_required
 def dashboard() -> ResponseReturnValue:
     """Which items will run out, which sit below their reorder point, which are overstocked."""
-    principal = _require(*READERS)
+    principal = require_page_role(*READERS)
     args = {
         "warehouse": request.args.get("warehouse") or None,
         "view": request.args.get("view") or "risk",
@@ -90,7 +79,7 @@ def dashboard() -> ResponseReturnValue:
 @bp.post("/replenishment/plans")
 @login_required
 def start_plan() -> ResponseReturnValue:
-    principal = _require(*plans.PLANNERS)
+    principal = require_page_role(*plans.PLANNERS)
     form = PlanForm()
     form.warehouses.choices = [(w.code, w.code) for w in catalog.all_warehouses()]
     if not form.validate_on_submit():
@@ -113,7 +102,7 @@ def start_plan() -> ResponseReturnValue:
 @bp.get("/replenishment/plans/<int:plan_id>")
 @login_required
 def plan_page(plan_id: int) -> ResponseReturnValue:
-    principal = _require(*READERS)
+    principal = require_page_role(*READERS)
     plan = plans.get_plan(plan_id)
     return render_template(
         "replenishment/plan.html",
@@ -127,7 +116,7 @@ def plan_page(plan_id: int) -> ResponseReturnValue:
 @bp.post("/replenishment/plans/<int:plan_id>/lines/<int:line_id>")
 @login_required
 def edit_line(plan_id: int, line_id: int) -> ResponseReturnValue:
-    principal = _require(*plans.APPLIERS)
+    principal = require_page_role(*plans.APPLIERS)
     form = QuantityForm()
     if not form.validate_on_submit() or form.quantity.data is None:
         flash(_("A quantity is a whole number from 0."), "danger")
@@ -151,7 +140,7 @@ def edit_line(plan_id: int, line_id: int) -> ResponseReturnValue:
 @bp.post("/replenishment/plans/<int:plan_id>/apply")
 @login_required
 def apply_plan(plan_id: int) -> ResponseReturnValue:
-    principal = _require(*plans.APPLIERS)
+    principal = require_page_role(*plans.APPLIERS)
     if ApplyForm().validate_on_submit():
         try:
             plan = plans.apply_plan(principal, plan_id)
@@ -172,7 +161,7 @@ def apply_plan(plan_id: int) -> ResponseReturnValue:
 @login_required
 def item_page() -> ResponseReturnValue:
     """One item in one warehouse: its policy and the stock projected over the forecast."""
-    _require(*READERS)
+    require_page_role(*READERS)
     sku, warehouse = request.args.get("sku", ""), request.args.get("warehouse", "")
     policy = policies.policy_of(sku, warehouse)
     return render_template(
