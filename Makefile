@@ -8,7 +8,7 @@ PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 # Two processes: the suite spends much of its time waiting on gunicorn, Chromium and databases.
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install demo run test test-sqlite test-pg lint format migrate bench
+.PHONY: install demo run test test-sqlite test-pg lint format migrate bench messages
 
 install: $(VENV)/.installed
 
@@ -52,3 +52,10 @@ format: install
 
 bench: install
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+## Re-extract the UI texts and add new ones (untranslated) to every language's catalog
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k N_ --no-location --sort-output --no-wrap \
+		-o translations/messages.pot core accounts inventory forecasting procurement logistics
+	$(BIN)/pybabel update -i translations/messages.pot -d translations -D messages --no-fuzzy-matching --no-wrap
+	$(BIN)/pybabel compile -d translations
