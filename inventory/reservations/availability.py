@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Select,
@@ -25,17 +25,30 @@ from inventory.reservations.tables import (
     warehouses,
 )
 
-#: Baskets larger than this are joined from an array (PostgreSQL) instead of an IN list.
-BATCH_FROM = 20
+
+class SkuAvailability(NamedTuple):
+    """One sku's answer, field for field the API's ``SkuAvailabilitySchema``.
+
+    A tuple rather than a dict: a 1,000-sku basket builds a thousand of them.
+    """
+
+    sku: str
+    known: bool
+    available: int
+    #: (warehouse code, units available there), by code.
+    warehouses: tuple[tuple[str, int], ...]
 
 
-def _availability_statement(one_warehouse: bool, batch: bool) -> Select[Any]:
+def _availability_statement(one_warehouse: bool, from_array: bool) -> Select[Any]:
     """The single query behind availability, built once: per call only the parameters change.
 
-    Small baskets use ``sku IN (...)``: each size is one prepared statement whose plan PostgreSQL
-    keeps. A large basket on PostgreSQL is joined from ``unnest(:skus)`` instead: the plan cached
-    for an IN list or ``= ANY(:array)`` cannot hash the parameter and would compare every product
-    with every sku asked (over 100 ms for 1,000 skus); the join is linear whatever the plan.
+    On PostgreSQL the skus come as one array joined through ``unnest(:skus)``: one statement for
+    every basket size, which psycopg prepares once, and whose plan (an index probe per sku) is
+    linear whatever the size. An IN list would be a statement per size, and the plan cached for
+    ``= ANY(:array)`` compares every product with every sku asked (over 100 ms for 1,000 skus).
+    SQLite has no arrays and takes ``sku IN (...)``.
+
+    The lapsed-hold correction (``holds.lapsed_units``) is part of the same statement.
     """
     level_on = levels.c.product_id == products.c.id
     if one_warehouse:
@@ -49,11 +62,12 @@ def _availability_statement(one_warehouse: bool, batch: bool) -> Select[Any]:
     lapsed = holds.lapsed_units(bindparam("now", type_=UTCDateTime()))
     stmt = select(
         products.c.sku,
+        products.c.id,
         warehouses.c.code,
         warehouses.c.active,
         levels.c.on_hand - levels.c.reserved + lapsed,
     )
-    if batch:
+    if from_array:
         wanted = (
             func.unnest(bindparam("skus", type_=postgresql.ARRAY(String)))
             .table_valued("sku")
@@ -70,51 +84,60 @@ def _availability_statement(one_warehouse: bool, batch: bool) -> Select[Any]:
 
 
 _AVAILABILITY = {
-    (one, batch): db.DriverRead(_availability_statement(one, batch))
+    (one, from_array): db.DriverRead(_availability_statement(one, from_array))
     for one in (False, True)
-    for batch in (False, True)
+    for from_array in (False, True)
 }
 
 
-def availability(skus: Sequence[str], warehouse: str | None = None) -> list[dict[str, Any]]:
+def availability(skus: Sequence[str], warehouse: str | None = None) -> list[SkuAvailability]:
     """Units the storefront can reserve now, per sku and warehouse: one query, no ORM objects.
 
     ``available`` is never negative here (a warehouse allowed to go below zero has nothing to
     sell). Without ``warehouse``, each known sku lists the open warehouses that have a stock
     level for it; with one, exactly that warehouse. Unknown skus come back with ``known: false``.
+    Skus come back once each, in the order first asked.
+
     This is the storefront's hottest call: the statement is compiled once and runs on the driver's
     cursor (``core.db.DriverRead``): one round trip, no transaction, no ORM.
     """
     wanted = list(dict.fromkeys(skus))
+    found = _read(wanted, warehouse)
+    return [found[sku][1] for sku in wanted]
+
+
+def _read(
+    wanted: list[str], warehouse: str | None
+) -> dict[str, tuple[int | None, SkuAvailability]]:
+    """Each sku's product id (None when unknown) and answer, from the database."""
     params: dict[str, Any] = {"now": db.now(), "skus": wanted}
     if warehouse is not None:
         params["warehouse"] = warehouse
-    found: dict[str, list[tuple[str, int]]] = {}
-    batch = len(wanted) > BATCH_FROM and not db.is_sqlite()
-    for sku, code, active, available in _AVAILABILITY[(warehouse is not None, batch)].rows(params):
-        sites = found.setdefault(sku, [])
+    statement = _AVAILABILITY[(warehouse is not None, not db.is_sqlite())]
+    sites: dict[str, tuple[int, list[tuple[str, int]]]] = {}
+    for sku, product_id, code, active, units in statement.rows(params):
+        found = sites.get(sku)
+        if found is None:
+            found = sites[sku] = (product_id, [])
         if code is not None and active:
-            sites.append((code, available if available > 0 else 0))
-    if warehouse is not None and any(not sites for sites in found.values()):
+            found[1].append((code, units if units > 0 else 0))
+    if warehouse is not None and any(not offered for _, offered in sites.values()):
         _ensure_warehouse_exists(warehouse)
-    items = []
+    answers: dict[str, tuple[int | None, SkuAvailability]] = {}
     for sku in wanted:
-        offered = found.get(sku)
-        if offered is None:
-            items.append({"sku": sku, "known": False, "available": 0, "warehouses": []})
+        entry = sites.get(sku)
+        if entry is None:
+            answers[sku] = (None, SkuAvailability(sku, False, 0, ()))
             continue
+        product_id, offered = entry
         if warehouse is not None and not offered:
             offered = [(warehouse, 0)]
         offered.sort()
-        items.append(
-            {
-                "sku": sku,
-                "known": True,
-                "available": sum(units for _, units in offered),
-                "warehouses": [{"code": code, "available": units} for code, units in offered],
-            }
-        )
-    return items
+        total = 0
+        for _, units in offered:
+            total += units
+        answers[sku] = (product_id, SkuAvailability(sku, True, total, tuple(offered)))
+    return answers
 
 
 def _ensure_warehouse_exists(code: str) -> None:
