@@ -19,6 +19,7 @@ from core import db
 from core.db import UTCDateTime
 from core.problems import Invalid
 from inventory import holds
+from inventory.reservations import availability_cache
 from inventory.reservations.tables import (
     levels,
     products,
@@ -29,7 +30,8 @@ from inventory.reservations.tables import (
 class SkuAvailability(NamedTuple):
     """One sku's answer, field for field the API's ``SkuAvailabilitySchema``.
 
-    A tuple rather than a dict: a 1,000-sku basket builds a thousand of them.
+    A tuple rather than a dict: a 1,000-sku basket builds a thousand of them, and an answer may
+    be shared between requests by the availability cache, so it must not change once built.
     """
 
     sku: str
@@ -99,11 +101,26 @@ def availability(skus: Sequence[str], warehouse: str | None = None) -> list[SkuA
     Skus come back once each, in the order first asked.
 
     This is the storefront's hottest call: the statement is compiled once and runs on the driver's
-    cursor (``core.db.DriverRead``): one round trip, no transaction, no ORM.
+    cursor (``core.db.DriverRead``): one round trip, no transaction, no ORM. With
+    ``AVAILABILITY_CACHE_SECONDS`` set, answers this process gave a moment ago are reused and only
+    the others are read (``availability_cache`` says how stale they may be).
     """
     wanted = list(dict.fromkeys(skus))
-    found = _read(wanted, warehouse)
-    return [found[sku][1] for sku in wanted]
+    cache = availability_cache.current()
+    if cache is None:
+        found = _read(wanted, warehouse)
+        return [found[sku][1] for sku in wanted]
+    known, generation = cache.lookup(wanted, warehouse)
+    missing = [sku for sku in wanted if sku not in known]
+    if missing:
+        found = _read(missing, warehouse)
+        cache.store(
+            ((sku, product_id, answer) for sku, (product_id, answer) in found.items()),
+            warehouse,
+            generation,
+        )
+        known.update((sku, answer) for sku, (_, answer) in found.items())
+    return [known[sku] for sku in wanted]
 
 
 def _read(

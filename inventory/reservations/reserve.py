@@ -31,7 +31,7 @@ from accounts.principal import Principal
 from core import db
 from core.db import UnitOfWork, UTCDateTime, retry_on_conflict
 from core.problems import Conflict, Invalid
-from inventory import holds
+from inventory import events, holds
 from inventory.reservations import allocation
 from inventory.reservations.tables import (
     ACTIVE,
@@ -262,6 +262,7 @@ def _reserve(s: Session, actor: Principal, request: _Request, *, locked: bool) -
         held = conn.execute(_HOLD, {"p": p, "w": w, "q": pick.quantity, "now": now}).first()
         if held is None:
             raise _StalePlan
+    events.availability_changed.send("inventory", session=s, product_ids={p for p, _ in need})
 
     reservation_id = s.execute(
         insert(reservations)
