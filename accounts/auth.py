@@ -54,13 +54,13 @@ def _bearer_principal() -> Principal:
         raise Unauthorized("The Authorization header must be `Bearer <token>`.")
     cache = token_cache.cache()
     if cache is None:
-        principal = _check_token(secret)
-    else:
-        principal = cache.get(secret)
-        if principal is None:
-            generation = cache.generation
-            principal = _check_token(secret)
-            cache.put(secret, principal, generation)
+        return _check_token(secret)
+    known = cache.get(secret)
+    if known is not None:
+        return known
+    generation = cache.generation
+    principal = _check_token(secret)
+    cache.put(secret, principal, generation)
     return principal
 
 
