@@ -73,7 +73,8 @@ def lapsed_units(now: datetime | Any) -> Any:
         .correlate(levels)
         .scalar_subquery()
     )
-    return case((levels.c.reserved > 0, held_lapsed), else_=0)
+    none = literal_column("0")
+    return case((levels.c.reserved > none, held_lapsed), else_=none)
 
 
 def lock_levels(s: Session, keys: Iterable[Key]) -> dict[Key, tuple[int, int, bool]]:

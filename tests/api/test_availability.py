@@ -167,3 +167,19 @@ def test_responses_are_exactly_what_the_openapi_document_describes(client, store
             assert list(item) == list(schemas["SkuAvailability"]["properties"])
             for site in item["warehouses"]:
                 assert list(site) == list(schemas["WarehouseAvailability"]["properties"])
+
+
+def test_skus_with_quotes_backslashes_and_any_script_are_answered_by_name(
+    storefront, make_product, receive, world
+):
+    odd = ['Q"1', "B\\2", "螺丝-3", "a,b}{4"]
+    for sku in odd:
+        make_product(sku=sku)
+        receive(sku, "W1", 2)
+    r = storefront.post("/availability", json={"skus": [*odd, 'Q"1-not']})
+    assert [(i["sku"], i["known"], i["available"]) for i in r.json["items"]] == [
+        *[(sku, True, 2) for sku in odd],
+        ('Q"1-not', False, 0),
+    ]
+    r = storefront.get("/availability", query_string=[("sku", sku) for sku in odd])
+    assert [i["available"] for i in r.json["items"]] == [2, 2, 2, 2]
