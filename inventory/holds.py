@@ -73,7 +73,7 @@ def lapsed_units(now: datetime | Any) -> Any:
         .correlate(levels)
         .scalar_subquery()
     )
-    none = literal_column("0")
+    none: ColumnClause[int] = literal_column("0")
     return case((levels.c.reserved > none, held_lapsed), else_=none)
 
 
