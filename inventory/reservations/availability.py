@@ -11,6 +11,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    case,
     cast,
     func,
     select,
@@ -67,8 +68,8 @@ def _availability_statement(one_warehouse: bool, from_array: bool) -> Select[Any
     stmt = select(
         products.c.sku,
         products.c.id,
-        warehouses.c.code,
-        warehouses.c.active,
+        # Only open warehouses are offered: a closed one comes back without its code.
+        case((warehouses.c.active, warehouses.c.code)),
         levels.c.on_hand - levels.c.reserved + lapsed,
     )
     if from_array:
@@ -137,11 +138,11 @@ def _read(
         params["warehouse"] = warehouse
     statement = _AVAILABILITY[(warehouse is not None, from_array)]
     sites: dict[str, tuple[int, list[tuple[str, int]]]] = {}
-    for sku, product_id, code, active, units in statement.rows(params):
+    for sku, product_id, code, units in statement.rows(params):
         found = sites.get(sku)
         if found is None:
             found = sites[sku] = (product_id, [])
-        if code is not None and active:
+        if code is not None:
             found[1].append((code, units if units > 0 else 0))
     if warehouse is not None and any(not offered for _, offered in sites.values()):
         _ensure_warehouse_exists(warehouse)
