@@ -8,6 +8,7 @@ services are written once.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +18,10 @@ from decimal import Decimal
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 from flask import Flask, current_app, g, has_app_context
+from psycopg import errors as pg_errors
+from psycopg import pq
+from psycopg.adapt import Transformer
+from psycopg.postgres import types as pg_types
 from sqlalchemy import (
     BigInteger,
     DateTime,
@@ -29,6 +34,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column
 
@@ -227,76 +233,128 @@ def session() -> Session:
 
 
 class DriverRead:
-    """A read-only statement compiled once and run on the database driver's own cursor.
+    """A read-only statement prepared once per connection and run through libpq itself.
 
-    For the one statement behind the storefront's availability, where SQLAlchemy's per-execution
-    work (cache key, parameter and result processing) costs as much as the query itself. On
-    PostgreSQL the compiled SQL goes straight to psycopg, on the autocommit pool of ``read_rows``,
-    and psycopg prepares it on the server after a few uses. Only for statements whose bound values
-    and result columns need no type processing beyond the driver's (plain ints, strings, booleans,
-    lists, aware datetimes). A statement without an expanding ``IN`` costs nothing per call but
-    the parameters; with one, its SQL is expanded for each call's size. SQLite goes through
-    ``read_rows``.
+    For the one statement behind the storefront's availability, where SQLAlchemy's and even
+    psycopg's per-execution work (cache keys, parameter adaptation, the cursor's generators and
+    their several waits for the socket) cost as much as the query. On PostgreSQL, on the
+    autocommit pool of ``read_rows``, the statement is prepared on each connection the first time
+    that connection runs it; a call then sends the parameters as text and waits once for the
+    rows (``PQexecPrepared``, which lets other threads run meanwhile), and psycopg's own loaders
+    turn them into tuples. In a threaded server every wait for the database hands the GIL to
+    another thread and back: one wait instead of several is fewer switches per request.
 
-    When something listens to the read engine's ``before_cursor_execute`` (a query counter in the
-    tests, tracing), the statement goes through a SQLAlchemy connection instead, so that the
-    listener sees it: same SQL, same parameters, one round trip.
+    Parameters are str, int, bool or aware datetimes, and the statement carries a cast for each
+    (SQLAlchemy renders them); it must not have an expanding ``IN``. SQLite, and PostgreSQL when
+    something listens to the read engine's ``before_cursor_execute`` (a query counter in the
+    tests, tracing), go through ``read_rows``: the same statement, one round trip, seen by the
+    listener.
     """
+
+    _numbers = itertools.count(1)
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
-        self._compiled: dict[str, tuple[Any, bool]] = {}
+        self.name = f"stockroom_read_{next(DriverRead._numbers)}".encode()
+        self._compiled: Any = None
 
-    def _compile(self, dialect: Any) -> tuple[Any, bool]:
-        found = self._compiled.get(dialect.name)
-        if found is None:
+    def _prepared_form(self) -> Any:
+        """The statement with $1, $2... placeholders, in the order ``positiontup`` names them,
+        and the PostgreSQL type of each (from its SQLAlchemy type; 0 lets the server infer it)."""
+        if self._compiled is None:
+            dialect = psycopg_dialect(paramstyle="numeric_dollar")
             compiled = self.statement.compile(dialect=dialect)
-            expanding = any(bind.expanding for bind in compiled.binds.values())
-            found = self._compiled[dialect.name] = (compiled, expanding)
-        return found
+            if any(bind.expanding for bind in compiled.binds.values()):
+                raise ValueError("DriverRead takes no expanding IN; use read_rows")
+            types = [_type_oid(compiled.binds[name].type, dialect) for name in compiled.positiontup]
+            self._compiled = (compiled, types)
+        return self._compiled
 
     def rows(self, params: dict[str, Any]) -> list[Any]:
         read = read_engine()
-        if read.dialect.name == "sqlite":
+        if read.dialect.name != "postgresql" or read.dispatch.before_cursor_execute:
             return read_rows(self.statement, params)
-        compiled, expanding = self._compile(read.dialect)
-        if expanding:
-            state = compiled.construct_expanded_state(params)
-            sql, parameters = state.statement, state.parameters
-        else:
-            sql, parameters = compiled.string, compiled.construct_params(params)
-        if read.dispatch.before_cursor_execute:
-            with read.connect() as conn:
-                return list(conn.exec_driver_sql(sql, parameters).all())
+        compiled, types = self._prepared_form()
+        bound = compiled.construct_params(params)
+        values = [_as_text(bound[name]) for name in compiled.positiontup]
         for attempt in (1, 2):
             raw = read.raw_connection()
             try:
-                cursor = _kept_cursor(raw)
-                cursor.execute(sql, parameters)
-                return list(cursor.fetchall())
-            except read.dialect.loaded_dbapi.OperationalError:
-                raw.invalidate()  # a dead connection (the database restarted): try a fresh one
-                if attempt == 2:
-                    raise
+                return _run_prepared(raw, self.name, compiled.string, types, values)
+            except pg_errors.Error as exc:
+                # A connection the database dropped (it restarted): try once more on a fresh
+                # one. A statement that failed on a sound connection (a timeout) is not retried.
+                # Either way the caller sees SQLAlchemy's exception, as from any other query.
+                driver = raw.driver_connection
+                lost = driver is None or driver.pgconn.status != pq.ConnStatus.OK
+                if lost:
+                    raw.invalidate()
+                if attempt == 2 or not lost:
+                    raise DBAPIError.instance(
+                        compiled.string,
+                        values,
+                        exc,
+                        pg_errors.Error,
+                        connection_invalidated=lost,
+                        dialect=read.dialect,
+                    ) from exc
             finally:
                 raw.close()
         raise AssertionError("unreachable")
 
 
-_CURSOR = "stockroom.cursor"
+_PREPARED = "stockroom.prepared"
 
 
-def _kept_cursor(raw: Any) -> Any:
-    """The cursor this pooled connection keeps for ``DriverRead``, made on its first use.
+def _run_prepared(
+    raw: Any, name: bytes, sql: str, types: list[int], values: list[bytes | None]
+) -> list[Any]:
+    connection = raw.driver_connection
+    pgconn = connection.pgconn
+    kept = raw.info.get(_PREPARED)
+    if kept is None or kept[0] is not pgconn:
+        # What this connection has prepared, and the loaders that read its results.
+        kept = raw.info[_PREPARED] = (pgconn, set(), Transformer(connection))
+    _, prepared, loaders = kept
+    if name not in prepared:
+        _check(pgconn, pgconn.prepare(name, sql.encode(), types), pq.ExecStatus.COMMAND_OK)
+        prepared.add(name)
+    result = pgconn.exec_prepared(name, values)
+    _check(pgconn, result, pq.ExecStatus.TUPLES_OK)
+    loaders.set_pgresult(result)
+    rows: list[Any] = loaders.load_rows(0, result.ntuples, tuple)
+    loaders.set_pgresult(None)
+    return rows
 
-    A new psycopg cursor per call (its own adapters, its own state) cost a third of the
-    client's time for a three-sku availability query. A cursor belongs to its connection, which
-    one thread at a time has checked out; a connection replaced after an error gets a new one.
-    """
-    cursor = raw.info.get(_CURSOR)
-    if cursor is None or cursor.closed or cursor.connection is not raw.driver_connection:
-        cursor = raw.info[_CURSOR] = raw.driver_connection.cursor()
-    return cursor
+
+def _check(pgconn: Any, result: Any, expected: Any) -> None:
+    if result.status == expected:
+        return
+    if pgconn.status != pq.ConnStatus.OK:
+        raise pg_errors.OperationalError(pgconn.get_error_message())
+    raise pg_errors.error_from_result(result)
+
+
+def _type_oid(type_: Any, dialect: Any) -> int:
+    try:
+        name = type_.compile(dialect=dialect)
+    except Exception:  # an untyped bind: the server infers its type from the statement
+        return 0
+    found = pg_types.get(name.split("(")[0].strip().lower())
+    return found.oid if found is not None else 0
+
+
+def _as_text(value: Any) -> bytes | None:
+    """A parameter in PostgreSQL's text format; the statement's casts give it its type."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return b"t" if value else b"f"
+    if isinstance(value, int | str):
+        return str(value).encode()
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.isoformat().encode()
+    raise TypeError(f"DriverRead sends str, int, bool or aware datetimes, not {type(value)}")
 
 
 def dispose(app: Flask) -> None:
