@@ -204,12 +204,13 @@ def _count_view(outcome: stock_service.CountOutcome) -> dict[str, Any]:
 STOREFRONT = ("storefront",)
 
 
-class _WarehouseOpenings(dict[str, str]):
-    """Per warehouse code, the JSON text up to its units: ``{"code":"W1","available":``."""
+class _WarehouseEntries(dict[tuple[str, int], str]):
+    """The JSON text of ``(code, units)``, written once per response for each pair it has."""
 
-    def __missing__(self, code: str) -> str:
-        opening = self[code] = '{"code":' + quote(code) + ',"available":'
-        return opening
+    def __missing__(self, site: tuple[str, int]) -> str:
+        code, units = site
+        entry = self[site] = f'{{"code":{quote(code)},"available":{int(units)}}}'
+        return entry
 
 
 def _availability_response(items: list[reservations.SkuAvailability]) -> Response:
@@ -219,15 +220,15 @@ def _availability_response(items: list[reservations.SkuAvailability]) -> Respons
     compare the two), without building a dict per sku and per warehouse to dump: for a 1,000-sku
     basket that was most of the time the request spent in Python. Strings are quoted as
     ``json.dumps`` quotes them (``encode_basestring_ascii`` is what it runs for a string); the
-    numbers are ints.
+    figures are ints. Warehouses with the same units in many skus are written once.
     """
-    opening = _WarehouseOpenings()
+    entries = _WarehouseEntries()
     parts = []
     for sku, known, available, sites in items:
-        listed = ",".join([f"{opening[code]}{units:d}}}" for code, units in sites])
+        listed = ",".join([entries[site] for site in sites])
         parts.append(
             f'{{"sku":{quote(sku)},"known":{"true" if known else "false"},'
-            f'"available":{available:d},"warehouses":[{listed}]}}'
+            f'"available":{int(available)},"warehouses":[{listed}]}}'
         )
     return current_app.response_class(
         '{"items":[' + ",".join(parts) + "]}", mimetype="application/json"
