@@ -208,14 +208,21 @@ def gunicorn(url: str, args: list[str], env: dict[str, str] | None = None) -> It
             process.wait()
 
 
-def server_cpu_seconds() -> tuple[float, float]:
+def server_cpu_seconds(
+    base: str | None = None, database_url: str | None = None
+) -> tuple[float, float]:
     """CPU seconds used so far by gunicorn and by PostgreSQL processes (user + system).
 
     Throughput on a machine whose CPU share drifts is a poor comparison; the CPU the server side
-    spends per request is not affected by how much CPU the host lends us at that moment.
+    spends per request is not affected by how much CPU the host lends us at that moment. With
+    ``base`` (the URL ``gunicorn`` yielded) and ``database_url``, only that server's processes and
+    the backends connected to that database count: on a machine shared with other work, other
+    gunicorns and other databases' backends are someone else's.
     """
+    bind = f"--bind {base.removeprefix('http://')} ".encode() if base else b""
+    database = f" {sa.make_url(database_url).database} ".encode() if database_url else b" "
     ticks = os.sysconf("SC_CLK_TCK")
-    app, database = 0, 0
+    app, spent = 0, 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -227,8 +234,8 @@ def server_cpu_seconds() -> tuple[float, float]:
         except OSError:
             continue
         used = int(fields[11]) + int(fields[12])  # utime, stime
-        if b"gunicorn" in cmdline:
+        if b"gunicorn" in cmdline and bind in cmdline:
             app += used
-        elif cmdline.startswith(b"postgres"):
-            database += used
-    return app / ticks, database / ticks
+        elif cmdline.startswith(b"postgres") and database in cmdline:
+            spent += used
+    return app / ticks, spent / ticks

@@ -133,7 +133,7 @@ wrk.body = "{body}"
 
 
 def alternate(
-    first: dict[str, object], second: dict[str, object], rounds: int
+    first: dict[str, object], second: dict[str, object], rounds: int, server: tuple[str, str]
 ) -> tuple[WrkResult, WrkResult, list[float]]:
     """Measure two loads in alternating short rounds and combine them.
 
@@ -143,19 +143,19 @@ def alternate(
     """
     a_runs, b_runs, ratios = [], [], []
     for _ in range(rounds):
-        a = metered(first)
-        b = metered(second)
+        a = metered(first, server)
+        b = metered(second, server)
         a_runs.append(a)
         b_runs.append(b)
         ratios.append(b.requests_per_second / a.requests_per_second)
     return _combine(a_runs), _combine(b_runs), ratios
 
 
-def metered(load: dict[str, object]) -> WrkResult:
-    """A wrk run with the server-side CPU it cost."""
-    app_before, database_before = server_cpu_seconds()
+def metered(load: dict[str, object], server: tuple[str, str]) -> WrkResult:
+    """A wrk run with the CPU it cost this server (base URL, database URL) and its database."""
+    app_before, database_before = server_cpu_seconds(*server)
     result = run_wrk(**load)  # type: ignore[arg-type]
-    app_after, database_after = server_cpu_seconds()
+    app_after, database_after = server_cpu_seconds(*server)
     return dataclasses.replace(
         result, app_cpu_s=app_after - app_before, database_cpu_s=database_after - database_before
     )
@@ -253,6 +253,7 @@ def main() -> None:
                 {"url": base + "/healthz", "script": "", **measure},
                 {"url": base + "/", "script": get_script, **measure},
                 args.rounds,
+                (base, url),
             )
             light = run_wrk(
                 base + "/", script=get_script, connections=4, threads=1, seconds=args.duration
