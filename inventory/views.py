@@ -569,8 +569,16 @@ def warehouse_edit(code: str) -> ResponseReturnValue:
     return render_template("inventory/warehouse_form.html", form=form, warehouse=warehouse)
 
 
+def warehouse_choices() -> list[tuple[str, str]]:
+    """Codes and names of the warehouses a user can be scoped to, for the admin's user form."""
+    return [(w.code, w.name) for w in catalog.all_warehouses()]
+
+
 def init_app(app: Flask) -> None:
+    from accounts.admin_views import provide_warehouses
+
     app.register_blueprint(bp)
+    provide_warehouses(app, warehouse_choices)
     register_nav_group(app, N_("Stock"), icon="boxes")
     register_nav_group(app, N_("Catalog"), icon="tags")
     register_nav(
