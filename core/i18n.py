@@ -27,6 +27,7 @@ from babel.messages.pofile import read_po
 from flask import Flask, Response, current_app, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import Babel, format_date, format_datetime, format_decimal, get_locale
+from werkzeug.wrappers import Response as BaseResponse
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 #: Locale codes as Babel spells them, and what the switcher shows for each.
@@ -98,7 +99,7 @@ def _money(value: Decimal | float | str | None, places: int = 2) -> str:
     return format_decimal(Decimal(str(value)), format=pattern)
 
 
-def remember_language(response: Response, language: str) -> None:
+def remember_language(response: BaseResponse, language: str) -> None:
     """The language cookie, for a year: what signed-out pages are shown in."""
     response.set_cookie(COOKIE, language, max_age=COOKIE_MAX_AGE, samesite="Lax", httponly=True)
 
