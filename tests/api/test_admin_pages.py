@@ -91,6 +91,13 @@ def test_only_admins_reach_the_user_and_token_pages(app, people, username, passw
         assert accounts.tokens() == []
 
 
+def test_the_pages_need_sign_in(client, people):
+    for path in ["/admin/users", "/admin/users/new", "/admin/tokens", "/products/new"]:
+        r = client.get(path)
+        assert r.status_code == 302, path
+        assert "/login" in r.location
+
+
 def test_the_administration_menu_is_for_admins(boss):
     page = boss.get("/stock").get_data(as_text=True)
     assert 'data-testid="menu-administration"' in page
