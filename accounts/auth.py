@@ -23,8 +23,10 @@ T = TypeVar("T")
 class WebUser(UserMixin):
     """What flask-login keeps for a signed-in person: a principal, never a live ORM object."""
 
-    def __init__(self, principal: Principal) -> None:
+    def __init__(self, principal: Principal, language: str | None = None) -> None:
         self.principal = principal
+        #: The UI language saved on the account; it beats the cookie and the browser's wish.
+        self.language = language
 
     def get_id(self) -> str:
         return str(self.principal.user_id)
@@ -41,7 +43,7 @@ def _load_user(user_id: str) -> WebUser | None:
         user = s.get(User, int(user_id)) if user_id.isdigit() else None
         if user is None or not user.active:
             return None
-        return WebUser(services.principal_of(user))
+        return WebUser(services.principal_of(user), user.language)
 
 
 def _bearer_principal() -> Principal:
@@ -58,12 +60,12 @@ def _bearer_principal() -> Principal:
     if principal is not None:
         return principal
     with db.read_only() as s:
-        principal = services.authenticate_token(s, secret)
-    if principal is None:
-        raise Unauthorized("The token is unknown or has been revoked.")
+        checked = services.check_token(s, secret)
+    if checked is None:
+        raise Unauthorized("The token is unknown, expired or has been revoked.")
     if cache is not None:
-        cache.put(digest, principal)
-    return principal
+        cache.put(digest, checked.principal, expires_at=checked.expires_at, now=db.utcnow())
+    return checked.principal
 
 
 def current_principal() -> Principal:
@@ -148,6 +150,20 @@ def principal_or_none() -> Any:
     if current_user.is_authenticated:
         return current_user.principal
     return None
+
+
+def account_language() -> str | None:
+    """For ``core.i18n``: the signed-in person's saved language, or None."""
+    if current_user.is_authenticated:
+        return current_user.language  # type: ignore[no-any-return]
+    return None
+
+
+def save_account_language(language: str) -> None:
+    """For ``core.i18n``'s switcher: keep the choice on the signed-in person's account."""
+    if current_user.is_authenticated:
+        services.set_language(current_user.principal.user_id, language)
+        current_user.language = language
 
 
 def page_principal() -> Principal:

@@ -59,7 +59,7 @@ class Products(MethodView):
         items, next_cursor = catalog_service.list_products(args)
         return {"items": items, "next_cursor": next_cursor}
 
-    @require("admin")
+    @require(*catalog_service.WRITERS)
     @catalog.arguments(ProductCreateSchema)
     @catalog.response(201, ProductSchema)
     @catalog.alt_response(409, response="CONFLICT")
@@ -76,7 +76,7 @@ class ProductItem(MethodView):
     def get(self, sku: str) -> Any:
         return catalog_service.get_product(sku)
 
-    @require("admin")
+    @require(*catalog_service.WRITERS)
     @catalog.arguments(ProductPatchSchema)
     @catalog.response(200, ProductSchema)
     @catalog.alt_response(404, response="NOT_FOUND")
@@ -94,7 +94,7 @@ class Warehouses(MethodView):
         items, next_cursor = catalog_service.list_warehouses(args)
         return {"items": items, "next_cursor": next_cursor}
 
-    @require("admin")
+    @require(*catalog_service.WRITERS)
     @catalog.arguments(WarehouseCreateSchema)
     @catalog.response(201, WarehouseSchema)
     @catalog.alt_response(409, response="CONFLICT")
@@ -111,7 +111,7 @@ class WarehouseItem(MethodView):
     def get(self, code: str) -> Any:
         return catalog_service.get_warehouse(code)
 
-    @require("admin")
+    @require(*catalog_service.WRITERS)
     @catalog.arguments(WarehousePatchSchema)
     @catalog.response(200, WarehouseSchema)
     @catalog.alt_response(404, response="NOT_FOUND")

@@ -33,6 +33,8 @@ PRODUCT_FIELDS = (
     "active",
 )
 WAREHOUSE_FIELDS = ("name", "latitude", "longitude", "allow_negative_stock", "priority", "active")
+#: Who may add and change products and warehouses, through the API and the web pages alike.
+WRITERS = ("admin",)
 
 
 # --- lookups --------------------------------------------------------------------------------------
@@ -50,6 +52,21 @@ def warehouse_by_code(s: Session, code: str, *, field: str = "warehouse") -> War
     if warehouse is None:
         raise NotFound(f"No warehouse {code}.", errors={field: [f"unknown warehouse {code}"]})
     return warehouse
+
+
+def find_product(sku: str) -> Product:
+    """A product by a sku someone typed: the exact sku, else the one that differs only in case.
+
+    People type ``bolt-10`` for ``BOLT-10``; ``create_product`` refuses skus that differ only in
+    case, so at most one product matches.
+    """
+    with read_only() as s:
+        product = s.scalar(select(Product).where(Product.sku == sku))
+        if product is None:
+            product = s.scalar(select(Product).where(func.lower(Product.sku) == sku.lower()))
+        if product is None:
+            raise NotFound(f"No product with sku {sku}.", errors={"sku": [f"unknown sku {sku}"]})
+        return product
 
 
 def _referenced(
@@ -96,8 +113,13 @@ def _change(
 
 
 def create_product(actor: Principal, data: dict[str, Any]) -> Product:
+    """Add a product; a sku that differs from an existing one only in case is taken too, since
+    people (and ``find_product``) do not tell ``bolt-10`` from ``BOLT-10``."""
     with UnitOfWork() as uow:
         s = uow.session
+        same = s.scalar(select(Product.sku).where(func.lower(Product.sku) == data["sku"].lower()))
+        if same is not None:
+            raise Conflict(f"A product with sku {same} exists.", errors={"sku": ["taken"]})
         product = Product(sku=data["sku"], currency=current_app.config["DEFAULT_CURRENCY"])
         for name in PRODUCT_FIELDS:
             if name in data:

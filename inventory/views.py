@@ -2,27 +2,44 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from accounts.auth import page_principal
+from core import schema_forms
 from core.i18n import N_
 from core.inputs import INT32_MAX, INT32_MIN
 from core.problems import Forbidden, Problem
 from core.web import register_nav, register_nav_group
 from inventory import catalog
 from inventory import stock as stock_service
-from inventory.models import Warehouse
+from inventory.models import Product, Warehouse
+from inventory.schemas import (
+    ProductCreateSchema,
+    ProductPatchSchema,
+    WarehouseCreateSchema,
+    WarehousePatchSchema,
+)
 
 bp = Blueprint("inventory_web", __name__, template_folder="templates")
 
@@ -321,6 +338,7 @@ def products() -> ResponseReturnValue:
         categories=categories,
         on_hand=on_hand,
         query={"q": q, "category": args["category"]},
+        can_edit=page_principal().has_any(*catalog.WRITERS),
     )
 
 
@@ -331,11 +349,236 @@ def warehouses() -> ResponseReturnValue:
         "inventory/warehouses.html",
         totals={t["code"]: t for t in stock_service.warehouse_totals()},
         warehouses=_warehouses(),
+        can_edit=page_principal().has_any(*catalog.WRITERS),
     )
 
 
+# --- catalog forms --------------------------------------------------------------------------------
+#
+# The fields are plain text on purpose: the API's schemas (``ProductCreateSchema``, ...) parse and
+# check them, so a page and an endpoint refuse the same input with the same field messages. The
+# forms themselves only carry the CSRF token and render the fields with their errors.
+
+#: Messages the catalog services give about a field, in the reader's language.
+CATALOG_MESSAGES: dict[str, schema_forms.Translate] = {
+    "Use letters, digits and . _ / - (starting with a letter or digit).": lambda m: _(
+        "Use letters, digits and . _ / - (starting with a letter or digit)."
+    ),
+    "An ISO 4217 code such as CNY or EUR.": lambda m: _("An ISO 4217 code such as CNY or EUR."),
+    "stock is negative": lambda m: _("stock is negative"),
+}
+
+
+class ProductForm(FlaskForm):
+    sku = StringField(_l("SKU"), description=_l("Letters, digits and . _ / -; it never changes."))
+    name = StringField(_l("Name"))
+    category = StringField(_l("Category"))
+    uom = StringField(_l("Unit of measure"), description=_l("e.g. ea, box, kg"))
+    unit_cost = StringField(_l("Unit cost"))
+    currency = StringField(_l("Currency"), description=_l("ISO 4217, e.g. CNY"))
+    weight_kg = StringField(_l("Weight (kg)"))
+    volume_m3 = StringField(_l("Volume (m³)"))
+    active = BooleanField(_l("Active"), default=True)
+
+
+class WarehouseForm(FlaskForm):
+    code = StringField(_l("Code"), description=_l("Letters, digits and . _ / -; it never changes."))
+    name = StringField(_l("Name"))
+    latitude = StringField(_l("Latitude"), description=_l("−90 to 90, for the nearest warehouse"))
+    longitude = StringField(_l("Longitude"), description=_l("−180 to 180"))
+    priority = StringField(
+        _l("Priority"), description=_l("Lower goes first when warehouses tie (0 to 10,000)")
+    )
+    allow_negative_stock = BooleanField(_l("Allow negative stock"))
+    active = BooleanField(_l("Active"), default=True)
+
+
+PRODUCT_TEXT = ("name", "category", "uom", "unit_cost", "currency", "weight_kg", "volume_m3")
+PRODUCT_NULLABLE = frozenset({"category", "unit_cost", "weight_kg", "volume_m3"})
+WAREHOUSE_TEXT = ("name", "latitude", "longitude", "priority")
+WAREHOUSE_NULLABLE = frozenset({"latitude", "longitude"})
+
+
+def _ensure_catalog_writer() -> None:
+    if not page_principal().has_any(*catalog.WRITERS):
+        raise Forbidden(
+            _("This page needs one of the roles: %(roles)s.", roles=", ".join(catalog.WRITERS))
+        )
+
+
+def _as_text(value: Any) -> str:
+    """A stored value as the form shows it: no trailing zeros of the column's scale."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)
+
+
+def _payload(
+    form: FlaskForm, names: tuple[str, ...], nullable: frozenset[str], *, creating: bool
+) -> dict[str, Any]:
+    """The request body the API would get: a blank field is left out when creating (the default
+    applies, or "required" is said) and cleared (None) or sent blank when editing."""
+    data: dict[str, Any] = {}
+    for name in names:
+        raw = (form[name].data or "").strip()
+        if raw:
+            data[name] = raw
+        elif not creating:
+            data[name] = None if name in nullable else ""
+    return data
+
+
+def _changes(obj: Product | Warehouse, loaded: dict[str, Any]) -> dict[str, Any]:
+    """Only what differs, so the audit entry lists the fields really changed."""
+    return {name: value for name, value in loaded.items() if getattr(obj, name) != value}
+
+
+def _refused(
+    form: FlaskForm, errors: dict[str, Any] | None, problem: Problem | None = None
+) -> None:
+    """Field messages next to their fields, and one line above the form saying nothing was kept."""
+    loose = schema_forms.attach(form, errors, extra=CATALOG_MESSAGES)
+    if problem is not None and (not errors or loose):
+        flash(_explain(problem), "error")
+    else:
+        flash(_("Nothing was saved; correct the fields marked."), "error")
+
+
+@bp.route("/products/new", methods=["GET", "POST"])
+@login_required
+def product_new() -> ResponseReturnValue:
+    """Add a product through the same schema and service as ``POST /api/v1/products``."""
+    _ensure_catalog_writer()
+    form = ProductForm()
+    if request.method == "GET":
+        form.uom.data = "ea"
+        form.currency.data = current_app.config["DEFAULT_CURRENCY"]
+    if form.validate_on_submit():
+        data = _payload(form, ("sku", *PRODUCT_TEXT), PRODUCT_NULLABLE, creating=True)
+        data["active"] = form.active.data
+        loaded, errors = schema_forms.load(ProductCreateSchema(), data)
+        if loaded is None:
+            _refused(form, errors)
+        else:
+            try:
+                product = catalog.create_product(page_principal(), loaded)
+            except Problem as problem:
+                _refused(form, problem.errors, problem)
+            else:
+                flash(_("Product %(sku)s added.", sku=product.sku), "success")
+                return redirect(url_for(".products", q=product.sku))
+    return render_template("inventory/product_form.html", form=form, product=None)
+
+
+@bp.route("/products/<path:sku>/edit", methods=["GET", "POST"])
+@login_required
+def product_edit(sku: str) -> ResponseReturnValue:
+    """Change a product as ``PATCH /api/v1/products/<sku>`` does; the sku may be typed in any
+    case and the page moves to the product's own spelling."""
+    _ensure_catalog_writer()
+    product = catalog.find_product(sku)
+    if product.sku != sku:
+        return redirect(url_for(".product_edit", sku=product.sku))
+    form = ProductForm()
+    del form.sku
+    if request.method == "GET":
+        for name in PRODUCT_TEXT:
+            form[name].data = _as_text(getattr(product, name))
+        form.active.data = product.active
+    if form.validate_on_submit():
+        data = _payload(form, PRODUCT_TEXT, PRODUCT_NULLABLE, creating=False)
+        data["active"] = form.active.data
+        loaded, errors = schema_forms.load(ProductPatchSchema(), data)
+        if loaded is None:
+            _refused(form, errors)
+        else:
+            changes = _changes(product, loaded)
+            if not changes:
+                flash(_("Nothing changed."), "info")
+                return redirect(url_for(".products", q=product.sku))
+            try:
+                catalog.update_product(page_principal(), product.sku, changes)
+            except Problem as problem:
+                _refused(form, problem.errors, problem)
+            else:
+                flash(_("Product %(sku)s saved.", sku=product.sku), "success")
+                return redirect(url_for(".products", q=product.sku))
+    return render_template("inventory/product_form.html", form=form, product=product)
+
+
+@bp.route("/warehouses/new", methods=["GET", "POST"])
+@login_required
+def warehouse_new() -> ResponseReturnValue:
+    """Open a warehouse through the same schema and service as ``POST /api/v1/warehouses``."""
+    _ensure_catalog_writer()
+    form = WarehouseForm()
+    if request.method == "GET":
+        form.priority.data = "100"
+    if form.validate_on_submit():
+        data = _payload(form, ("code", *WAREHOUSE_TEXT), WAREHOUSE_NULLABLE, creating=True)
+        data["allow_negative_stock"] = form.allow_negative_stock.data
+        data["active"] = form.active.data
+        loaded, errors = schema_forms.load(WarehouseCreateSchema(), data)
+        if loaded is None:
+            _refused(form, errors)
+        else:
+            try:
+                warehouse = catalog.create_warehouse(page_principal(), loaded)
+            except Problem as problem:
+                _refused(form, problem.errors, problem)
+            else:
+                flash(_("Warehouse %(code)s opened.", code=warehouse.code), "success")
+                return redirect(url_for(".warehouses"))
+    return render_template("inventory/warehouse_form.html", form=form, warehouse=None)
+
+
+@bp.route("/warehouses/<path:code>/edit", methods=["GET", "POST"])
+@login_required
+def warehouse_edit(code: str) -> ResponseReturnValue:
+    """Change a warehouse as ``PATCH /api/v1/warehouses/<code>`` does."""
+    _ensure_catalog_writer()
+    warehouse = catalog.get_warehouse(code)
+    form = WarehouseForm()
+    del form.code
+    if request.method == "GET":
+        for name in WAREHOUSE_TEXT:
+            form[name].data = _as_text(getattr(warehouse, name))
+        form.allow_negative_stock.data = warehouse.allow_negative_stock
+        form.active.data = warehouse.active
+    if form.validate_on_submit():
+        data = _payload(form, WAREHOUSE_TEXT, WAREHOUSE_NULLABLE, creating=False)
+        data["allow_negative_stock"] = form.allow_negative_stock.data
+        data["active"] = form.active.data
+        loaded, errors = schema_forms.load(WarehousePatchSchema(), data)
+        if loaded is None:
+            _refused(form, errors)
+        else:
+            changes = _changes(warehouse, loaded)
+            if not changes:
+                flash(_("Nothing changed."), "info")
+                return redirect(url_for(".warehouses"))
+            try:
+                catalog.update_warehouse(page_principal(), warehouse.code, changes)
+            except Problem as problem:
+                _refused(form, problem.errors, problem)
+            else:
+                flash(_("Warehouse %(code)s saved.", code=warehouse.code), "success")
+                return redirect(url_for(".warehouses"))
+    return render_template("inventory/warehouse_form.html", form=form, warehouse=warehouse)
+
+
+def warehouse_choices() -> list[tuple[str, str]]:
+    """Codes and names of the warehouses a user can be scoped to, for the admin's user form."""
+    return [(w.code, w.name) for w in catalog.all_warehouses()]
+
+
 def init_app(app: Flask) -> None:
+    from accounts.admin_views import provide_warehouses
+
     app.register_blueprint(bp)
+    provide_warehouses(app, warehouse_choices)
     register_nav_group(app, N_("Stock"), icon="boxes")
     register_nav_group(app, N_("Catalog"), icon="tags")
     register_nav(

@@ -44,3 +44,17 @@ def test_zero_seconds_switches_the_cache_off():
     cache = TokenCache(0)
     cache.put("h1", ALICE)
     assert cache.get("h1") is None
+
+
+def test_an_expiring_token_is_not_trusted_past_its_end():
+    from datetime import UTC, datetime, timedelta
+
+    ticker = Ticker()
+    cache = TokenCache(5, clock=ticker)
+    now = datetime(2026, 3, 2, tzinfo=UTC)
+    cache.put("h1", ALICE, expires_at=now + timedelta(seconds=2), now=now)
+    assert cache.get("h1") == ALICE
+    ticker.t += 2
+    assert cache.get("h1") is None
+    cache.put("h2", BOB, expires_at=now, now=now)
+    assert cache.get("h2") is None
