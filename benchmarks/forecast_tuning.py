@@ -170,12 +170,13 @@ class Runner:
 
     def __init__(self, jobs: int) -> None:
         self.pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else None
-        self.cache: dict[tuple[Config, str, str], Score] = {}
+        self.cache: dict[tuple[str, str, str], Score] = {}
 
     def scores(self, cases: Sequence[Case], config: Config) -> list[Score]:
-        key = _canonical(config)
+        config = _canonical(config)
+        key = repr(config)  # values may be unhashable (a dict of weights)
         todo = [c for c in cases if (key, c.source, c.series_id) not in self.cache]
-        tasks = [(c, key) for c in todo]
+        tasks = [(c, config) for c in todo]
         done = self.pool.map(_score, tasks, chunksize=8) if self.pool else map(_score, tasks)
         for case, score in zip(todo, done, strict=True):
             self.cache[(key, case.source, case.series_id)] = score
