@@ -301,7 +301,7 @@ def tune(runner: Runner, dev: list[Case], knobs: Sequence[Knob]) -> dict[str, ob
 
 def report(runner: Runner, cases: list[Case], chosen: dict[str, object]) -> None:
     """Figures on the report half with the constants in the code and, if they differ, chosen."""
-    configs = {"in code": ()}
+    configs: dict[str, Config] = {"in code": ()}
     changed = {k: v for k, v in chosen.items() if v != IN_CODE[k]}
     if changed:
         configs["chosen"] = tuple(changed.items())
@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         + in_split(retail, "development")
     )
     print("constants in the code: " + ", ".join(f"{k}={v}" for k, v in IN_CODE.items()))
-    counts = defaultdict(int)
+    counts: defaultdict[str, int] = defaultdict(int)
     for c in dev:
         counts[c.source] += 1
     print(
