@@ -13,8 +13,10 @@ RMSSE, because MASE rewards forecasting zero for sporadic demand); constants of 
 by the scaled pinball loss of the 90% and 95% quantiles (a proper score: it rewards coverage
 and narrowness together). The objective is the mean over sources of the ratio to the current
 value's figure, so each source counts once whatever its size (if it has at least
-``MIN_SOURCE_SERIES`` series in scope). A value replaces the current one
-only if it improves that objective by more than ``MARGIN``: smaller differences are noise.
+``MIN_SOURCE_SERIES`` series in scope). A value replaces the current one only if it improves
+that objective by more than ``MARGIN``: smaller differences are noise. The report half agrees
+with the chosen set if neither its point error nor its scaled pinball loss is worse, as mean
+ratios over sources, than with the constants in the code.
 
 A constant only matters for the series whose demand class takes its path through the engine
 (regular or sporadic), so its grid is scored on those development series only.
