@@ -25,7 +25,7 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAr
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from accounts.auth import page_principal
+from accounts.auth import page_principal, require_page_role
 from core import schema_forms
 from core.i18n import N_
 from core.inputs import INT32_MAX, INT32_MIN
@@ -153,9 +153,7 @@ class MovementForm(FlaskForm):
 @login_required
 def move() -> ResponseReturnValue:
     """Post a receipt, adjustment or transfer in one of the person's own warehouses."""
-    principal = page_principal()
-    if not principal.has_any(*STOCK_WRITERS):
-        raise Forbidden(_("Only warehouse staff post stock movements."))
+    principal = require_page_role(*STOCK_WRITERS)
     all_codes = [SelectChoice(w.code, f"{w.code} — {w.name}") for w in _warehouses()]
     form = MovementForm()
     form.warehouse.choices = [c for c in all_codes if principal.may_act_in(c.value)]
@@ -241,9 +239,7 @@ def _sheet_lines(sheet: str) -> tuple[list[dict[str, Any]], list[str]]:
 @login_required
 def count() -> ResponseReturnValue:
     """Enter a count sheet; each line that differs from on hand posts one adjustment."""
-    principal = page_principal()
-    if not principal.has_any(*STOCK_WRITERS):
-        raise Forbidden(_("Only warehouse staff post counts."))
+    principal = require_page_role(*STOCK_WRITERS)
     form = CountForm()
     form.warehouse.choices = [
         SelectChoice(w.code, f"{w.code} — {w.name}")

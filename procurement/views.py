@@ -44,6 +44,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, Regexp
 
+from accounts.auth import require_page_role
 from accounts.principal import Principal
 from core.db import utcnow
 from core.i18n import N_
@@ -106,8 +107,7 @@ def roles_required(*roles: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
         @functools.wraps(fn)
         @login_required
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            if not principal().has_any(*roles):
-                abort(403)
+            require_page_role(*roles)
             return fn(*args, **kwargs)
 
         return wrapper
