@@ -46,6 +46,7 @@ from wtforms.validators import DataRequired, Email, Length, NumberRange, Optiona
 
 from accounts.auth import require_page_role
 from accounts.principal import Principal
+from core import forms
 from core.db import utcnow
 from core.i18n import N_
 from core.problems import Problem
@@ -55,6 +56,7 @@ from procurement.models import PurchaseOrder
 from procurement.orders import price_check, transitions, writing
 from procurement.orders import receiving as receipts
 from procurement.orders.workflow import PO_STATUSES, POStatus
+from procurement.schemas import ScorecardCompareQuerySchema
 from procurement.suppliers import csv_import
 
 bp = Blueprint("procurement_web", __name__, template_folder="templates", url_prefix="/procurement")
@@ -675,6 +677,65 @@ def supplier_detail(code: str) -> ResponseReturnValue:
     )
 
 
+#: The rows of the side-by-side table: figure, label, and how it is shown.
+COMPARE_ROWS: list[tuple[str, str]] = [
+    ("score", N_("Score and grade")),
+    ("on_time_rate", N_("On time")),
+    ("in_full_rate", N_("Fill rate (in full)")),
+    ("reject_rate", N_("Quality rejects")),
+    ("lead_time_mean_days", N_("Lead time, mean")),
+    ("lead_time_std_days", N_("Lead time, spread (±)")),
+    ("price_index", N_("Price index")),
+    ("unit_price", N_("Unit price")),
+]
+
+
+@bp.get("/scorecards/compare")
+@roles_required(*READERS)
+def scorecard_compare() -> ResponseReturnValue:
+    """Two to four suppliers (or every approved one of an item) side by side, best marked."""
+    picked = [c.strip() for c in request.args.getlist("supplier") if c.strip()]
+    sku = (request.args.get("sku") or "").strip()
+    body: dict[str, Any] = {"supplier": picked}
+    if sku:
+        body["sku"] = sku
+    comparison = None
+    errors: dict[str, list[str]] = {}
+    status = 200
+    if picked or sku or "supplier" in request.args:
+        args, errors = forms.load(ScorecardCompareQuerySchema(), body)
+        if args is not None:
+            try:
+                comparison = scorecards.compare(args["supplier"], args.get("sku"))
+            except Problem as problem:
+                errors = problem.errors or {"_schema": [problem.detail]}
+        if errors:
+            status = 422
+    messages = [forms.shown(str(m), body.get(key)) for key, msgs in errors.items() for m in msgs]
+    everyone, _cursor = suppliers.list_suppliers({"limit": 500})
+    chart = None
+    if comparison is not None:
+        chart = [
+            {
+                "supplier": r.supplier.code,
+                "on_time": r.card.on_time_rate,
+                "in_full": r.card.in_full_rate,
+                "quality": None if r.card.reject_rate is None else 1 - r.card.reject_rate,
+            }
+            for r in comparison.suppliers
+        ]
+    return render_template(
+        "procurement/compare.html",
+        comparison=comparison,
+        rows=COMPARE_ROWS,
+        everyone=everyone,
+        picked=picked,
+        sku=sku,
+        messages=messages,
+        chart=chart,
+    ), status
+
+
 @bp.post("/suppliers/<code>/<action>")
 @login_required
 def supplier_action(code: str, action: str) -> ResponseReturnValue:
@@ -792,5 +853,14 @@ def init_app(app: Flask) -> None:
         roles=READERS,
         icon="shop",
         order=43,
+        group="Purchasing",
+    )
+    register_nav(
+        app,
+        N_("Compare suppliers"),
+        "procurement_web.scorecard_compare",
+        roles=READERS,
+        icon="layout-three-columns",
+        order=44,
         group="Purchasing",
     )
