@@ -79,6 +79,7 @@ _STANDARD: list[tuple[re.Pattern[str], str]] = [
 
 
 #: "Length must be between 1 and 200." said of an empty value means it is missing.
+_LENGTH = re.compile(r"^Length must be between (?P<low>\d+) and (?P<high>\d+)\.$")
 _AT_LEAST_ONE = re.compile(r"^(Length must be between 1 and \d+|Shorter than minimum length 1)\.$")
 
 
@@ -90,6 +91,12 @@ def shown(message: str, value: Any = None) -> str:
     """
     if value in ("", [], None) and _AT_LEAST_ONE.match(message):
         return _("Required.")
+    length = _LENGTH.match(message)
+    if length and isinstance(value, str):
+        low, high = int(length["low"]), int(length["high"])
+        if len(value) > high:
+            return _("At most %(n)s characters.", n=high)
+        return _("At least %(n)s characters.", n=low)
     for pattern, template in _STANDARD:
         match = pattern.match(message)
         if match:
