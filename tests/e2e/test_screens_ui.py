@@ -126,7 +126,5 @@ def test_a_buyer_compares_two_suppliers_side_by_side(shop, browser_page):
     page.uncheck("#pick-HILL")
     page.click("[data-testid=compare]")
     page.wait_for_selector("tr[data-row=unit_price]")
-    assert "For ABC-1 · Bamboo wok." in page.inner_text(
-        "[data-testid=comparison] ~ *, .card-header"
-    )
+    assert "For ABC-1 · Bamboo wok." in page.inner_text("[data-testid=comparison-scope]")
     assert "40.0000" in page.inner_text("tr[data-row=unit_price] td[data-supplier='LEAF']")
