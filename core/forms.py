@@ -39,6 +39,10 @@ _STANDARD: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^Not a valid string\.$"), N_("Not text.")),
     (re.compile(r"^Unknown field\.$"), N_("Not a field of this form.")),
     (
+        re.compile(r"^An? \w+ moves a positive quantity\.$"),
+        N_("Must be positive; use an adjustment to correct downwards."),
+    ),
+    (
         re.compile(
             r"^Must be greater than or equal to (?P<low>\S+) and less than or equal to "
             r"(?P<high>\S+)\.$"

@@ -64,8 +64,16 @@ MOVEMENTS = [
         "Source and destination are the same.",
     ),
     ({"type": "transfer", "quantity": "2"}, "to_warehouse", "A transfer needs a destination."),
-    ({"type": "receipt", "quantity": "0"}, "quantity", "A receipt moves a positive quantity."),
-    ({"type": "issue", "quantity": "-2"}, "quantity", "A issue moves a positive quantity."),
+    (
+        {"type": "receipt", "quantity": "0"},
+        "quantity",
+        "Must be positive; use an adjustment to correct downwards.",
+    ),
+    (
+        {"type": "issue", "quantity": "-2"},
+        "quantity",
+        "Must be positive; use an adjustment to correct downwards.",
+    ),
     (
         {"type": "adjustment", "quantity": "0", "reason": "x"},
         "quantity",

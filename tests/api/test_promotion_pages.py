@@ -195,3 +195,21 @@ def test_an_unknown_promotion_is_a_404_page(sign_in):
     _, web = sign_in("planner")
     assert web.get("/forecasts/promotions/999/edit").status_code == 404
     assert web.post("/forecasts/promotions/999/delete").status_code == 404
+
+
+def test_the_pages_and_the_api_messages_read_in_chinese(sign_in):
+    api, web = sign_in("planner")
+    zh = {"Accept-Language": "zh-CN"}
+    r = web.post("/forecasts/promotions/new", data={**GOOD, "end": "2030-02-01"}, headers=zh)
+    html = r.get_data(as_text=True)
+    assert "计划促销" in html
+    assert "促销的结束日期早于开始日期。" in field_errors(html, "end")
+    r = web.post("/forecasts/promotions/new", data={**GOOD, "start": ""}, headers=zh)
+    assert "必填。" in field_errors(r.get_data(as_text=True), "start")
+    # The API itself stays English: programs read it.
+    refused = api.post(
+        "/promotions", json={"name": "x", "start": "2030-03-02", "end": "2030-03-01"}
+    )
+    assert refused.json["errors"]["end"] == ["The promotion ends before it starts."]
+    page = web.get("/forecasts/promotions", headers=zh).get_data(as_text=True)
+    assert "</i>促销</a>" in page

@@ -98,7 +98,7 @@ def test_a_planner_plans_a_promotion_and_sees_it_listed(shop, browser_page):
     assert "Bamboo wok" in row.inner_text()
     assert row.locator("[data-col=warehouses]").inner_text().strip() == "SH1"
     assert row.locator("[data-col=expected_uplift]").inner_text().strip() == "+30 %"
-    assert row.locator("[data-col=when]").inner_text().strip() == "planned"
+    assert row.locator("[data-col=when]").inner_text().strip() == "upcoming"
 
 
 def test_a_buyer_compares_two_suppliers_side_by_side(shop, browser_page):
