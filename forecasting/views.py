@@ -16,7 +16,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, NumberRange, Optional
 
 from accounts.auth import page_principal, require_page_role
-from core import forms
+from core import schema_forms
 from core.i18n import N_
 from core.problems import Problem
 from core.web import register_nav, register_nav_group
@@ -262,7 +262,7 @@ def _save_promotion(form: PromotionForm, promotion_id: int | None) -> ResponseRe
     """Validate as ``POST``/``PUT /promotions`` do and save; None when the form shows errors."""
     principal = page_principal()
     body = _promotion_body(form)
-    data, errors = forms.load(PromotionCreateSchema(), body)
+    data, errors = schema_forms.load(PromotionCreateSchema(), body)
     if data is not None:
         try:
             if promotion_id is None:
@@ -281,7 +281,7 @@ def _save_promotion(form: PromotionForm, promotion_id: int | None) -> ResponseRe
             )
             flash(message, "success")
             return redirect(url_for(".promotions_page"))
-    for text in forms.place(form, errors, body=body):
+    for text in schema_forms.attach(form, errors):
         flash(text, "error")
     return None
 
@@ -300,7 +300,7 @@ def promotions_page() -> ResponseReturnValue:
         for k in ("sku", "warehouse", "active_from", "active_to", "cursor")
         if (v := request.args.get(k, "")) and v.strip()
     }
-    args, errors = forms.load(PromotionQuerySchema(), {**raw, "limit": 50})
+    args, errors = schema_forms.load(PromotionQuerySchema(), {**raw, "limit": 50})
     items: list[dict[str, Any]] = []
     next_cursor = None
     status = 200
@@ -312,7 +312,7 @@ def promotions_page() -> ResponseReturnValue:
         except Problem as problem:
             errors = problem.errors or {"_schema": [problem.detail]}
             status = problem.status
-    messages = [(key, forms.shown(str(m))) for key, msgs in errors.items() for m in msgs]
+    messages = [(key, schema_forms.translate(str(m))) for key, msgs in errors.items() for m in msgs]
     names = catalog.product_names({p["sku"] for p in items if p["sku"]})
     return render_template(
         "forecasting/promotions.html",

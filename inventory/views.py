@@ -26,7 +26,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import NumberInput
 
 from accounts.auth import page_principal, require_page_role
-from core import forms, schema_forms
+from core import schema_forms
 from core.i18n import N_
 from core.problems import Forbidden, Problem
 from core.web import register_nav, register_nav_group
@@ -134,6 +134,14 @@ class MovementForm(FlaskForm):
     reason = TextAreaField(_l("Reason"), render_kw={"rows": 2})
 
 
+#: ``MovementCreateSchema`` names the movement type in its sentence; one sentence per type here.
+MOVEMENT_MESSAGES: dict[str, schema_forms.Translate] = {
+    "A receipt moves a positive quantity.": lambda m: _("A receipt moves a positive quantity."),
+    "A issue moves a positive quantity.": lambda m: _("An issue moves a positive quantity."),
+    "A transfer moves a positive quantity.": lambda m: _("A transfer moves a positive quantity."),
+}
+
+
 def _movement_body(form: MovementForm) -> dict[str, Any]:
     """The JSON body ``POST /stock/movements`` would receive for this form."""
     body: dict[str, Any] = {
@@ -141,7 +149,7 @@ def _movement_body(form: MovementForm) -> dict[str, Any]:
         "sku": (form.sku.data or "").strip(),
         "warehouse": form.warehouse.data,
     }
-    quantity = forms.whole_or_text(form.quantity.data)
+    quantity = schema_forms.whole_or_text(form.quantity.data)
     if quantity is not None:
         body["quantity"] = quantity
     if form.type.data == "transfer" and form.to_warehouse.data:
@@ -168,7 +176,7 @@ def move() -> ResponseReturnValue:
             form.warehouse.data = request.args["warehouse"]
     if form.validate_on_submit():
         body = _movement_body(form)
-        data, errors = forms.load(MovementCreateSchema(), body)
+        data, errors = schema_forms.load(MovementCreateSchema(), body)
         if data is not None:
             try:
                 outcome = stock_service.post_movement(principal, data)
@@ -197,7 +205,7 @@ def move() -> ResponseReturnValue:
                     "success",
                 )
                 return redirect(url_for(".stock", sku=sku))
-        for text in forms.place(form, errors, body=body):
+        for text in schema_forms.attach(form, errors, extra=MOVEMENT_MESSAGES):
             flash(text, "error")
     return render_template("inventory/move.html", form=form)
 
@@ -231,32 +239,29 @@ def _sheet_lines(sheet: str) -> tuple[list[dict[str, Any]], list[int], list[str]
         if len(parts) != 2:
             problems.append(_("line %(n)s: write sku, counted (a whole number from 0)", n=n))
             continue
-        lines.append({"sku": parts[0].strip(), "counted": forms.whole_or_text(parts[1])})
+        lines.append({"sku": parts[0].strip(), "counted": schema_forms.whole_or_text(parts[1])})
         numbers.append(n)
     return lines, numbers, problems
 
 
-def _place_count_errors(
-    form: CountForm, errors: dict[str, list[str]], body: dict[str, Any], numbers: list[int]
-) -> None:
+def _place_count_errors(form: CountForm, errors: dict[str, list[str]], numbers: list[int]) -> None:
     """A line's messages go under the sheet, naming the sheet's line; the rest by field."""
     others: dict[str, list[str]] = {}
     for key, messages in errors.items():
         parts = key.split(".")
         if parts[0] == "lines" and len(parts) == 3 and parts[1].isdigit():
             i = int(parts[1])
-            value = body["lines"][i].get(parts[2]) if i < len(body["lines"]) else None
             line = numbers[i] if i < len(numbers) else i + 1
             form.sheet.errors = [
                 *form.sheet.errors,
                 *(
-                    _("line %(n)s: %(message)s", n=line, message=forms.shown(str(m), value))
+                    _("line %(n)s: %(message)s", n=line, message=schema_forms.translate(str(m)))
                     for m in messages
                 ),
             ]
         else:
             others["sheet" if key == "lines" else key] = messages
-    for text in forms.place(form, others, body={**body, "sheet": body["lines"]}):
+    for text in schema_forms.attach(form, others):
         flash(text, "error")
 
 
@@ -279,7 +284,7 @@ def count() -> ResponseReturnValue:
         if problems:
             form.sheet.errors = problems
         else:
-            data, errors = forms.load(CountCreateSchema(), body)
+            data, errors = schema_forms.load(CountCreateSchema(), body)
             if data is not None:
                 try:
                     outcome = stock_service.post_count(principal, data)
@@ -289,7 +294,7 @@ def count() -> ResponseReturnValue:
                         flash(problem.detail, "error")
                 else:
                     return redirect(url_for(".count_result", count_id=outcome.count.id))
-            _place_count_errors(form, errors, body, numbers)
+            _place_count_errors(form, errors, numbers)
     return render_template("inventory/count.html", form=form)
 
 

@@ -46,7 +46,7 @@ from wtforms.validators import DataRequired, Email, Length, NumberRange, Optiona
 
 from accounts.auth import require_page_role
 from accounts.principal import Principal
-from core import forms
+from core import schema_forms
 from core.db import utcnow
 from core.i18n import N_
 from core.problems import Problem
@@ -282,7 +282,7 @@ def _lines_of() -> tuple[list[dict[str, Any]], list[int]]:
         if not row.get("sku"):
             continue
         line: dict[str, Any] = {"sku": row["sku"]}
-        quantity = forms.whole_or_text(row.get("quantity"))
+        quantity = schema_forms.whole_or_text(row.get("quantity"))
         if quantity is not None:
             line["quantity"] = quantity
         if row.get("unit_price"):
@@ -316,7 +316,7 @@ def _attach_errors(
                 return getattr(form.lines.entries[rows[index]].form, parts[2], None)
         return None
 
-    for text in forms.place(form, errors, body=body, where=where):
+    for text in schema_forms.attach(form, errors, where=where):
         flash(text, "error")
 
 
@@ -330,7 +330,7 @@ def order_new() -> ResponseReturnValue:
     if form.validate_on_submit():
         lines, rows = _lines_of()
         body = _order_body(form, lines)
-        data, errors = forms.load(OrderCreateSchema(), body)
+        data, errors = schema_forms.load(OrderCreateSchema(), body)
         if data is not None:
             try:
                 po = writing.create_order(principal(), data)
@@ -384,7 +384,7 @@ def order_edit(po_id: int) -> ResponseReturnValue:
         lines, rows = _lines_of()
         body = _order_body(form, lines)
         del body["supplier"]
-        changes, errors = forms.load(OrderPatchSchema(), body)
+        changes, errors = schema_forms.load(OrderPatchSchema(), body)
         if changes is not None:
             version = int(form.version.data) if (form.version.data or "").isdigit() else -1
             try:
@@ -719,7 +719,7 @@ def scorecard_compare() -> ResponseReturnValue:
     errors: dict[str, list[str]] = {}
     status = 200
     if picked or sku or "supplier" in request.args:
-        args, errors = forms.load(ScorecardCompareQuerySchema(), body)
+        args, errors = schema_forms.load(ScorecardCompareQuerySchema(), body)
         if args is not None:
             try:
                 comparison = scorecards.compare(args["supplier"], args.get("sku"))
@@ -727,7 +727,7 @@ def scorecard_compare() -> ResponseReturnValue:
                 errors = problem.errors or {"_schema": [problem.detail]}
         if errors:
             status = 422
-    messages = [forms.shown(str(m), body.get(key)) for key, msgs in errors.items() for m in msgs]
+    messages = [schema_forms.translate(str(m)) for msgs in errors.values() for m in msgs]
     everyone, _cursor = suppliers.list_suppliers({"limit": 500})
     chart = None
     if comparison is not None:

@@ -67,12 +67,12 @@ MOVEMENTS = [
     (
         {"type": "receipt", "quantity": "0"},
         "quantity",
-        "Must be positive; use an adjustment to correct downwards.",
+        "A receipt moves a positive quantity.",
     ),
     (
         {"type": "issue", "quantity": "-2"},
         "quantity",
-        "Must be positive; use an adjustment to correct downwards.",
+        "An issue moves a positive quantity.",
     ),
     (
         {"type": "adjustment", "quantity": "0", "reason": "x"},
@@ -87,16 +87,20 @@ MOVEMENTS = [
     (
         {"type": "receipt", "quantity": str(2**31)},
         "quantity",
-        "Must be between -2147483648 and 2147483647.",
+        "Must be greater than or equal to -2147483648 and less than or equal to 2147483647.",
     ),
-    ({"type": "receipt", "quantity": "1.5"}, "quantity", "Not a whole number."),
-    ({"type": "receipt", "quantity": ""}, "quantity", "Required."),
+    ({"type": "receipt", "quantity": "1.5"}, "quantity", "Not a valid integer."),
+    ({"type": "receipt", "quantity": ""}, "quantity", "Missing data for required field."),
     ({"type": "receipt", "quantity": "1", "sku": "NOPE"}, "sku", "unknown sku NOPE"),
-    ({"type": "receipt", "quantity": "1", "sku": "X" * 65}, "sku", "At most 64 characters."),
+    (
+        {"type": "receipt", "quantity": "1", "sku": "X" * 65},
+        "sku",
+        "Length must be between 1 and 64.",
+    ),
     (
         {"type": "receipt", "quantity": "1", "reference": "R" * 129},
         "reference",
-        "At most 128 characters.",
+        "Longer than maximum length 128.",
     ),
 ]
 
@@ -146,9 +150,9 @@ def test_a_count_sheet_finds_skus_in_any_case(staff):
         ("ABC-1, 3\nabc-1, 1\n", "line 2: Counted twice in one count."),
         (f"ABC-1, {2**31}\n", "line 1: Must be"),
         ("ABC-1, -1\n", "line 1: Must be"),
-        ("ABC-1, lots\n", "line 1: Not a whole number."),
-        ("X" * 65 + ", 1\n", "line 1: At most 64 characters."),
-        ("".join(f"SKU-{i}, 1\n" for i in range(5001)), "Length must be from 1 to 5000."),
+        ("ABC-1, lots\n", "line 1: Not a valid integer."),
+        ("X" * 65 + ", 1\n", "line 1: Length must be between 1 and 64."),
+        ("".join(f"SKU-{i}, 1\n" for i in range(5001)), "Length must be between 1 and 5000."),
         ("ABC-1, 1, 2\n", "line 1: write sku, counted"),
     ],
 )
@@ -190,16 +194,20 @@ def buying(app, world, make_user):
 @pytest.mark.parametrize(
     ("line", "field", "message"),
     [
-        ({"quantity": str(10**12)}, "quantity", "Must be at most 2147483647."),
+        ({"quantity": str(10**12)}, "quantity", "Must be less than or equal to 2147483647."),
         ({"quantity": "20", "unit_price": "1.23456"}, "unit_price", "At most 4 decimal places."),
         (
             {"quantity": "20", "unit_price": "100000000000"},
             "unit_price",
             "Must be less than 10,000,000,000 in absolute value.",
         ),
-        ({"quantity": "20", "unit_price": "-1"}, "unit_price", "Must be at least 0."),
-        ({"quantity": "2.5"}, "quantity", "Not a whole number."),
-        ({"quantity": ""}, "quantity", "Required."),
+        (
+            {"quantity": "20", "unit_price": "-1"},
+            "unit_price",
+            "Must be greater than or equal to 0.",
+        ),
+        ({"quantity": "2.5"}, "quantity", "Not a valid integer."),
+        ({"quantity": ""}, "quantity", "Missing data for required field."),
         ({"quantity": "20", "sku": "NOPE"}, "sku", "unknown sku NOPE"),
     ],
 )
@@ -251,7 +259,7 @@ def test_the_order_form_reads_every_row_it_was_sent(buying):
         "/procurement/orders/new", data={"supplier": "ACME", "warehouse": "W1", **too_many}
     )
     assert r.status_code == 200
-    assert "Length must be from 1 to 500." in r.get_data(as_text=True)
+    assert "Length must be between 1 and 500." in r.get_data(as_text=True)
     assert len(api.get("/purchase-orders").json["items"]) == 1
 
 

@@ -78,14 +78,18 @@ def test_planners_plan_a_promotion_through_the_form_and_see_it_listed(sign_in):
     [
         ({"end": "2030-02-27"}, "end", "The promotion ends before it starts."),
         ({"end": "2031-03-07"}, "end", "A promotion lasts a year at most."),
-        ({"start": "1 March"}, "start", "Not a date (YYYY-MM-DD)."),
-        ({"start": ""}, "start", "Required."),
-        ({"name": "  "}, "name", "Required."),
+        ({"start": "1 March"}, "start", "Not a valid date."),
+        ({"start": ""}, "start", "Missing data for required field."),
+        ({"name": "  "}, "name", "Length must be between 1 and 200."),
         ({"sku": "NOPE"}, "sku", "unknown sku NOPE"),
         ({"warehouses": ["W1", "W9"]}, "warehouses", "unknown warehouse W9"),
-        ({"discount": "1"}, "discount", "Must be at least 0 and below 1."),
-        ({"expected_uplift": "-1"}, "expected_uplift", "Must be between -0.99 and 20."),
-        ({"expected_uplift": "lots"}, "expected_uplift", "Not a number."),
+        ({"discount": "1"}, "discount", "Must be greater than or equal to 0 and less than 1."),
+        (
+            {"expected_uplift": "-1"},
+            "expected_uplift",
+            "Must be greater than or equal to -0.99 and less than or equal to 20.",
+        ),
+        ({"expected_uplift": "lots"}, "expected_uplift", "Not a valid number."),
     ],
 )
 def test_the_form_refuses_what_the_api_refuses_next_to_the_field(sign_in, change, field, message):
@@ -185,7 +189,7 @@ def test_the_list_filters_as_the_api_does(sign_in):
     assert "Ladle days" in page
     r = web.get("/forecasts/promotions?active_from=someday")
     assert r.status_code == 422
-    assert "active_from: Not a date (YYYY-MM-DD)." in r.get_data(as_text=True)
+    assert "active_from: Not a valid date." in r.get_data(as_text=True)
     r = web.get("/forecasts/promotions?sku=NOPE")
     assert r.status_code == 404
     assert "unknown sku NOPE" in r.get_data(as_text=True)
@@ -205,7 +209,7 @@ def test_the_pages_and_the_api_messages_read_in_chinese(sign_in):
     assert "计划促销" in html
     assert "促销的结束日期早于开始日期。" in field_errors(html, "end")
     r = web.post("/forecasts/promotions/new", data={**GOOD, "start": ""}, headers=zh)
-    assert "必填。" in field_errors(r.get_data(as_text=True), "start")
+    assert "此字段为必填项。" in field_errors(r.get_data(as_text=True), "start")
     # The API itself stays English: programs read it.
     refused = api.post(
         "/promotions", json={"name": "x", "start": "2030-03-02", "end": "2030-03-01"}
