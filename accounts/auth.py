@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from flask import Flask, current_app, g, request
+from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user
 
 from accounts import services, token_cache
@@ -175,5 +176,5 @@ def require_page_role(*roles: str) -> Principal:
     """The signed-in person, or a 403 page naming the roles this page needs."""
     principal = page_principal()
     if not principal.has_any(*roles):
-        raise Forbidden(f"This page needs one of the roles: {', '.join(roles)}.")
+        raise Forbidden(_("This page needs one of the roles: %(roles)s.", roles=", ".join(roles)))
     return principal

@@ -15,7 +15,7 @@ from typing import Any
 
 import marshmallow as ma
 from flask_babel import gettext as _
-from wtforms import Form
+from wtforms import Field, Form
 
 Translate = Callable[[re.Match[str]], str]
 
@@ -29,6 +29,7 @@ MESSAGES: list[tuple[re.Pattern[str], Translate]] = [
     (re.compile(r"Not a valid number\."), lambda m: _("Not a valid number.")),
     (re.compile(r"Not a valid integer\."), lambda m: _("Not a valid integer.")),
     (re.compile(r"Not a valid boolean\."), lambda m: _("Not a valid boolean.")),
+    (re.compile(r"Not a valid date\."), lambda m: _("Not a valid date.")),
     (re.compile(r"Not a valid string\."), lambda m: _("Not a valid string.")),
     (re.compile(r"Number too large\."), lambda m: _("Number too large.")),
     (
@@ -55,6 +56,14 @@ MESSAGES: list[tuple[re.Pattern[str], Translate]] = [
         ),
         lambda m: _(
             "Must be greater than or equal to %(low)s and less than or equal to %(high)s.",
+            low=m["low"],
+            high=m["high"],
+        ),
+    ),
+    (
+        re.compile(r"Must be greater than or equal to (?P<low>.+?) and less than (?P<high>.+)\."),
+        lambda m: _(
+            "Must be greater than or equal to %(low)s and less than %(high)s.",
             low=m["low"],
             high=m["high"],
         ),
@@ -91,7 +100,11 @@ MESSAGES: list[tuple[re.Pattern[str], Translate]] = [
 
 
 def translate(message: str, extra: Mapping[str, Translate] | None = None) -> str:
-    """The reader's wording of one API field message; ``extra`` adds a feature's own messages."""
+    """The reader's wording of one API field message; ``extra`` adds a feature's own messages.
+
+    A schema's own sentence marked with ``N_`` where it is raised is in the catalog, so it is
+    looked up there last.
+    """
     tables = [
         *((re.compile(re.escape(text)), fn) for text, fn in (extra or {}).items()),
         *MESSAGES,
@@ -100,7 +113,23 @@ def translate(message: str, extra: Mapping[str, Translate] | None = None) -> str
         found = pattern.fullmatch(message)
         if found:
             return render(found)
-    return message
+    return _(message) if message else message
+
+
+#: An integer as a person types it into a number field.
+_WHOLE = re.compile(r"^[+-]?\d+$")
+
+
+def whole_or_text(raw: str | None) -> int | str | None:
+    """A number field's text for a schema: an int when it is one, else the text, else None.
+
+    Integer fields are ``strict`` (JSON numbers only), so "12" must arrive as 12; anything else
+    goes on as typed, for the schema's "Not a valid integer." to answer, as the API's does.
+    """
+    text = (raw or "").strip()
+    if not text:
+        return None
+    return int(text) if _WHOLE.match(text) else text
 
 
 def flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -134,13 +163,15 @@ def attach(
     *,
     aliases: Mapping[str, str] | None = None,
     extra: Mapping[str, Translate] | None = None,
+    where: Callable[[str], Field | None] | None = None,
 ) -> list[str]:
     """Show each field's messages next to that field of ``form`` (``aliases`` maps an API field
-    name to the form's); returns the messages about no field of the form, to show above it."""
+    name to the form's, ``where`` finds the field of a key such as ``lines.3.sku`` in a list of
+    rows); returns the messages about no field of the form, to show above it."""
     loose: list[str] = []
     for key, texts in flatten(errors or {}).items():
         name = (aliases or {}).get(key, key)
-        field = form._fields.get(name)
+        field = (where(key) if where else None) or form._fields.get(name)
         translated = [translate(t, extra) for t in texts]
         if field is None:
             loose.extend(f"{key}: {t}" for t in translated)

@@ -41,10 +41,52 @@ WRITERS = ("admin",)
 
 
 def product_by_sku(s: Session, sku: str, *, field: str = "sku") -> Product:
-    product = s.scalar(select(Product).where(Product.sku == sku))
+    """The product a person or client means by ``sku``, typed in any case.
+
+    ``abc-1`` finds ``ABC-1``: people type skus as they say them. The exact spelling wins when
+    it exists; a case-blind match that fits several products is refused as ambiguous.
+    """
+    found = products_by_skus(s, [sku])
+    product = found.get(sku)
     if product is None:
+        twins = _case_twins(s, sku)
+        if len(twins) > 1:
+            raise NotFound(
+                f"Several products match sku {sku} apart from case; type it exactly.",
+                errors={field: [f"ambiguous sku {sku}: {', '.join(twins)}"]},
+            )
         raise NotFound(f"No product with sku {sku}.", errors={field: [f"unknown sku {sku}"]})
     return product
+
+
+def _case_twins(s: Session, sku: str) -> list[str]:
+    return sorted(s.scalars(select(Product.sku).where(func.lower(Product.sku) == sku.lower())))
+
+
+def products_by_skus(s: Session, skus: Iterable[str]) -> dict[str, Product]:
+    """Each sku as given -> its product, exact spelling first, else the one case-blind match.
+
+    Skus with no product, or with several that differ only in case, are left out; callers
+    report them against their own field. The case-blind query runs only for the skus the exact
+    one missed, so the usual request costs one indexed lookup.
+    """
+    wanted = list(dict.fromkeys(skus))
+    found: dict[str, Product] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update((p.sku, p) for p in s.scalars(select(Product).where(Product.sku.in_(chunk))))
+    missed = {sku.lower() for sku in wanted if sku not in found}
+    if missed:
+        by_lower: dict[str, list[Product]] = {}
+        folded = list(missed)
+        for start in range(0, len(folded), 500):
+            chunk = folded[start : start + 500]
+            for p in s.scalars(select(Product).where(func.lower(Product.sku).in_(chunk))):
+                by_lower.setdefault(p.sku.lower(), []).append(p)
+        for sku in wanted:
+            if sku not in found and len(by_lower.get(sku.lower(), [])) == 1:
+                found[sku] = by_lower[sku.lower()][0]
+    return {sku: found[sku] for sku in wanted if sku in found}
 
 
 def warehouse_by_code(s: Session, code: str, *, field: str = "warehouse") -> Warehouse:

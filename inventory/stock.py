@@ -17,7 +17,7 @@ from core.api import AnySelect, keyset_page
 from core.db import UnitOfWork, read_only, retry_on_conflict
 from core.problems import Invalid, NotFound
 from inventory import ledger
-from inventory.catalog import _referenced, product_by_sku, warehouse_by_code
+from inventory.catalog import _referenced, product_by_sku, products_by_skus, warehouse_by_code
 from inventory.models import (
     Product,
     StockCount,
@@ -216,12 +216,20 @@ def post_count(actor: Principal, data: dict[str, Any]) -> CountOutcome:
         except NotFound as missing:
             raise Invalid(missing.detail, errors=missing.errors) from None
         skus = [line["sku"] for line in data["lines"]]
-        products = {p.sku: p for p in s.scalars(select(Product).where(Product.sku.in_(skus)))}
+        products = products_by_skus(s, skus)
         unknown = {
             f"lines.{i}.sku": ["unknown sku"] for i, sku in enumerate(skus) if sku not in products
         }
         if unknown:
             raise Invalid("Some counted items are not in the catalog.", errors=unknown)
+        first: dict[int, int] = {}
+        for i, sku in enumerate(skus):
+            # ``abc-1`` and ``ABC-1`` are one item: counting it on two lines is ambiguous.
+            if first.setdefault(products[sku].id, i) != i:
+                raise Invalid(
+                    "An item is counted on two lines.",
+                    errors={f"lines.{i}.sku": ["Counted twice in one count."]},
+                )
         ledger.ensure_levels(s, ((p.id, warehouse.id) for p in products.values()))
         # Lock the counted rows so nothing moves between reading on hand and adjusting it.
         on_hand = _lock_levels(s, [(products[sku].id, warehouse.id) for sku in skus])

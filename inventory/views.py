@@ -21,20 +21,21 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.widgets import NumberInput
 
-from accounts.auth import page_principal
+from accounts.auth import page_principal, require_page_role
 from core import schema_forms
 from core.i18n import N_
-from core.inputs import INT32_MAX, INT32_MIN
 from core.problems import Forbidden, Problem
 from core.web import register_nav, register_nav_group
 from inventory import catalog
 from inventory import stock as stock_service
 from inventory.models import Product, Warehouse
 from inventory.schemas import (
+    CountCreateSchema,
+    MovementCreateSchema,
     ProductCreateSchema,
     ProductPatchSchema,
     WarehouseCreateSchema,
@@ -102,6 +103,11 @@ def stock() -> ResponseReturnValue:
 
 
 class MovementForm(FlaskForm):
+    """The fields of ``MovementCreateSchema``: the API's schema judges them, not WTForms.
+
+    Only the choices are the page's own: a person is offered their own warehouses.
+    """
+
     type = SelectField(
         _l("Movement"),
         choices=[
@@ -111,51 +117,55 @@ class MovementForm(FlaskForm):
             SelectChoice("issue", _l("Issue — goods out")),
         ],
     )
-    warehouse = SelectField(_l("Warehouse"), validators=[DataRequired()])
+    warehouse = SelectField(_l("Warehouse"))
     to_warehouse = SelectField(_l("To warehouse"), default="")
-    sku = StringField(_l("SKU"), validators=[DataRequired(), Length(max=64)])
-    quantity = IntegerField(
+    sku = StringField(
+        _l("SKU"), description=_l("Any case: abc-1 finds ABC-1."), render_kw={"maxlength": 64}
+    )
+    quantity = StringField(
         _l("Quantity"),
-        validators=[DataRequired(message=_l("Enter a quantity other than 0."))],
+        widget=NumberInput(step=1),
         description=_l("Units in the product's unit of measure. Adjustments may be negative."),
     )
     reference = StringField(
         _l("Reference"),
-        validators=[Optional(), Length(max=128)],
         description=_l("Delivery note, PO number, …"),
     )
-    reason = TextAreaField(_l("Reason"), validators=[Length(max=1000)], render_kw={"rows": 2})
+    reason = TextAreaField(_l("Reason"), render_kw={"rows": 2})
 
-    def validate_quantity(self, field: IntegerField) -> None:
-        if field.data is not None and not INT32_MIN <= field.data <= INT32_MAX:
-            raise ValidationError(
-                _(
-                    "Must be between %(low)s and %(high)s.",
-                    low=format_decimal(INT32_MIN),
-                    high=format_decimal(INT32_MAX),
-                )
-            )
-        if self.type.data != "adjustment" and (field.data or 0) <= 0:
-            raise ValidationError(_("Must be positive; use an adjustment to correct downwards."))
 
-    def validate_reason(self, field: TextAreaField) -> None:
-        if self.type.data == "adjustment" and not (field.data or "").strip():
-            raise ValidationError(_("Say why stock is adjusted."))
+#: ``MovementCreateSchema`` names the movement type in its sentence; one sentence per type here.
+MOVEMENT_MESSAGES: dict[str, schema_forms.Translate] = {
+    "A receipt moves a positive quantity.": lambda m: _("A receipt moves a positive quantity."),
+    "A issue moves a positive quantity.": lambda m: _("An issue moves a positive quantity."),
+    "A transfer moves a positive quantity.": lambda m: _("A transfer moves a positive quantity."),
+}
 
-    def validate_to_warehouse(self, field: SelectField) -> None:
-        if self.type.data == "transfer" and not field.data:
-            raise ValidationError(_("Choose where the goods go."))
-        if self.type.data == "transfer" and field.data == self.warehouse.data:
-            raise ValidationError(_("Choose another warehouse than the one the goods leave."))
+
+def _movement_body(form: MovementForm) -> dict[str, Any]:
+    """The JSON body ``POST /stock/movements`` would receive for this form."""
+    body: dict[str, Any] = {
+        "type": form.type.data,
+        "sku": (form.sku.data or "").strip(),
+        "warehouse": form.warehouse.data,
+    }
+    quantity = schema_forms.whole_or_text(form.quantity.data)
+    if quantity is not None:
+        body["quantity"] = quantity
+    if form.type.data == "transfer" and form.to_warehouse.data:
+        body["to_warehouse"] = form.to_warehouse.data
+    for name in ("reference", "reason"):
+        value = (getattr(form, name).data or "").strip()
+        if value:
+            body[name] = value
+    return body
 
 
 @bp.route("/stock/move", methods=["GET", "POST"])
 @login_required
 def move() -> ResponseReturnValue:
     """Post a receipt, adjustment or transfer in one of the person's own warehouses."""
-    principal = page_principal()
-    if not principal.has_any(*STOCK_WRITERS):
-        raise Forbidden(_("Only warehouse staff post stock movements."))
+    principal = require_page_role(*STOCK_WRITERS)
     all_codes = [SelectChoice(w.code, f"{w.code} — {w.name}") for w in _warehouses()]
     form = MovementForm()
     form.warehouse.choices = [c for c in all_codes if principal.may_act_in(c.value)]
@@ -165,58 +175,60 @@ def move() -> ResponseReturnValue:
         if request.args.get("warehouse"):
             form.warehouse.data = request.args["warehouse"]
     if form.validate_on_submit():
-        data: dict[str, Any] = {
-            "type": form.type.data,
-            "sku": (form.sku.data or "").strip(),
-            "warehouse": form.warehouse.data,
-            "quantity": form.quantity.data,
-        }
-        if form.type.data == "transfer":
-            data["to_warehouse"] = form.to_warehouse.data
-        for name in ("reference", "reason"):
-            value = (getattr(form, name).data or "").strip()
-            if value:
-                data[name] = value
-        try:
-            outcome = stock_service.post_movement(principal, data)
-        except Problem as problem:
-            flash(_explain(problem), "error")
-        else:
-            summary = ", ".join(
-                _(
-                    "%(warehouse)s: %(n)s on hand",
-                    warehouse=lv.warehouse,
-                    n=format_decimal(lv.on_hand),
+        body = _movement_body(form)
+        data, errors = schema_forms.load(MovementCreateSchema(), body)
+        if data is not None:
+            try:
+                outcome = stock_service.post_movement(principal, data)
+            except Problem as problem:
+                errors = problem.errors or {}
+                if problem.status != 422 or not errors:
+                    flash(_explain(problem), "error")
+            else:
+                sku = outcome.movements[0]["sku"]
+                summary = ", ".join(
+                    _(
+                        "%(warehouse)s: %(n)s on hand",
+                        warehouse=lv.warehouse,
+                        n=format_decimal(lv.on_hand),
+                    )
+                    for lv in outcome.levels
                 )
-                for lv in outcome.levels
-            )
-            flash(
-                _(
-                    "Posted %(type)s of %(n)s × %(sku)s. %(levels)s.",
-                    type=_(MOVEMENT_TYPE_LABELS[data["type"]]),
-                    n=format_decimal(data["quantity"]),
-                    sku=data["sku"],
-                    levels=summary,
-                ),
-                "success",
-            )
-            return redirect(url_for(".stock", sku=data["sku"]))
+                flash(
+                    _(
+                        "Posted %(type)s of %(n)s × %(sku)s. %(levels)s.",
+                        type=_(MOVEMENT_TYPE_LABELS[data["type"]]),
+                        n=format_decimal(data["quantity"]),
+                        sku=sku,
+                        levels=summary,
+                    ),
+                    "success",
+                )
+                return redirect(url_for(".stock", sku=sku))
+        for text in schema_forms.attach(form, errors, extra=MOVEMENT_MESSAGES):
+            flash(text, "error")
     return render_template("inventory/move.html", form=form)
 
 
 class CountForm(FlaskForm):
-    warehouse = SelectField(_l("Warehouse"), validators=[DataRequired()])
+    warehouse = SelectField(_l("Warehouse"))
     sheet = TextAreaField(
         _l("Count sheet"),
-        validators=[DataRequired()],
         description=_l("One item per line: sku, counted (e.g. BOLT-10, 42)"),
     )
-    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=1000)])
+    reason = StringField(_l("Reason"))
 
 
-def _sheet_lines(sheet: str) -> tuple[list[dict[str, Any]], list[str]]:
-    """``sku, counted`` per line (comma, tab or spaces); the problems name the sheet's line."""
-    lines, problems = [], []
+def _sheet_lines(sheet: str) -> tuple[list[dict[str, Any]], list[int], list[str]]:
+    """``sku, counted`` per line (comma, tab or spaces) as the API's count lines.
+
+    Returns the lines, the sheet line each came from, and the lines that are not two values.
+    Whether a value is usable (a whole number from 0, a known sku) is the API's schema's and
+    the count's to say, so the sheet says exactly what ``POST /stock/counts`` would.
+    """
+    lines: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    problems: list[str] = []
     for n, raw in enumerate(sheet.splitlines(), start=1):
         text = raw.strip()
         if not text:
@@ -224,26 +236,40 @@ def _sheet_lines(sheet: str) -> tuple[list[dict[str, Any]], list[str]]:
         parts = [p for p in text.replace("\t", ",").replace(";", ",").split(",") if p.strip()]
         if len(parts) == 1:
             parts = text.split()
-        try:
-            sku, counted = parts[0].strip(), int(parts[1].strip())
-            if len(parts) != 2 or counted < 0 or counted > 2**31 - 1:
-                raise ValueError
-        except (ValueError, IndexError):
+        if len(parts) != 2:
             problems.append(_("line %(n)s: write sku, counted (a whole number from 0)", n=n))
             continue
-        lines.append({"sku": sku, "counted": counted})
-    if not lines and not problems:
-        problems.append(_("the sheet has no lines"))
-    return lines, problems
+        lines.append({"sku": parts[0].strip(), "counted": schema_forms.whole_or_text(parts[1])})
+        numbers.append(n)
+    return lines, numbers, problems
+
+
+def _place_count_errors(form: CountForm, errors: dict[str, list[str]], numbers: list[int]) -> None:
+    """A line's messages go under the sheet, naming the sheet's line; the rest by field."""
+    others: dict[str, list[str]] = {}
+    for key, messages in errors.items():
+        parts = key.split(".")
+        if parts[0] == "lines" and len(parts) == 3 and parts[1].isdigit():
+            i = int(parts[1])
+            line = numbers[i] if i < len(numbers) else i + 1
+            form.sheet.errors = [
+                *form.sheet.errors,
+                *(
+                    _("line %(n)s: %(message)s", n=line, message=schema_forms.translate(str(m)))
+                    for m in messages
+                ),
+            ]
+        else:
+            others["sheet" if key == "lines" else key] = messages
+    for text in schema_forms.attach(form, others):
+        flash(text, "error")
 
 
 @bp.route("/stock/counts", methods=["GET", "POST"])
 @login_required
 def count() -> ResponseReturnValue:
     """Enter a count sheet; each line that differs from on hand posts one adjustment."""
-    principal = page_principal()
-    if not principal.has_any(*STOCK_WRITERS):
-        raise Forbidden(_("Only warehouse staff post counts."))
+    principal = require_page_role(*STOCK_WRITERS)
     form = CountForm()
     form.warehouse.choices = [
         SelectChoice(w.code, f"{w.code} — {w.name}")
@@ -251,30 +277,24 @@ def count() -> ResponseReturnValue:
         if principal.may_act_in(w.code)
     ]
     if form.validate_on_submit():
-        lines, problems = _sheet_lines(form.sheet.data or "")
-        skus = [ln["sku"] for ln in lines]
-        problems += [
-            _("%(sku)s is counted twice", sku=sku)
-            for sku in sorted({x for x in skus if skus.count(x) > 1})
-        ]
+        lines, numbers, problems = _sheet_lines(form.sheet.data or "")
+        body: dict[str, Any] = {"warehouse": form.warehouse.data, "lines": lines}
+        if (form.reason.data or "").strip():
+            body["reason"] = form.reason.data.strip()
         if problems:
-            for message in problems:
-                flash(message, "error")
+            form.sheet.errors = problems
         else:
-            data: dict[str, Any] = {"warehouse": form.warehouse.data, "lines": lines}
-            if (form.reason.data or "").strip():
-                data["reason"] = form.reason.data.strip()
-            try:
-                outcome = stock_service.post_count(principal, data)
-            except Problem as problem:
-                details = problem.errors or {}
-                flash(
-                    problem.detail
-                    + "".join(f" {k}: {'; '.join(map(str, v))}." for k, v in details.items()),
-                    "error",
-                )
-            else:
-                return redirect(url_for(".count_result", count_id=outcome.count.id))
+            data, errors = schema_forms.load(CountCreateSchema(), body)
+            if data is not None:
+                try:
+                    outcome = stock_service.post_count(principal, data)
+                except Problem as problem:
+                    errors = problem.errors or {}
+                    if not errors:
+                        flash(problem.detail, "error")
+                else:
+                    return redirect(url_for(".count_result", count_id=outcome.count.id))
+            _place_count_errors(form, errors, numbers)
     return render_template("inventory/count.html", form=form)
 
 

@@ -22,7 +22,8 @@ from accounts.principal import Principal
 from core.api import keyset_page
 from core.db import UnitOfWork, moment, read_only, retry_on_conflict, utcnow
 from core.problems import Invalid, NotFound
-from inventory.models import Product, Warehouse
+from inventory.catalog import products_by_skus
+from inventory.models import Warehouse
 from procurement import suppliers
 from procurement.models import (
     PurchaseOrder,
@@ -105,8 +106,7 @@ def _build_lines(
     s: Session, supplier: Supplier, lines: Sequence[dict[str, Any]]
 ) -> list[PurchaseOrderLine]:
     """Price each line from the price list (breaks applied) and check MOQ and pack size."""
-    skus = [line["sku"] for line in lines]
-    products = {p.sku: p for p in s.scalars(select(Product).where(Product.sku.in_(skus)))}
+    products = products_by_skus(s, [line["sku"] for line in lines])
     items = {
         i.product_id: i
         for i in s.scalars(
@@ -119,17 +119,18 @@ def _build_lines(
     }
     errors: dict[str, list[str]] = {}
     built: list[PurchaseOrderLine] = []
-    seen: dict[str, int] = {}
+    seen: dict[int, int] = {}
     for i, line in enumerate(lines):
         sku, qty = line["sku"], line["quantity"]
         product = products.get(sku)
         if product is None:
             errors[f"lines.{i}.sku"] = [f"unknown sku {sku}"]
             continue
-        if sku in seen:
-            errors[f"lines.{i}.sku"] = [f"{sku} is on line {seen[sku]} already"]
+        sku = product.sku
+        if product.id in seen:
+            errors[f"lines.{i}.sku"] = [f"{sku} is on line {seen[product.id]} already"]
             continue
-        seen[sku] = i
+        seen[product.id] = i
         item = items.get(product.id)
         if item is None:
             errors[f"lines.{i}.sku"] = [f"{sku} is not on {supplier.code}'s price list"]
