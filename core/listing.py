@@ -379,7 +379,7 @@ def stream(
             yield convert(row)
 
 
-# --- CSV --------------------------------------------------------------------------------------
+# --- CSV ------------------------------------------------------------------------------------------
 
 
 #: A cell starting with one of these is a formula to a spreadsheet; such text gets a leading '.

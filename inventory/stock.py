@@ -89,7 +89,7 @@ def stock_levels(args: dict[str, Any]) -> tuple[list[Level], str | None]:
     return [Level(r.sku, r.code, r.on_hand, r.reserved, r.incoming) for r in rows], next_cursor
 
 
-# --- the stock list page ------------------------------------------------------------------------
+# --- the stock list page --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
