@@ -88,19 +88,22 @@ class ListSpec(Generic[F]):
 
 @dataclass(frozen=True)
 class Notice:
-    """A value of the URL that was not used, and why; ``message`` is marked for translation."""
+    """A value of the URL that was not used, and why.
+
+    ``message`` (marked for translation) tells the page's reader what the list did instead;
+    ``reason`` is the English for a problem document, which stays English like the API's.
+    """
 
     field: str
-    message: str
     value: str
+    message: str
+    reason: str
 
     def text(self) -> str:
-        """For the page, in the reader's language."""
         return gettext(self.message, value=self.value)
 
     def english(self) -> str:
-        """For a problem document, which stays English like the rest of the API's."""
-        return self.message % {"value": self.value}
+        return f"“{self.value}” {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,12 @@ def parse_list(
         allowed = (choices or {}).get(name)
         if allowed is not None and raw not in allowed:
             notices.append(
-                Notice(name, N_("“%(value)s” is not one of the choices; that filter is off."), raw)
+                Notice(
+                    name,
+                    raw,
+                    N_("“%(value)s” is not one of the choices; that filter is off."),
+                    "is not one of the choices",
+                )
             )
             continue
         values[name] = raw
@@ -198,25 +206,35 @@ def parse_list(
         notices.append(
             Notice(
                 "sort",
-                N_("The list cannot be sorted by “%(value)s”; it is in its usual order."),
                 token,
+                N_("The list cannot be sorted by “%(value)s”; it is in its usual order."),
+                "is not a column the list can be sorted by",
             )
         )
         token = spec.default_sort
 
-    page = _whole(args, "page", 1, notices, N_("“%(value)s” is not a page number; page 1 shown."))
-    size = _whole(
-        args,
-        "size",
-        DEFAULT_PAGE_SIZE,
-        notices,
-        N_("“%(value)s” is not a number of rows; the usual page size is shown."),
-    )
-    if size > MAX_PAGE_SIZE:
-        notices.append(
-            Notice("size", N_("A page shows at most %(value)s rows."), str(MAX_PAGE_SIZE))
+    page, size = 1, DEFAULT_PAGE_SIZE
+    if not strict:  # an export has no pages
+        page = _whole(
+            args, "page", 1, notices, N_("“%(value)s” is not a page number; page 1 shown.")
         )
-        size = MAX_PAGE_SIZE
+        size = _whole(
+            args,
+            "size",
+            DEFAULT_PAGE_SIZE,
+            notices,
+            N_("“%(value)s” is not a number of rows; the usual page size is shown."),
+        )
+        if size > MAX_PAGE_SIZE:
+            notices.append(
+                Notice(
+                    "size",
+                    str(MAX_PAGE_SIZE),
+                    N_("A page shows at most %(value)s rows."),
+                    "is the most rows a page shows",
+                )
+            )
+            size = MAX_PAGE_SIZE
 
     date_from = date_to = None
     if spec.dated:
@@ -226,15 +244,18 @@ def parse_list(
             notices.append(
                 Notice(
                     "to",
-                    N_("The date range ends on %(value)s, before it starts; the dates are off."),
                     date_to.isoformat(),
+                    N_("The date range ends on %(value)s, before it starts; the dates are off."),
+                    "is before the start of the date range",
                 )
             )
             date_from = date_to = None
 
     if strict and notices:
         raise Invalid(
-            "Some of the list's settings are not usable.",
+            "The export was not made; these settings are not usable: "
+            + "; ".join(f"{n.field} {n.english()}" for n in notices)
+            + ".",
             errors={n.field: [n.english()] for n in notices},
         )
     return ListQuery(
@@ -260,7 +281,7 @@ def _whole(
         return default
     if raw.isdigit() and 1 <= int(raw) <= 10**9:
         return int(raw)
-    notices.append(Notice(name, message, raw))
+    notices.append(Notice(name, raw, message, "is not a whole number from 1"))
     return default
 
 
@@ -277,7 +298,12 @@ def _day(args: Mapping[str, str], name: str, notices: list[Notice]) -> date | No
         return date.fromisoformat(raw)
     except ValueError:
         notices.append(
-            Notice(name, N_("“%(value)s” is not a date (YYYY-MM-DD); that date is off."), raw)
+            Notice(
+                name,
+                raw,
+                N_("“%(value)s” is not a date (YYYY-MM-DD); that date is off."),
+                "is not a date (YYYY-MM-DD)",
+            )
         )
         return None
 
