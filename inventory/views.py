@@ -384,6 +384,10 @@ class ProductForm(FlaskForm):
     currency = StringField(_l("Currency"), description=_l("ISO 4217, e.g. CNY"))
     weight_kg = StringField(_l("Weight (kg)"))
     volume_m3 = StringField(_l("Volume (m³)"))
+    reorder_point = StringField(
+        _l("Reorder point"),
+        description=_l("Available units at or below which the item shows as low in a warehouse"),
+    )
     active = BooleanField(_l("Active"), default=True)
 
 
@@ -399,8 +403,17 @@ class WarehouseForm(FlaskForm):
     active = BooleanField(_l("Active"), default=True)
 
 
-PRODUCT_TEXT = ("name", "category", "uom", "unit_cost", "currency", "weight_kg", "volume_m3")
-PRODUCT_NULLABLE = frozenset({"category", "unit_cost", "weight_kg", "volume_m3"})
+PRODUCT_TEXT = (
+    "name",
+    "category",
+    "uom",
+    "unit_cost",
+    "currency",
+    "weight_kg",
+    "volume_m3",
+    "reorder_point",
+)
+PRODUCT_NULLABLE = frozenset({"category", "unit_cost", "weight_kg", "volume_m3", "reorder_point"})
 WAREHOUSE_TEXT = ("name", "latitude", "longitude", "priority")
 WAREHOUSE_NULLABLE = frozenset({"latitude", "longitude"})
 

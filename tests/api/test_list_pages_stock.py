@@ -396,3 +396,29 @@ def test_reorder_point_is_part_of_a_product(app, admin, make_product):
     assert admin.patch("/products/X-1", json={"reorder_point": None}).status_code == 200
     with app.app_context():
         assert catalog.get_product("X-1").reorder_point is None
+
+
+def test_an_admin_sets_a_reorder_point_on_the_product_form_and_the_stock_list_follows(
+    person, shelves, admin
+):
+    boss = person("admin")
+    assert "GLUE-1@W1" not in stock_rows(page(boss.get("/stock?level=low")))  # 6 > 5
+    refused = boss.post("/products/GLUE-1/edit", data={"name": "Wood glue", "reorder_point": "-1"})
+    assert refused.status_code == 200
+    assert "Nothing was saved" in refused.get_data(as_text=True)
+    r = boss.post(
+        "/products/GLUE-1/edit",
+        data={
+            "name": "Wood glue",
+            "category": "adhesives",
+            "uom": "ea",
+            "currency": "CNY",
+            "reorder_point": "6",
+            "active": "y",
+        },
+    )
+    assert r.status_code == 302
+    assert admin.get("/products/GLUE-1").json["reorder_point"] == 6
+    assert "GLUE-1@W1" in stock_rows(page(boss.get("/stock?level=low")))
+    form = page(boss.get("/products/GLUE-1/edit"))
+    assert 'name="reorder_point" type="text" value="6"' in form
