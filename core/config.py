@@ -124,6 +124,9 @@ def from_environment() -> dict[str, Any]:
         # When true, a supplier whose grade fell to D gets no new purchase orders while it is
         # flagged for review (an approver's review lifts the flag); when false it is only flagged.
         "SCORECARD_REFUSE_GRADE_D": _flag("SCORECARD_REFUSE_GRADE_D", False),
+        # An item without a reorder point of its own counts as low in a warehouse when this many
+        # units or fewer are available there (the stock page's "low" filter and badge).
+        "LOW_STOCK_UNITS": int(os.environ.get("LOW_STOCK_UNITS", "5")),
         "RESERVATION_DEFAULT_TTL": int(os.environ.get("RESERVATION_DEFAULT_TTL", "900")),
         # The longest hold a storefront may ask for, at creation or by extending.
         "RESERVATION_MAX_TTL": int(os.environ.get("RESERVATION_MAX_TTL", "86400")),

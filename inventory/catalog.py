@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
@@ -13,8 +14,9 @@ from sqlalchemy.orm import Session
 from accounts import audit
 from accounts.audit import snapshot
 from accounts.principal import Principal
-from core.api import keyset_page
+from core.api import AnySelect, keyset_page
 from core.db import UnitOfWork, read_only
+from core.listing import ListQuery, ListSpec, Page, matching, page_of, stream
 from core.problems import Conflict, Invalid, NotFound
 from inventory.models import (
     Product,
@@ -30,6 +32,7 @@ PRODUCT_FIELDS = (
     "currency",
     "weight_kg",
     "volume_m3",
+    "reorder_point",
     "active",
 )
 WAREHOUSE_FIELDS = ("name", "latitude", "longitude", "allow_negative_stock", "priority", "active")
@@ -205,6 +208,86 @@ def list_products(args: dict[str, Any]) -> tuple[list[Product], str | None]:
             limit=args["limit"],
             cursor=args.get("cursor"),
         )
+
+
+@dataclass(frozen=True)
+class ProductFilter:
+    category: str | None = None
+    #: ``active`` or ``inactive``.
+    status: str | None = None
+
+
+PRODUCT_STATUS_CHOICES = ("active", "inactive")
+
+#: Units on hand in every warehouse together.
+_ON_HAND_ALL = (
+    select(func.coalesce(func.sum(StockLevel.on_hand), 0))
+    .where(StockLevel.product_id == Product.id)
+    .correlate(Product)
+    .scalar_subquery()
+)
+
+PRODUCT_LIST = ListSpec(
+    name="products",
+    filters=ProductFilter,
+    sorts={
+        "sku": Product.sku,
+        "name": Product.name,
+        "category": Product.category,
+        "unit_cost": Product.unit_cost,
+        "reorder_point": Product.reorder_point,
+        "on_hand": _ON_HAND_ALL,
+    },
+    default_sort="sku",
+    tiebreak=(Product.id,),
+)
+
+PRODUCT_CSV_HEADER = (
+    "sku",
+    "name",
+    "category",
+    "uom",
+    "unit_cost",
+    "currency",
+    "weight_kg",
+    "volume_m3",
+    "reorder_point",
+    "on_hand",
+    "active",
+)
+
+
+def _product_list(query: ListQuery[ProductFilter]) -> AnySelect:
+    f = query.filters
+    stmt = select(
+        Product.sku,
+        Product.name,
+        Product.category,
+        Product.uom,
+        Product.unit_cost,
+        Product.currency,
+        Product.weight_kg,
+        Product.volume_m3,
+        Product.reorder_point,
+        _ON_HAND_ALL.label("on_hand"),
+        Product.active,
+    )
+    if f.category:
+        stmt = stmt.where(Product.category == f.category)
+    if f.status:
+        stmt = stmt.where(Product.active.is_(f.status == "active"))
+    found = matching(query, Product.sku, Product.name)
+    return stmt if found is None else stmt.where(found)
+
+
+def product_page(query: ListQuery[ProductFilter]) -> Page[Any]:
+    """One page of the catalog (rows named like ``PRODUCT_CSV_HEADER``)."""
+    with read_only() as s:
+        return page_of(s, _product_list(query), query, lambda r: r)
+
+
+def product_rows(query: ListQuery[ProductFilter]) -> Iterator[Sequence[Any]]:
+    return stream(_product_list(query), query, tuple)
 
 
 def get_product(sku: str) -> Product:

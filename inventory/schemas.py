@@ -38,6 +38,13 @@ class ProductBaseSchema(Schema):
         validate=validate.Range(min=0),
         metadata={"numeric": (12, 6)},
     )
+    reorder_point = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=0),
+        metadata={
+            "description": "units available at or below which the item is low in a warehouse"
+        },
+    )
     active = fields.Boolean()
 
 
@@ -59,6 +66,7 @@ class ProductSchema(Schema):
     currency = fields.String()
     weight_kg = fields.Float(allow_none=True)
     volume_m3 = fields.Float(allow_none=True)
+    reorder_point = fields.Integer(allow_none=True)
     active = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()

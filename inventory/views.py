@@ -28,11 +28,12 @@ from wtforms.widgets import NumberInput
 from accounts.auth import page_principal, require_page_role
 from core import schema_forms
 from core.i18n import N_
+from core.listing import csv_response, parse_list
 from core.problems import Forbidden, Problem
 from core.web import register_nav, register_nav_group
 from inventory import catalog
 from inventory import stock as stock_service
-from inventory.models import Product, Warehouse
+from inventory.models import MOVEMENT_TYPES, Product, Warehouse
 from inventory.schemas import (
     CountCreateSchema,
     MovementCreateSchema,
@@ -61,45 +62,41 @@ def _warehouses() -> list[Warehouse]:
     return catalog.all_warehouses()
 
 
-def _page_args(**extra: Any) -> dict[str, Any]:
-    try:
-        limit = max(1, min(int(request.args.get("limit", 50)), 500))
-    except ValueError:
-        limit = 50
-    return {"limit": limit, "cursor": request.args.get("cursor") or None, **extra}
-
-
 @bp.get("/stock")
 @login_required
 def stock() -> ResponseReturnValue:
     """Levels per item and warehouse, the page staff keep open all day."""
-    warehouse = request.args.get("warehouse") or None
-    sku = (request.args.get("sku") or "").strip() or None
-    args = _page_args(warehouse=warehouse)
-    error = None
-    rows: list[stock_service.Level] = []
-    next_cursor = None
-    names: dict[str, str] = {}
-    try:
-        if sku:
-            args["sku"] = sku
-        rows, next_cursor = stock_service.stock_levels(args)
-        names = catalog.product_names({r.sku for r in rows})
-    except Problem as problem:
-        error = problem.detail
+    warehouses, categories = _warehouses(), catalog.categories()
+    listing = parse_list(
+        stock_service.STOCK_LIST, request.args, _stock_choices(warehouses, categories)
+    )
     return render_template(
         "inventory/stock.html",
-        rows=rows,
-        next_cursor=next_cursor,
-        names=names,
-        warehouses=_warehouses(),
-        selected=warehouse,
-        sku=sku or "",
-        error=error,
+        listing=listing,
+        page=stock_service.stock_page(listing),
+        warehouses=warehouses,
+        categories=categories,
         totals=stock_service.warehouse_totals(),
         can_move=page_principal().has_any(*STOCK_WRITERS),
-        query={"warehouse": warehouse, "sku": sku},
+        low_stock_units=current_app.config["LOW_STOCK_UNITS"],
     )
+
+
+@bp.get("/stock/export.csv")
+@login_required
+def stock_export() -> ResponseReturnValue:
+    """The stock list as CSV: every row of the page's filters, in its order."""
+    choices = _stock_choices(_warehouses(), catalog.categories())
+    listing = parse_list(stock_service.STOCK_LIST, request.args, choices, strict=True)
+    return csv_response(listing, stock_service.STOCK_CSV_HEADER, stock_service.stock_rows(listing))
+
+
+def _stock_choices(warehouses: list[Warehouse], categories: list[str]) -> dict[str, Any]:
+    return {
+        "warehouse": {w.code for w in warehouses},
+        "category": set(categories),
+        "level": stock_service.STOCK_LEVEL_CHOICES,
+    }
 
 
 class MovementForm(FlaskForm):
@@ -319,47 +316,56 @@ def _explain(problem: Problem) -> str:
 @login_required
 def movements() -> ResponseReturnValue:
     """The ledger, for answering "where did these units go?"."""
-    args = _page_args()
-    for key in ("sku", "warehouse", "type", "reference"):
-        if request.args.get(key):
-            args[key] = request.args[key].strip()
-    error = None
-    rows: list[dict[str, Any]] = []
-    next_cursor = None
-    try:
-        rows, next_cursor = stock_service.list_movements(args)
-    except Problem as problem:
-        error = problem.detail
-    query = {k: args.get(k) for k in ("sku", "warehouse", "type", "reference")}
+    warehouses = _warehouses()
+    listing = parse_list(stock_service.LEDGER_LIST, request.args, _ledger_choices(warehouses))
     return render_template(
         "inventory/movements.html",
-        rows=rows,
-        next_cursor=next_cursor,
-        warehouses=_warehouses(),
-        query=query,
-        error=error,
+        listing=listing,
+        page=stock_service.ledger_page(listing),
+        warehouses=warehouses,
         type_labels=MOVEMENT_TYPE_LABELS,
     )
+
+
+@bp.get("/stock/movements/export.csv")
+@login_required
+def movements_export() -> ResponseReturnValue:
+    listing = parse_list(
+        stock_service.LEDGER_LIST, request.args, _ledger_choices(_warehouses()), strict=True
+    )
+    return csv_response(
+        listing, stock_service.LEDGER_CSV_HEADER, stock_service.ledger_rows(listing)
+    )
+
+
+def _ledger_choices(warehouses: list[Warehouse]) -> dict[str, Any]:
+    return {"warehouse": {w.code for w in warehouses}, "type": MOVEMENT_TYPES}
 
 
 @bp.get("/products")
 @login_required
 def products() -> ResponseReturnValue:
-    q = (request.args.get("q") or "").strip()
-    args = _page_args(q=q or None, category=request.args.get("category") or None)
-    items, next_cursor = catalog.list_products(args)
     categories = catalog.categories()
-    on_hand = stock_service.on_hand_by_sku([p.sku for p in items])
+    listing = parse_list(catalog.PRODUCT_LIST, request.args, _product_choices(categories))
     return render_template(
         "inventory/products.html",
-        items=items,
-        next_cursor=next_cursor,
-        q=q,
+        listing=listing,
+        page=catalog.product_page(listing),
         categories=categories,
-        on_hand=on_hand,
-        query={"q": q, "category": args["category"]},
         can_edit=page_principal().has_any(*catalog.WRITERS),
     )
+
+
+@bp.get("/products/export.csv")
+@login_required
+def products_export() -> ResponseReturnValue:
+    choices = _product_choices(catalog.categories())
+    listing = parse_list(catalog.PRODUCT_LIST, request.args, choices, strict=True)
+    return csv_response(listing, catalog.PRODUCT_CSV_HEADER, catalog.product_rows(listing))
+
+
+def _product_choices(categories: list[str]) -> dict[str, Any]:
+    return {"category": set(categories), "status": catalog.PRODUCT_STATUS_CHOICES}
 
 
 @bp.get("/warehouses")
@@ -398,6 +404,10 @@ class ProductForm(FlaskForm):
     currency = StringField(_l("Currency"), description=_l("ISO 4217, e.g. CNY"))
     weight_kg = StringField(_l("Weight (kg)"))
     volume_m3 = StringField(_l("Volume (m³)"))
+    reorder_point = StringField(
+        _l("Reorder point"),
+        description=_l("Available units at or below which the item shows as low in a warehouse"),
+    )
     active = BooleanField(_l("Active"), default=True)
 
 
@@ -413,8 +423,17 @@ class WarehouseForm(FlaskForm):
     active = BooleanField(_l("Active"), default=True)
 
 
-PRODUCT_TEXT = ("name", "category", "uom", "unit_cost", "currency", "weight_kg", "volume_m3")
-PRODUCT_NULLABLE = frozenset({"category", "unit_cost", "weight_kg", "volume_m3"})
+PRODUCT_TEXT = (
+    "name",
+    "category",
+    "uom",
+    "unit_cost",
+    "currency",
+    "weight_kg",
+    "volume_m3",
+    "reorder_point",
+)
+PRODUCT_NULLABLE = frozenset({"category", "unit_cost", "weight_kg", "volume_m3", "reorder_point"})
 WAREHOUSE_TEXT = ("name", "latitude", "longitude", "priority")
 WAREHOUSE_NULLABLE = frozenset({"latitude", "longitude"})
 

@@ -49,8 +49,11 @@ from accounts.principal import Principal
 from core import schema_forms
 from core.db import utcnow
 from core.i18n import N_
+from core.listing import csv_response, parse_list
 from core.problems import Problem
 from core.web import register_nav, register_nav_group
+from inventory import catalog
+from inventory.models import Warehouse
 from procurement import scorecards, suppliers
 from procurement.models import PurchaseOrder
 from procurement.orders import price_check, transitions, writing
@@ -219,20 +222,24 @@ class ImportForm(FlaskForm):
 # --- purchase orders ------------------------------------------------------------------------------
 
 
+def _supplier_choices() -> list[SelectChoice]:
+    return [
+        SelectChoice(
+            x.code,
+            _(
+                "%(code)s · %(name)s · grade %(grade)s",
+                code=x.code,
+                name=x.name,
+                grade=x.grade or _("N/A"),
+            ),
+        )
+        for x in suppliers.approved_suppliers()
+    ]
+
+
 def _choices() -> tuple[list[SelectChoice], list[SelectChoice]]:
     return (
-        [
-            SelectChoice(
-                x.code,
-                _(
-                    "%(code)s · %(name)s · grade %(grade)s",
-                    code=x.code,
-                    name=x.name,
-                    grade=x.grade or _("N/A"),
-                ),
-            )
-            for x in suppliers.approved_suppliers()
-        ],
+        _supplier_choices(),
         [SelectChoice(w.code, f"{w.code} · {w.name}") for w in writing.delivery_warehouses()],
     )
 
@@ -240,29 +247,29 @@ def _choices() -> tuple[list[SelectChoice], list[SelectChoice]]:
 @bp.get("/orders")
 @roles_required(*READERS)
 def order_list() -> ResponseReturnValue:
-    args = {
-        "status": [s for s in request.args.getlist("status") if s in PO_STATUSES],
-        "supplier": request.args.get("supplier") or None,
-        "warehouse": request.args.get("warehouse") or None,
-        "created_by": request.args.get("created_by") or None,
-        "limit": 50,
-        "cursor": request.args.get("cursor") or None,
-    }
-    try:
-        items, next_cursor = writing.list_orders(args)
-    except Problem as problem:
-        flash_problem(problem)
-        items, next_cursor = [], None
-    supplier_choices, warehouse_choices = _choices()
+    warehouses = catalog.all_warehouses()
+    listing = parse_list(writing.ORDER_LIST, request.args, _order_choices(warehouses))
     return render_template(
         "procurement/orders.html",
-        orders=items,
-        next_cursor=next_cursor,
+        listing=listing,
+        page=writing.order_page(listing),
         statuses=PO_STATUSES,
-        suppliers=supplier_choices,
-        warehouses=warehouse_choices,
-        args=args,
+        suppliers=_supplier_choices(),
+        warehouses=[SelectChoice(w.code, f"{w.code} · {w.name}") for w in warehouses],
     )
+
+
+@bp.get("/orders/export.csv")
+@roles_required(*READERS)
+def order_export() -> ResponseReturnValue:
+    choices = _order_choices(catalog.all_warehouses())
+    listing = parse_list(writing.ORDER_LIST, request.args, choices, strict=True)
+    return csv_response(listing, writing.ORDER_CSV_HEADER, writing.order_rows(listing))
+
+
+def _order_choices(warehouses: list[Warehouse]) -> dict[str, Any]:
+    """Statuses and warehouses are known lists; a supplier or author not found matches nothing."""
+    return {"status": PO_STATUSES, "warehouse": {w.code for w in warehouses}}
 
 
 def _lines_of() -> tuple[list[dict[str, Any]], list[int]]:
@@ -598,23 +605,19 @@ def receive(po_id: int) -> ResponseReturnValue:
 @bp.get("/suppliers")
 @roles_required(*READERS)
 def supplier_list() -> ResponseReturnValue:
-    flagged = request.args.get("flagged")
-    args = {
-        "status": request.args.get("status") or None,
-        "grade": request.args.get("grade") or None,
-        "flagged": True if flagged == "1" else None,
-        "q": request.args.get("q") or None,
-        "limit": 100,
-        "cursor": request.args.get("cursor") or None,
-    }
-    try:
-        items, next_cursor = suppliers.list_suppliers(args)
-    except Problem as problem:
-        flash_problem(problem)
-        items, next_cursor = [], None
+    listing = parse_list(suppliers.SUPPLIER_LIST, request.args, suppliers.SUPPLIER_FILTER_CHOICES)
     return render_template(
-        "procurement/suppliers.html", suppliers=items, next_cursor=next_cursor, args=args
+        "procurement/suppliers.html", listing=listing, page=suppliers.supplier_page(listing)
     )
+
+
+@bp.get("/suppliers/export.csv")
+@roles_required(*READERS)
+def supplier_export() -> ResponseReturnValue:
+    listing = parse_list(
+        suppliers.SUPPLIER_LIST, request.args, suppliers.SUPPLIER_FILTER_CHOICES, strict=True
+    )
+    return csv_response(listing, suppliers.SUPPLIER_CSV_HEADER, suppliers.supplier_rows(listing))
 
 
 @bp.route("/suppliers/new", methods=["GET", "POST"])
