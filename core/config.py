@@ -76,6 +76,8 @@ def from_environment() -> dict[str, Any]:
         "CELERY_QUEUE": os.environ.get("CELERY_QUEUE", "stockroom"),
         # Threads running jobs inside a web process when no broker is configured.
         "JOBS_THREADS": int(os.environ.get("JOBS_THREADS", "2")),
+        # Series per chunk of a forecast run; on Celery each chunk is a task any worker may take.
+        "FORECAST_CHUNK_SERIES": int(os.environ.get("FORECAST_CHUNK_SERIES", "50")),
         # A running job that reported nothing for this long is taken for dead and marked failed.
         "JOB_STALE_AFTER_SECONDS": int(os.environ.get("JOB_STALE_AFTER_SECONDS", "900")),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
