@@ -16,9 +16,10 @@ What it does, on PostgreSQL and Redis:
    into chunks of about ``--chunk`` series (``FORECAST_CHUNK_SERIES``) that the workers take from
    the queue as they become free.
 
-Prints series per second for each, the ratio (target: two workers >= 1.7x one), and the CPU
-seconds the worker processes and PostgreSQL used, with the cores they got on average: on a
-machine shared with other work two workers may not get two cores, which the figures then show.
+Prints series per second for each, the ratio (target: two workers >= 1.7x one), how many chunks
+ran at once on average (2.0 means neither worker ever waited for work), and the CPU seconds the
+worker processes used, with the cores they got on average: on a machine shared
+with other work two workers may not get two cores, which the figures then show.
 Exits 1 when the ratio is missed or a run fails.
 """
 
@@ -55,10 +56,12 @@ class Timing:
     series: int
     seconds: float
     worker_cpu_s: float
-    database_cpu_s: float
     chunks: int
     #: Chunks each worker process ran, in the order the workers were started.
     per_worker: list[int]
+    #: Seconds the chunks ran, added up: over ``seconds``, how many ran at once on average,
+    #: whether or not the machine lent the workers a core each meanwhile.
+    chunk_seconds: float
 
     @property
     def series_per_second(self) -> float:
@@ -133,19 +136,6 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         used += int(fields[11]) + int(fields[12])
     return used / ticks
-
-
-def postgres_cpu_seconds() -> float:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                    if handle.read().startswith(b"postgres"):
-                        pids.append(int(entry))
-            except OSError:
-                continue
-    return cpu_seconds(pids)
 
 
 @contextmanager
@@ -236,7 +226,6 @@ def timed_run(app: object, workers: list[subprocess.Popen[bytes]], label: int) -
 
     with app.app_context():  # type: ignore[attr-defined]
         cpu_before = cpu_seconds([w.pid for w in workers])
-        database_before = postgres_cpu_seconds()
         started = services.start_run(SYSTEM, {"horizon": HORIZON, "frequency": "M"})
         deadline = time.monotonic() + 3600
         while True:
@@ -251,19 +240,21 @@ def timed_run(app: object, workers: list[subprocess.Popen[bytes]], label: int) -
                 raise SystemExit(f"the run with {label} worker(s) did not finish: {status}")
             time.sleep(0.2)
         cpu = cpu_seconds([w.pid for w in workers]) - cpu_before
-        database = postgres_cpu_seconds() - database_before
         if status != "succeeded":
             raise SystemExit(f"the run with {label} worker(s) failed: {job.error}")
         assert job.finished_at is not None
         seconds = (job.finished_at - job.created_at).total_seconds()
         series = int((job.result or {}).get("series", 0))
         with db.read_only() as s:
-            ran_by = list(
-                s.scalars(select(JobChunk.worker).where(JobChunk.job_id == started["job_id"]))
-            )
-        pids = [int((w or ":0").rpartition(":")[2]) for w in ran_by]
+            ran = s.execute(
+                select(JobChunk.worker, JobChunk.started_at, JobChunk.finished_at).where(
+                    JobChunk.job_id == started["job_id"]
+                )
+            ).all()
+        pids = [int((w or ":0").rpartition(":")[2]) for w, _, _ in ran]
         per_worker = [pids.count(w.pid) for w in workers]
-        return Timing(label, series, seconds, cpu, database, len(ran_by), per_worker)
+        busy = sum((end - start).total_seconds() for _, start, end in ran if start and end)
+        return Timing(label, series, seconds, cpu, len(ran), per_worker, busy)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -316,11 +307,11 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  {shape}, concurrency 1: {timing.series} series in {timing.chunks} chunks "
                 f"(run per worker: {'/'.join(map(str, timing.per_worker))}), "
-                f"{timing.seconds:.1f} s, "
+                f"{timing.seconds:.1f} s, {timing.chunk_seconds / timing.seconds:.2f} chunks "
+                "running at once on average, "
                 f"{timing.series_per_second:.1f} series/s; workers used {timing.worker_cpu_s:.1f} "
                 f"CPU s ({timing.worker_cores:.2f} cores on average, "
-                f"{1000 * timing.worker_cpu_s / timing.series:.0f} ms per series), "
-                f"PostgreSQL {timing.database_cpu_s:.1f} CPU s"
+                f"{1000 * timing.worker_cpu_s / timing.series:.0f} ms per series)"
             )
     one, two = timings
     ratio = two.series_per_second / one.series_per_second
