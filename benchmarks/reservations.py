@@ -8,10 +8,14 @@
    ``wrk`` with ``--clients`` connections, each request ``POST /api/v1/reservations`` with its
    own ``Idempotency-Key`` and a basket of 1-3 random skus (1-2 units each) allocated across the
    warehouses: 50 skus make the clients collide on the same stock rows all the time.
-3. The last units: the same clients race for a sku with exactly 500 units left; the run must end
-   with exactly 500 reserved (never more), and the ledger invariants must hold.
+3. One hot row: the same clients all reserve 1 unit of one sku stocked in one warehouse only,
+   so every reservation locks the same stock level row: the ceiling of a single hot (sku,
+   warehouse), printed for reference (no target).
+4. The last units: the same clients race for a sku with exactly 100 units left; the run must end
+   with exactly 100 reserved (never more), and the ledger invariants must hold.
 
-Prints reservations per second, the ratio to pgbench's TPS (target >= 0.2) and the oversell check.
+Prints reservations per second with the server CPU (gunicorn and PostgreSQL) spent per
+reservation, the ratio to pgbench's TPS (target >= 0.2) and the oversell check.
 The load generator, gunicorn and PostgreSQL share the machine's cores.
 """
 
@@ -28,7 +32,14 @@ import time
 import uuid
 
 import sqlalchemy as sa
-from _setup import PG_ADMIN_URL, gunicorn, seed, storefront_token, throwaway_database
+from _setup import (
+    PG_ADMIN_URL,
+    gunicorn,
+    seed,
+    server_cpu_seconds,
+    storefront_token,
+    throwaway_database,
+)
 
 from core.config import normalise_database_url
 
@@ -187,13 +198,16 @@ def main() -> None:
     with throwaway_database("bench_resv") as url:
         skus = seed(url, skus=50, warehouses=5, units=1_000_000)
         last = seed_last_units(url)
+        hot = seed_one_row(url, "HOT", "W0", 10_000_000)
         token = storefront_token(url)
         with gunicorn(url, gunicorn_args) as base:
             run_wrk(base + "/", lua_reserve(skus, token, 3, 2), args.clients, 3)  # warm-up
             before = count(url, "SELECT count(*) FROM reservations")
+            app_cpu, database_cpu = server_cpu_seconds()
             started = time.perf_counter()
             out = run_wrk(base + "/", lua_reserve(skus, token, 3, 2), args.clients, args.duration)
             elapsed = time.perf_counter() - started
+            app_cpu_after, database_cpu_after = server_cpu_seconds()
             created = count(url, "SELECT count(*) FROM reservations") - before
             non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
             p50 = re.search(r"\s50%\s+(\S+)", out).group(1)  # type: ignore[union-attr]
@@ -203,6 +217,21 @@ def main() -> None:
                 f"  POST /reservations (1-3 lines from 50 skus x 5 warehouses, Idempotency-Key): "
                 f"{rate:.0f} reservations/s, p50 {p50}, p99 {p99}, "
                 f"{int(non_2xx.group(1)) if non_2xx else 0} non-2xx"
+            )
+            per = 1000 / max(created, 1)
+            print(
+                f"  server CPU per reservation: gunicorn {(app_cpu_after - app_cpu) * per:.2f} ms"
+                f" + PostgreSQL {(database_cpu_after - database_cpu) * per:.2f} ms"
+            )
+            before = count(url, "SELECT count(*) FROM reservations")
+            started = time.perf_counter()
+            out = run_wrk(base + "/", lua_reserve([hot], token, 1, 1), args.clients, args.duration)
+            elapsed_hot = time.perf_counter() - started
+            hot_rate = (count(url, "SELECT count(*) FROM reservations") - before) / elapsed_hot
+            hot_p99 = re.search(r"\s99%\s+(\S+)", out).group(1)  # type: ignore[union-attr]
+            print(
+                f"  one hot row (1 unit of {hot}, stocked in one warehouse, all clients): "
+                f"{hot_rate:.0f} reservations/s, p99 {hot_p99}"
             )
             out = run_wrk(base + "/", lua_reserve([last], token, 1, 2), args.clients, 5)
         reserved_last = count(
@@ -230,26 +259,35 @@ def main() -> None:
 
 def seed_last_units(url: str) -> str:
     """One more sku with exactly LAST_UNITS units, in two warehouses."""
+    return seed_levels(url, "LAST-UNITS", (("W0", LAST_UNITS - 40), ("W1", 40)))
+
+
+def seed_one_row(url: str, sku: str, warehouse: str, units: int) -> str:
+    """A sku stocked in one warehouse only: every reservation of it locks the same row."""
+    return seed_levels(url, sku, ((warehouse, units),))
+
+
+def seed_levels(url: str, sku: str, stock: tuple[tuple[str, int], ...]) -> str:
     engine = sa.create_engine(normalise_database_url(url))
     with engine.begin() as conn:
         conn.exec_driver_sql(
             "INSERT INTO products (sku, name, uom, currency, active, created_at, updated_at) "
-            "VALUES ('LAST-UNITS', 'Last units', 'ea', 'CNY', true, now(), now())"
+            f"VALUES ('{sku}', '{sku}', 'ea', 'CNY', true, now(), now())"
         )
-        for code, units in (("W0", LAST_UNITS - 40), ("W1", 40)):
+        for code, units in stock:
             conn.exec_driver_sql(
                 "INSERT INTO stock_movements (product_id, warehouse_id, type, quantity, "
                 "on_hand_after, reference, actor, created_at, occurred_at) "
                 f"SELECT p.id, w.id, 'receipt', {units}, {units}, 'seed', 'bench', now(), now() "
-                f"FROM products p, warehouses w WHERE p.sku = 'LAST-UNITS' AND w.code = '{code}'"
+                f"FROM products p, warehouses w WHERE p.sku = '{sku}' AND w.code = '{code}'"
             )
             conn.exec_driver_sql(
                 "INSERT INTO stock_levels (product_id, warehouse_id, on_hand, reserved, incoming, "
                 f"allow_negative, updated_at) SELECT p.id, w.id, {units}, 0, 0, false, now() "
-                f"FROM products p, warehouses w WHERE p.sku = 'LAST-UNITS' AND w.code = '{code}'"
+                f"FROM products p, warehouses w WHERE p.sku = '{sku}' AND w.code = '{code}'"
             )
     engine.dispose()
-    return "LAST-UNITS"
+    return sku
 
 
 if __name__ == "__main__":

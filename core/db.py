@@ -130,18 +130,27 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(url: str, *, pool_size: int = 10, **overrides: Any) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 10, prepare_threshold: int | None = 5, **overrides: Any
+) -> Engine:
     """An engine whose pool keeps ``pool_size`` connections open.
 
     The pool must hold at least as many connections as a process has threads serving requests:
     connections beyond it are opened and closed per use, and under load that churn (a PostgreSQL
     backend started per request) costs more than the queries themselves.
+
+    ``prepare_threshold`` is psycopg's: after that many executions of a statement on a connection
+    it is prepared on the server; None never prepares (PgBouncer in transaction pooling mode
+    without prepared statement support hands the next transaction another server connection,
+    where the prepared statement does not exist).
     """
     options: dict[str, Any] = {"future": True}
     if url.startswith("sqlite"):
         options["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
         options.update(pool_size=pool_size, max_overflow=20, pool_pre_ping=True, pool_recycle=1800)
+        if url.startswith("postgresql+psycopg"):
+            options["connect_args"] = {"prepare_threshold": prepare_threshold}
     options.update(overrides)
     engine = create_engine(url, **options)
     if engine.dialect.name == "sqlite":
@@ -151,7 +160,9 @@ def make_engine(url: str, *, pool_size: int = 10, **overrides: Any) -> Engine:
 
 def init_app(app: Flask) -> None:
     app.extensions["stockroom.engine"] = make_engine(
-        app.config["DATABASE_URL"], pool_size=app.config["DB_POOL_SIZE"]
+        app.config["DATABASE_URL"],
+        pool_size=app.config["DB_POOL_SIZE"],
+        prepare_threshold=app.config.get("DB_PREPARE_THRESHOLD", 5),
     )
     app.teardown_appcontext(_close_session)
 
@@ -171,6 +182,7 @@ def _read_engine() -> Engine:
             current_app.config["DATABASE_URL"],
             isolation_level="AUTOCOMMIT",
             pool_size=current_app.config["DB_POOL_SIZE"],
+            prepare_threshold=current_app.config.get("DB_PREPARE_THRESHOLD", 5),
             max_overflow=20,
             pool_pre_ping=False,
             # Autocommit connections have no transaction to roll back when they return.

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from flask import Flask, Response, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 #: The value older releases fell back to; anyone can sign a session cookie with it.
 KNOWN_WEAK_KEYS = frozenset({"dev-only-change-me", "change-me", "secret", "dev", "development"})
@@ -187,8 +188,20 @@ def throttle_sign_in(view: F) -> F:
     )(limited)
 
 
+def trust_proxies(app: Flask) -> None:
+    """Behind ``TRUSTED_PROXIES`` load balancers, take the client's address and scheme from the
+    forwarded headers they set: otherwise every request seems to come from the balancer, and one
+    person's failed sign-ins would throttle everyone's."""
+    hops = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if hops > 0:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops
+        )
+
+
 def init_app(app: Flask) -> None:
     configure_secret_key(app)
+    trust_proxies(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     # A Redis outage must not lock everyone out of signing in: count in memory meanwhile.
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
