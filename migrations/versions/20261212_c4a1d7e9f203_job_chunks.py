@@ -1,7 +1,7 @@
 """Job chunks: a job split into pieces that several workers run in parallel.
 
 Revision ID: c4a1d7e9f203
-Revises: c4e8a1f2d3b6
+Revises: c4d8e2f1a6b3
 Create Date: 2026-12-10 08:30:00.000000
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = 'c4a1d7e9f203'
-down_revision = 'c4e8a1f2d3b6'
+down_revision = 'c4d8e2f1a6b3'
 branch_labels = None
 depends_on = None
 
