@@ -10,9 +10,10 @@ CHECK ``on_hand >= reserved`` stays behind all of it. SQLite serialises writers 
 
 The optimistic attempt is two round trips on PostgreSQL, outside any unit of work: one read
 (products, open warehouses, stock, lapsed holds, and the new reservation's id), and one call of
-the database function ``reserve_stock`` (a migration) that makes the conditional UPDATEs, inserts
-the reservation and its lines and, for an API request with an Idempotency-Key, claims the key and
-stores the response, all in one statement: it commits whole or fails whole. The response is made
+the database function ``reserve_stock`` (a migration) that, for an API request with an
+Idempotency-Key, claims the key, then inserts the reservation, its lines and the key's record and
+makes the conditional UPDATEs (in the same order), all in one statement: it commits whole or
+fails whole. The response is made
 before that statement (the id is drawn by the read) so that its record can be part of it. When a
 level lost its units meanwhile (SQLSTATE ``SR001``), or the plan touches lapsed holds that must be
 released first, the reservation is made in a unit of work as above (the request's key, if any, is

@@ -6,11 +6,13 @@ look-up of ``core.idempotency`` in one round trip, the look-up reading after the
 
 ``reserve_stock`` is what ``inventory.reservations.reserve`` runs once the allocation is chosen in
 Python: the key's claim (returning its earlier record, and doing nothing else, when there is one),
-the conditional holds on every level in the order given, which the caller sorts by (product,
-warehouse) so that concurrent reservations lock in one order, then the reservation, its lines and
-the key's record. A level that no longer has the units fails the whole statement with SQLSTATE
-``SR001``, and the caller plans again under row locks. Called on its own (autocommit), the
-statement is the transaction: every line is held, with its record, or nothing is.
+the reservation, its lines and the key's record, then the conditional holds on every level in the
+order given, which the caller sorts by (product, warehouse) so that concurrent reservations lock
+in one order. The holds come last so that a level everyone wants (a promotion's sku) stays locked
+for as short a time as possible. A level that no longer has the units fails the whole statement
+with SQLSTATE ``SR001``, and the caller plans again under row locks. Called on its own
+(autocommit), the statement is the transaction: every line is held, with its record, or nothing
+is.
 
 SQLite has no such functions; it keeps the statements of the Python code.
 
@@ -78,16 +80,6 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    FOR i IN 1 .. cardinality(p_products) LOOP
-        UPDATE stock_levels
-           SET reserved = reserved + p_quantities[i], updated_at = p_now
-         WHERE product_id = p_products[i] AND warehouse_id = p_warehouses[i]
-           AND on_hand - reserved >= p_quantities[i];
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'level (%, %) no longer has % units', p_products[i],
-                p_warehouses[i], p_quantities[i] USING ERRCODE = 'SR001';
-        END IF;
-    END LOOP;
     INSERT INTO reservations (
         id, order_ref, status, expires_at, warehouse_id, destination_latitude,
         destination_longitude, destination_region, deliver_by, created_by_id, created_by,
@@ -106,6 +98,17 @@ BEGIN
         INSERT INTO idempotency_keys
         SELECT * FROM jsonb_populate_record(NULL::idempotency_keys, p_record);
     END IF;
+    -- The holds come last: a popular level stays locked only from its UPDATE to the commit.
+    FOR i IN 1 .. cardinality(p_products) LOOP
+        UPDATE stock_levels
+           SET reserved = reserved + p_quantities[i], updated_at = p_now
+         WHERE product_id = p_products[i] AND warehouse_id = p_warehouses[i]
+           AND on_hand - reserved >= p_quantities[i];
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'level (%, %) no longer has % units', p_products[i],
+                p_warehouses[i], p_quantities[i] USING ERRCODE = 'SR001';
+        END IF;
+    END LOOP;
 END
 $$
 """
