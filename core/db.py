@@ -267,7 +267,8 @@ class DriverConnection:
     def rows(
         self, statement: DriverRead | str, params: dict[str, Any], *, repeatable: bool = False
     ) -> list[Any]:
-        """Every row the statement returns (none for a statement that returns no rows)."""
+        """Every row the statement returns (a SELECT: psycopg's result description, which this
+        does not read, costs more than a small result's rows)."""
         if isinstance(statement, DriverRead):
             sql, parameters = statement.expand(self._pool.dialect, params)
         else:
@@ -280,7 +281,7 @@ class DriverConnection:
                 cursor = self._raw.cursor()
                 try:
                     cursor.execute(sql, parameters)
-                    return list(cursor.fetchall()) if cursor.description is not None else []
+                    return cursor.fetchall()  # type: ignore[no-any-return]
                 finally:
                     cursor.close()
             except dbapi.Error as exc:
