@@ -34,15 +34,23 @@ CREATE OR REPLACE FUNCTION idempotency_claim(
     p_lock bigint, p_scope text, p_key text, p_now timestamptz
 ) RETURNS SETOF idempotency_keys
 LANGUAGE plpgsql AS $$
+DECLARE
+    earlier idempotency_keys;
 BEGIN
     IF NOT pg_try_advisory_xact_lock(p_lock) THEN
         RAISE EXCEPTION 'a request with this Idempotency-Key is in flight'
             USING ERRCODE = 'SR409';
     END IF;
-    -- Each statement below reads a snapshot taken after the lock was granted.
-    DELETE FROM idempotency_keys
-     WHERE scope = p_scope AND key = p_key AND expires_at <= p_now;
-    RETURN QUERY SELECT * FROM idempotency_keys WHERE scope = p_scope AND key = p_key;
+    -- Read with a snapshot taken after the lock was granted.
+    SELECT * INTO earlier FROM idempotency_keys WHERE scope = p_scope AND key = p_key;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF earlier.expires_at <= p_now THEN
+        DELETE FROM idempotency_keys WHERE scope = p_scope AND key = p_key;
+        RETURN;
+    END IF;
+    RETURN NEXT earlier;
 END
 $$
 """
