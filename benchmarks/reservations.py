@@ -193,6 +193,8 @@ class Outcome:
     #: gunicorn and PostgreSQL CPU milliseconds per reservation created
     app_cpu_ms: float
     database_cpu_ms: float
+    #: reserved == held lines and 0 <= reserved <= on_hand on every level after the run
+    sound: bool
 
     def ratio(self, tps: float) -> float:
         return self.rate / tps
@@ -255,6 +257,7 @@ def drive(url: str, base: str, token: str, mode: Mode, clients: int, seconds: in
         int(non_2xx.group(1)) if non_2xx else 0,
         1000 * cpu["app"] / max(created, 1),
         1000 * cpu["database"] / max(created, 1),
+        invariants_hold(url),
     )
 
 
@@ -313,7 +316,8 @@ def main() -> None:
                     f"{outcome.rate:.0f} reservations/s = {outcome.ratio(tps):.2f}x pgbench, "
                     f"p50 {outcome.p50}, p99 {outcome.p99}, {outcome.non_2xx} non-2xx, "
                     f"CPU per reservation: gunicorn {outcome.app_cpu_ms:.2f} ms, "
-                    f"PostgreSQL {outcome.database_cpu_ms:.2f} ms"
+                    f"PostgreSQL {outcome.database_cpu_ms:.2f} ms; "
+                    f"oversell {'none' if outcome.sound else 'FOUND'}"
                 )
             out = run_wrk(base + "/", lua_reserve([last], token, 1, 2), args.clients, 5)
         reserved_last = count(
@@ -322,7 +326,7 @@ def main() -> None:
             f"JOIN products p ON p.id = l.product_id WHERE p.sku = '{last}'",
         )
         requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-        sound = invariants_hold(url)
+        sound = invariants_hold(url) and all(outcome.sound for outcome in outcomes)
     ratio = outcomes[0].ratio(tps)
     print(
         f"  last units: {requests} requests raced for {LAST_UNITS} units of {last}; "
