@@ -172,7 +172,8 @@ def engine() -> Engine:
 
 
 def _read_engine() -> Engine:
-    """A second, small pool whose connections stay in autocommit, for ``read_rows``."""
+    """A second pool whose connections stay in autocommit, for ``read_rows`` and
+    ``DriverConnection``: single statements that are each a transaction."""
     main = engine()
     if main.dialect.name == "sqlite":
         return main
@@ -227,44 +228,108 @@ def session() -> Session:
 class DriverRead:
     """A read-only statement compiled once and run on the database driver's own cursor.
 
-    For the one statement behind the storefront's availability, where SQLAlchemy's per-execution
-    work (cache key, parameter and result processing) costs as much as the query itself. On
-    PostgreSQL the compiled SQL (with an IN list expanded for the call's size) goes straight to
-    psycopg, on the autocommit pool of ``read_rows``, and psycopg prepares it on the server after
-    a few uses. Only for statements whose bound values and result columns need no type processing
-    beyond the driver's (plain ints, strings, booleans, aware datetimes). SQLite goes through
-    ``read_rows``.
+    For the statements behind the storefront's availability and reservations, where
+    SQLAlchemy's per-execution work (cache key, parameter and result processing) costs as much as
+    the query itself. On PostgreSQL the compiled SQL (with an IN list expanded for the call's
+    size) goes straight to psycopg, on the autocommit pool of ``read_rows``, and psycopg prepares
+    it on the server after a few uses. Only for statements whose bound values and result columns
+    need no type processing beyond the driver's (plain ints, strings, booleans, aware datetimes).
+    SQLite goes through ``read_rows``.
     """
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
         self._compiled: dict[str, Any] = {}
 
+    def expand(self, dialect: Any, params: dict[str, Any]) -> tuple[str, Any]:
+        """The driver's SQL and parameters for this call."""
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            compiled = self._compiled[dialect.name] = self.statement.compile(dialect=dialect)
+        state = compiled.construct_expanded_state(params)
+        return state.statement, state.parameters
+
     def rows(self, params: dict[str, Any]) -> list[Any]:
         read = _read_engine()
         if read.dialect.name == "sqlite":
             return read_rows(self.statement, params)
-        compiled = self._compiled.get(read.dialect.name)
-        if compiled is None:
-            compiled = self._compiled[read.dialect.name] = self.statement.compile(
-                dialect=read.dialect
-            )
-        state = compiled.construct_expanded_state(params)
+        with driver_connection() as conn:
+            return conn.rows(self, params, repeatable=True)
+
+
+class DriverConnection:
+    """One connection of the autocommit pool, driven through psycopg's own cursor (PostgreSQL).
+
+    Every statement is a transaction of its own. A use case that reads, decides in Python and
+    then writes everything in one statement (a database function that changes several tables
+    commits whole or fails whole) costs one round trip per statement: no BEGIN, COMMIT,
+    SAVEPOINT or pre-ping.
+
+    The pool does without pre-ping. A connection found dead (the database restarted) is
+    replaced; a statement that is safe to send twice (``repeatable``: a read) is then sent again
+    on the fresh one, any other fails, since whether it was applied is unknown. Driver errors come
+    out as SQLAlchemy's ``DBAPIError``, so ``retry_on_conflict`` and ``sqlstate`` read them like
+    any other.
+    """
+
+    def __init__(self, pool: Engine) -> None:
+        self._pool = pool
+        self._raw: Any = None
+
+    def rows(
+        self, statement: DriverRead | str, params: dict[str, Any], *, repeatable: bool = False
+    ) -> list[Any]:
+        """Every row the statement returns (a SELECT: psycopg's result description, which this
+        does not read, costs more than a small result's rows)."""
+        if isinstance(statement, DriverRead):
+            sql, parameters = statement.expand(self._pool.dialect, params)
+        else:
+            sql, parameters = statement, params
+        dbapi = self._pool.dialect.loaded_dbapi
         for attempt in (1, 2):
-            raw = read.raw_connection()
+            if self._raw is None:
+                self._raw = self._pool.raw_connection()
             try:
-                cursor = raw.cursor()
-                cursor.execute(state.statement, state.parameters)
-                rows = list(cursor.fetchall())
-                cursor.close()
-                return rows
-            except read.dialect.loaded_dbapi.OperationalError:
-                raw.invalidate()  # a dead connection (the database restarted): try a fresh one
-                if attempt == 2:
-                    raise
-            finally:
-                raw.close()
+                cursor = self._raw.cursor()
+                try:
+                    cursor.execute(sql, parameters)
+                    return cursor.fetchall()  # type: ignore[no-any-return]
+                finally:
+                    cursor.close()
+            except dbapi.Error as exc:
+                driver = self._raw.driver_connection
+                lost = bool(getattr(driver, "broken", False) or getattr(driver, "closed", False))
+                if lost:
+                    self._raw.invalidate()
+                    self._raw.close()
+                    self._raw = None
+                    if repeatable and attempt == 1:
+                        continue
+                raise DBAPIError.instance(
+                    sql, parameters, exc, dbapi.Error, connection_invalidated=lost
+                ) from exc
         raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+
+
+@contextmanager
+def driver_connection() -> Iterator[DriverConnection]:
+    """A ``DriverConnection`` for the block, back to the pool afterwards (PostgreSQL only)."""
+    conn = DriverConnection(_read_engine())
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error (PostgreSQL), e.g. ``40P01`` for a deadlock."""
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
 
 
 def dispose(app: Flask) -> None:
@@ -392,12 +457,10 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 def is_retryable(exc: BaseException) -> bool:
     if not isinstance(exc, DBAPIError):
         return False
-    orig = exc.orig
-    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if sqlstate in RETRYABLE_SQLSTATES:
+    if sqlstate(exc) in RETRYABLE_SQLSTATES:
         return True
     # SQLite reports a lock it could not get within busy_timeout as "database is locked".
-    return "database is locked" in str(orig)
+    return "database is locked" in str(exc.orig)
 
 
 def retry_on_conflict(attempts: int = 5) -> Callable[[Callable[P, T]], Callable[P, T]]:
