@@ -113,15 +113,14 @@ def m3_cases() -> list[Case]:
 
 
 def carparts_path(given: str | os.PathLike[str] | None = None) -> Path | None:
-    """Where the car parts file is: ``given``, ``CARPARTS_CSV``, else ``shared/data`` next to
-    the checkout (or an ancestor of it), where the project keeps its benchmark data."""
+    """Where the car parts file is: ``given``, else ``CARPARTS_CSV``.
+
+    The data set is not the project's to ship, so it is never looked for anywhere implicit: a
+    benchmark run names the copy it scores.
+    """
     for candidate in (given, os.environ.get("CARPARTS_CSV")):
         if candidate:
             return Path(candidate)
-    for parent in Path(__file__).resolve().parents:
-        found = parent / "shared" / "data" / "carparts.csv"
-        if found.is_file():
-            return found
     return None
 
 

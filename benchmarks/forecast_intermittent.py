@@ -13,8 +13,8 @@ pinball loss, against the empirical 90th percentile of the last 24 training mont
 
     python benchmarks/forecast_intermittent.py [--data PATH]
 
-The data comes from ``--data``, ``CARPARTS_CSV`` or ``shared/data/carparts.csv`` beside the
-checkout. Prints PASS or MISS for each target and exits 1 if any is missed.
+The data comes from ``--data`` or ``CARPARTS_CSV`` (a CSV of Hyndman's expsmooth::carparts).
+Prints PASS or MISS for each target and exits 1 if any is missed.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ from forecasting.engine import forecast  # noqa: E402
 from forecasting.metrics import coverage, pinball, rmsse  # noqa: E402
 
 # The car parts set (Hyndman's expsmooth::carparts, 2,674 monthly series; the project's copy
-# holds 1,337) is not shipped with the repository but with the project's shared data.
+# usual copy holds 1,337) is not shipped with the repository: name a copy with --data or
+# CARPARTS_CSV.
 TEST = CARPARTS_TEST
 Q = 0.9
 RMSSE_GAIN = 0.05

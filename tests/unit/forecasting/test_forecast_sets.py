@@ -12,14 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from benchmarks._forecast_sets import (
     RETAIL_HISTORY,
     RETAIL_HORIZON,
     SPLITS,
     carparts_cases,
-    carparts_path,
     in_split,
     m3_cases,
     retail_cases,
@@ -82,15 +80,22 @@ def test_m3_halves_are_disjoint_and_cover_every_series() -> None:
     assert {c.series_id for c in in_split(m3_cases(), "report")} == rep_ids
 
 
-def test_car_parts_halves_are_disjoint() -> None:
-    path = carparts_path()
-    if path is None:
-        pytest.skip("carparts.csv is not beside the checkout and CARPARTS_CSV is unset")
+def test_car_parts_halves_are_disjoint(tmp_path: Path) -> None:
+    """On a file shaped like the car parts set (parts as rows, 51 months as columns), so the
+    protocol and the split are checked wherever the real data set is not at hand."""
+    rng = np.random.default_rng(3)
+    demand = rng.poisson(0.6, size=(300, 51)).astype(float)
+    demand[::17, 5] = np.nan  # incomplete parts are left out by the protocol
+    path = tmp_path / "carparts.csv"
+    pd.DataFrame(demand, index=[f"P{i:05d}" for i in range(300)]).to_csv(path)
     cases = carparts_cases(path)
     dev = {c.series_id for c in in_split(cases, "development")}
     rep = {c.series_id for c in in_split(cases, "report")}
     assert dev.isdisjoint(rep)
     assert len(dev) + len(rep) == len(cases) > 100
+    assert dev
+    assert rep
+    assert not {f"P{i:05d}" for i in range(0, 300, 17)} & (dev | rep)
     for case in cases[:20]:
         assert len(case.y) == 45
         assert case.actual.shape == (6,)
