@@ -49,14 +49,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if "DATABASE_URL" in config:
             app.config["DATABASE_URL"] = core_config.normalise_database_url(config["DATABASE_URL"])
 
-    from accounts.auth import current_principal, idempotency_scope, principal_or_none
+    from accounts.auth import (
+        account_language,
+        current_principal,
+        idempotency_scope,
+        principal_or_none,
+        save_account_language,
+    )
 
     security.init_app(app)
     observability.init_app(app)
     db.init_app(app)
     errors.init_app(app)
     web.init_app(app, principal_or_none)
-    i18n.init_app(app)
+    i18n.init_app(app, account_language=account_language, save_language=save_account_language)
     core_api.init_app(app)
     health.init_app(app)
     idempotency.init_app(app, idempotency_scope)

@@ -18,3 +18,8 @@ if "stockroom.celery" not in flask_app.extensions:
 
 #: What ``celery -A celery_worker`` finds.
 app: Any = flask_app.extensions["stockroom.celery"]
+
+# A worker exists to run jobs: load the forecasting engine (statsmodels, scipy; seconds of imports)
+# now, not in the first chunk it takes, which would otherwise finish seconds behind the others.
+# Web processes keep loading it lazily.
+import forecasting.engine  # noqa: E402, F401

@@ -6,10 +6,11 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from accounts import api, auth, cli, views
+    from accounts import admin_views, api, auth, cli, views
     from core.api import register_api
 
     auth.init_app(app)
     views.init_app(app)
+    admin_views.init_app(app)
     cli.init_app(app)
     register_api(app, api.blp)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from flask import Flask, current_app, g, request
+from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user
 
 from accounts import services, token_cache
@@ -23,8 +24,10 @@ T = TypeVar("T")
 class WebUser(UserMixin):
     """What flask-login keeps for a signed-in person: a principal, never a live ORM object."""
 
-    def __init__(self, principal: Principal) -> None:
+    def __init__(self, principal: Principal, language: str | None = None) -> None:
         self.principal = principal
+        #: The UI language saved on the account; it beats the cookie and the browser's wish.
+        self.language = language
 
     def get_id(self) -> str:
         return str(self.principal.user_id)
@@ -41,7 +44,7 @@ def _load_user(user_id: str) -> WebUser | None:
         user = s.get(User, int(user_id)) if user_id.isdigit() else None
         if user is None or not user.active:
             return None
-        return WebUser(services.principal_of(user))
+        return WebUser(services.principal_of(user), user.language)
 
 
 def _bearer_principal() -> Principal:
@@ -54,22 +57,28 @@ def _bearer_principal() -> Principal:
         raise Unauthorized("The Authorization header must be `Bearer <token>`.")
     cache = token_cache.cache()
     if cache is None:
-        return _check_token(secret)
+        return _check_token(secret).principal
     known = cache.get(secret)
     if known is not None:
         return known
     generation = cache.generation
-    principal = _check_token(secret)
-    cache.put(secret, principal, generation)
-    return principal
+    checked = _check_token(secret)
+    cache.put(
+        secret,
+        checked.principal,
+        generation,
+        expires_at=checked.expires_at,
+        now=db.utcnow(),
+    )
+    return checked.principal
 
 
-def _check_token(secret: str) -> Principal:
+def _check_token(secret: str) -> services.CheckedToken:
     with db.read_only() as s:
-        principal = services.authenticate_token(s, secret)
-    if principal is None:
-        raise Unauthorized("The token is unknown or has been revoked.")
-    return principal
+        checked = services.check_token(s, secret)
+    if checked is None:
+        raise Unauthorized("The token is unknown, expired or has been revoked.")
+    return checked
 
 
 def current_principal() -> Principal:
@@ -164,6 +173,20 @@ def principal_or_none() -> Any:
     return None
 
 
+def account_language() -> str | None:
+    """For ``core.i18n``: the signed-in person's saved language, or None."""
+    if current_user.is_authenticated:
+        return current_user.language  # type: ignore[no-any-return]
+    return None
+
+
+def save_account_language(language: str) -> None:
+    """For ``core.i18n``'s switcher: keep the choice on the signed-in person's account."""
+    if current_user.is_authenticated:
+        services.set_language(current_user.principal.user_id, language)
+        current_user.language = language
+
+
 def page_principal() -> Principal:
     """The person signed in to the web UI (pages are behind ``login_required``)."""
     return current_user.principal  # type: ignore[no-any-return]
@@ -173,5 +196,5 @@ def require_page_role(*roles: str) -> Principal:
     """The signed-in person, or a 403 page naming the roles this page needs."""
     principal = page_principal()
     if not principal.has_any(*roles):
-        raise Forbidden(f"This page needs one of the roles: {', '.join(roles)}.")
+        raise Forbidden(_("This page needs one of the roles: %(roles)s.", roles=", ".join(roles)))
     return principal

@@ -37,6 +37,10 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+    #: The web UI's language for this person ('en', 'zh_Hans_CN'); None follows the browser.
+    language: Mapped[str | None] = mapped_column(String(16))
+    #: Written at each password sign-in, so admins can tell dormant accounts.
+    last_sign_in_at: Mapped[datetime | None] = mapped_column()
 
     roles: Mapped[list[UserRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"
@@ -94,6 +98,9 @@ class ApiToken(Base):
     #: First characters of the token, so people can tell their tokens apart in a list.
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+    #: After this moment the token is refused; None means until revoked.
+    expires_at: Mapped[datetime | None] = mapped_column()
+    #: Refreshed at most once a minute (``services.LAST_USED_PRECISION``), not on every request.
     last_used_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
 

@@ -14,7 +14,12 @@ entry read before a forgetting is not kept: ``generation``). Other processes (th
 workers, or the workers when the revocation came from the ``flask accounts revoke-token``
 command) keep honouring it until their entry is older than ``AUTH_CACHE_SECONDS``: that delay is
 the price of the cache, and why the default is seconds, not minutes. The same applies to a user
-being deactivated or losing a role.
+being deactivated or losing a role (the admin pages forget that user's entries at once in their
+own process).
+
+So the bound is: a revoked token is refused immediately by the process that revoked it, and by
+every other process at most ``AUTH_CACHE_SECONDS`` after the revocation committed. A token that
+expires is never trusted past its ``expires_at``: its entry lives no longer than that.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 from flask import Flask, current_app, has_app_context
 
@@ -55,16 +61,32 @@ class TokenCache:
             return None
         return principal
 
-    def put(self, secret: str, principal: Principal, generation: int | None = None) -> None:
-        """Remember a check; ``generation`` is the one read before the check started."""
+    def put(
+        self,
+        secret: str,
+        principal: Principal,
+        generation: int | None = None,
+        *,
+        expires_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Remember a checked token. ``generation`` is the one read before the check started (a
+        forgetting since then means the check may be stale: nothing is kept); ``expires_at``
+        (with the app clock's ``now``) shortens the entry's life so that an expiring token is
+        not honoured past its end."""
         if self.seconds <= 0:
             return
+        lifetime = self.seconds
+        if expires_at is not None and now is not None:
+            lifetime = min(lifetime, (expires_at - now).total_seconds())
+            if lifetime <= 0:
+                return
         with self._lock:
             if generation is not None and generation != self.generation:
                 return
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.clear()
-            self._entries[secret] = (self.clock() + self.seconds, principal)
+            self._entries[secret] = (self.clock() + lifetime, principal)
 
     def forget_token(self, token_id: int) -> None:
         with self._lock:

@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, Length
 from accounts import audit, services
 from accounts.auth import WebUser
 from core import db
-from core.i18n import N_
+from core.i18n import N_, remember_language
 from core.problems import Forbidden, Problem
 from core.security import throttle_sign_in
 from core.web import register_nav
@@ -53,9 +53,15 @@ def login() -> ResponseReturnValue:
                 s, form.username.data or "", form.password.data or ""
             )
             principal = services.principal_of(user) if user else None
-        if principal is not None:
-            login_user(WebUser(principal), remember=form.remember.data)
-            return redirect(_safe_next(request.args.get("next")))
+            language = user.language if user else None
+        if principal is not None and principal.user_id is not None:
+            login_user(WebUser(principal, language), remember=form.remember.data)
+            services.record_sign_in(principal.user_id)
+            response = redirect(_safe_next(request.args.get("next")))
+            if language:
+                # Pages shown after signing out (this one) speak the account's language too.
+                remember_language(response, language)
+            return response
         flash(_("Unknown username or wrong password."), "error")
     return render_template(
         "accounts/login.html", form=form

@@ -44,6 +44,21 @@ def _flag(name: str, default: bool) -> bool:
     raise ValueError(f"{name} must be true or false, not {raw!r}")
 
 
+#: psycopg's own default: a statement is prepared on its sixth execution on a connection.
+DEFAULT_PREPARE_THRESHOLD = 5
+
+
+def _prepare_threshold(raw: str | None) -> int | None:
+    if raw is None or not raw.strip():
+        return DEFAULT_PREPARE_THRESHOLD
+    if raw.strip().lower() in ("none", "off", "false", "no"):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"DB_PREPARE_THRESHOLD must be a whole number or none, not {raw!r}")
+
+
 def parse_mapping(name: str, raw: str) -> dict[str, Decimal]:
     """``"A=85,B=70"`` -> ``{"A": Decimal("85"), ...}``; a typo fails at start-up, not later."""
     out: dict[str, Decimal] = {}
@@ -76,6 +91,8 @@ def from_environment() -> dict[str, Any]:
         "CELERY_QUEUE": os.environ.get("CELERY_QUEUE", "stockroom"),
         # Threads running jobs inside a web process when no broker is configured.
         "JOBS_THREADS": int(os.environ.get("JOBS_THREADS", "2")),
+        # Series per chunk of a forecast run; on Celery each chunk is a task any worker may take.
+        "FORECAST_CHUNK_SERIES": int(os.environ.get("FORECAST_CHUNK_SERIES", "50")),
         # A running job that reported nothing for this long is taken for dead and marked failed.
         "JOB_STALE_AFTER_SECONDS": int(os.environ.get("JOB_STALE_AFTER_SECONDS", "900")),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
@@ -124,6 +141,9 @@ def from_environment() -> dict[str, Any]:
         # When true, a supplier whose grade fell to D gets no new purchase orders while it is
         # flagged for review (an approver's review lifts the flag); when false it is only flagged.
         "SCORECARD_REFUSE_GRADE_D": _flag("SCORECARD_REFUSE_GRADE_D", False),
+        # An item without a reorder point of its own counts as low in a warehouse when this many
+        # units or fewer are available there (the stock page's "low" filter and badge).
+        "LOW_STOCK_UNITS": int(os.environ.get("LOW_STOCK_UNITS", "5")),
         "RESERVATION_DEFAULT_TTL": int(os.environ.get("RESERVATION_DEFAULT_TTL", "900")),
         # The longest hold a storefront may ask for, at creation or by extending.
         "RESERVATION_MAX_TTL": int(os.environ.get("RESERVATION_MAX_TTL", "86400")),
@@ -147,6 +167,15 @@ def from_environment() -> dict[str, Any]:
         "REMEMBER_COOKIE_DURATION": timedelta(days=int(os.environ.get("REMEMBER_DAYS", "14"))),
         # Largest request body accepted (413 beyond); CSV price lists are the largest uploads.
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(5 * 1024 * 1024))),
+        # Proxies (load balancers) in front of the app that set X-Forwarded-For and -Proto: the
+        # client's address is then read from that header, so sign-in limits count per client
+        # rather than per balancer. 0 (the default) ignores the headers, which a client could
+        # otherwise forge to escape the limits.
+        "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
+        # Executions of a statement after which psycopg prepares it on the server. "none"
+        # switches that off: needed behind PgBouncer in transaction pooling mode unless it
+        # tracks prepared statements itself (PgBouncer 1.21+ with max_prepared_statements > 0).
+        "DB_PREPARE_THRESHOLD": _prepare_threshold(os.environ.get("DB_PREPARE_THRESHOLD")),
         # Where sign-in attempts are counted: shared by every process when it is Redis.
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI")
         or os.environ.get("REDIS_URL")

@@ -136,18 +136,27 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(url: str, *, pool_size: int = 10, **overrides: Any) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 10, prepare_threshold: int | None = 5, **overrides: Any
+) -> Engine:
     """An engine whose pool keeps ``pool_size`` connections open.
 
     The pool must hold at least as many connections as a process has threads serving requests:
     connections beyond it are opened and closed per use, and under load that churn (a PostgreSQL
     backend started per request) costs more than the queries themselves.
+
+    ``prepare_threshold`` is psycopg's: after that many executions of a statement on a connection
+    it is prepared on the server; None never prepares (PgBouncer in transaction pooling mode
+    without prepared statement support hands the next transaction another server connection,
+    where the prepared statement does not exist).
     """
     options: dict[str, Any] = {"future": True}
     if url.startswith("sqlite"):
         options["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
         options.update(pool_size=pool_size, max_overflow=20, pool_pre_ping=True, pool_recycle=1800)
+        if url.startswith("postgresql+psycopg"):
+            options["connect_args"] = {"prepare_threshold": prepare_threshold}
     options.update(overrides)
     engine = create_engine(url, **options)
     if engine.dialect.name == "sqlite":
@@ -157,7 +166,9 @@ def make_engine(url: str, *, pool_size: int = 10, **overrides: Any) -> Engine:
 
 def init_app(app: Flask) -> None:
     app.extensions["stockroom.engine"] = make_engine(
-        app.config["DATABASE_URL"], pool_size=app.config["DB_POOL_SIZE"]
+        app.config["DATABASE_URL"],
+        pool_size=app.config["DB_POOL_SIZE"],
+        prepare_threshold=app.config.get("DB_PREPARE_THRESHOLD", 5),
     )
     app.teardown_appcontext(_close_session)
 
@@ -166,17 +177,9 @@ def engine() -> Engine:
     return current_app.extensions["stockroom.engine"]  # type: ignore[no-any-return]
 
 
-def read_engine() -> Engine:
-    """A second, small pool whose connections stay in autocommit, for ``read_rows``.
-
-    Its PostgreSQL sessions are set for the short indexed reads this pool runs:
-
-    - JIT compilation off: the planner, misled by a large basket or by tables not analysed yet,
-      would otherwise spend a few hundred milliseconds compiling a query that runs in a few;
-    - prepared statements always run their generic plan: for a statement that takes an array
-      (``unnest(:skus)``) the custom plan, which knows the array's length, looks cheaper, and
-      PostgreSQL would plan it again on every execution, three times the cost of running it.
-    """
+def _read_engine() -> Engine:
+    """A second pool whose connections stay in autocommit, for ``read_rows``, ``DriverRead`` and
+    ``DriverConnection``: single statements that are each a transaction."""
     main = engine()
     if main.dialect.name == "sqlite":
         return main
@@ -186,15 +189,11 @@ def read_engine() -> Engine:
             current_app.config["DATABASE_URL"],
             isolation_level="AUTOCOMMIT",
             pool_size=current_app.config["DB_POOL_SIZE"],
+            prepare_threshold=current_app.config.get("DB_PREPARE_THRESHOLD", 5),
             max_overflow=20,
             pool_pre_ping=False,
             # Autocommit connections have no transaction to roll back when they return.
             pool_reset_on_return=None,
-            connect_args=(
-                {"options": "-c jit=off -c plan_cache_mode=force_generic_plan"}
-                if main.dialect.name == "postgresql"
-                else {}
-            ),
         )
         current_app.extensions["stockroom.read_engine"] = read
     return read
@@ -208,7 +207,7 @@ def read_rows(statement: Any, params: dict[str, Any] | None = None) -> list[Any]
     does without pre-ping (another round trip per request); a connection found dead (the database
     restarted) is discarded by SQLAlchemy and the statement is run once more on a fresh one.
     """
-    read = read_engine()
+    read = _read_engine()
     for attempt in (1, 2):
         try:
             with read.connect() as conn:
@@ -235,20 +234,23 @@ def session() -> Session:
 class DriverRead:
     """A read-only statement prepared once per connection and run through libpq itself.
 
-    For the one statement behind the storefront's availability, where SQLAlchemy's and even
-    psycopg's per-execution work (cache keys, parameter adaptation, the cursor's generators and
-    their several waits for the socket) cost as much as the query. On PostgreSQL, on the
-    autocommit pool of ``read_rows``, the statement is prepared on each connection the first time
-    that connection runs it; a call then sends the parameters as text and waits once for the
-    rows (``PQexecPrepared``, which lets other threads run meanwhile), and psycopg's own loaders
-    turn them into tuples. In a threaded server every wait for the database hands the GIL to
-    another thread and back: one wait instead of several is fewer switches per request.
+    For the statements behind the storefront's availability and reservations, where
+    SQLAlchemy's and even psycopg's per-execution work (cache keys, parameter adaptation, the
+    cursor's generators and their several waits for the socket) cost as much as the query. On
+    PostgreSQL, on the autocommit pool of ``read_rows``, ``rows`` prepares the statement on each
+    connection the first time that connection runs it; a call then sends the parameters as text
+    and waits once for the rows (``PQexecPrepared``, which lets other threads run meanwhile), and
+    psycopg's own loaders turn them into tuples. In a threaded server every wait for the database
+    hands the GIL to another thread and back: one wait instead of several is fewer switches per
+    request. With ``DB_PREPARE_THRESHOLD=none`` (PgBouncer's transaction pooling) nothing is
+    prepared: each call sends the statement with its parameters (``PQexecParams``).
 
-    Parameters are str, int, bool or aware datetimes, and the statement carries a cast for each
-    (SQLAlchemy renders them); it must not have an expanding ``IN``. SQLite, and PostgreSQL when
-    something listens to the read engine's ``before_cursor_execute`` (a query counter in the
-    tests, tracing), go through ``read_rows``: the same statement, one round trip, seen by the
-    listener.
+    Parameters are str, int, bool or aware datetimes, typed from the statement's binds. A
+    statement with an expanding ``IN`` (a statement per size) goes through ``DriverConnection``,
+    psycopg's cursor, which also serves ``expand`` to a caller that runs several statements on
+    one connection. SQLite, and PostgreSQL when something listens to the read engine's
+    ``before_cursor_execute`` (tracing), go through ``read_rows``: the same statement, one round
+    trip, seen by the listener.
     """
 
     _numbers = itertools.count(1)
@@ -256,31 +258,49 @@ class DriverRead:
     def __init__(self, statement: Any) -> None:
         self.statement = statement
         self.name = f"stockroom_read_{next(DriverRead._numbers)}".encode()
-        self._compiled: Any = None
+        self._compiled: dict[str, Any] = {}
+        self._prepared: tuple[Any, list[int]] | None = None
+        self._expanding: bool | None = None
 
-    def _prepared_form(self) -> Any:
+    def _prepared_form(self) -> tuple[Any, list[int]] | None:
         """The statement with $1, $2... placeholders, in the order ``positiontup`` names them,
-        and the PostgreSQL type of each (from its SQLAlchemy type; 0 lets the server infer it)."""
-        if self._compiled is None:
+        and the PostgreSQL type of each (from its SQLAlchemy type; 0 lets the server infer it);
+        None for a statement with an expanding ``IN``."""
+        if self._expanding is None:
             dialect = psycopg_dialect(paramstyle="numeric_dollar")
             compiled = self.statement.compile(dialect=dialect)
-            if any(bind.expanding for bind in compiled.binds.values()):
-                raise ValueError("DriverRead takes no expanding IN; use read_rows")
-            types = [_type_oid(compiled.binds[name].type, dialect) for name in compiled.positiontup]
-            self._compiled = (compiled, types)
-        return self._compiled
+            self._expanding = any(bind.expanding for bind in compiled.binds.values())
+            if not self._expanding:
+                types = [
+                    _type_oid(compiled.binds[name].type, dialect) for name in compiled.positiontup
+                ]
+                self._prepared = (compiled, types)
+        return self._prepared
+
+    def expand(self, dialect: Any, params: dict[str, Any]) -> tuple[str, Any]:
+        """The driver's SQL and parameters for this call."""
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            compiled = self._compiled[dialect.name] = self.statement.compile(dialect=dialect)
+        state = compiled.construct_expanded_state(params)
+        return state.statement, state.parameters
 
     def rows(self, params: dict[str, Any]) -> list[Any]:
-        read = read_engine()
+        read = _read_engine()
         if read.dialect.name != "postgresql" or read.dispatch.before_cursor_execute:
             return read_rows(self.statement, params)
-        compiled, types = self._prepared_form()
+        prepared = self._prepared_form()
+        if prepared is None:
+            with driver_connection() as conn:
+                return conn.rows(self, params, repeatable=True)
+        compiled, types = prepared
         bound = compiled.construct_params(params)
         values = [_as_text(bound[name]) for name in compiled.positiontup]
+        name = self.name if current_app.config.get("DB_PREPARE_THRESHOLD", 5) is not None else None
         for attempt in (1, 2):
             raw = read.raw_connection()
             try:
-                return _run_prepared(raw, self.name, compiled.string, types, values)
+                return _run_prepared(raw, name, compiled.string, types, values)
             except pg_errors.Error as exc:
                 # A connection the database dropped (it restarted): try once more on a fresh
                 # one. A statement that failed on a sound connection (a timeout) is not retried.
@@ -303,12 +323,88 @@ class DriverRead:
         raise AssertionError("unreachable")
 
 
+class DriverConnection:
+    """One connection of the autocommit pool, driven through psycopg's own cursor (PostgreSQL).
+
+    Every statement is a transaction of its own. A use case that reads, decides in Python and
+    then writes everything in one statement (a database function that changes several tables
+    commits whole or fails whole) costs one round trip per statement: no BEGIN, COMMIT,
+    SAVEPOINT or pre-ping.
+
+    The pool does without pre-ping. A connection found dead (the database restarted) is
+    replaced; a statement that is safe to send twice (``repeatable``: a read) is then sent again
+    on the fresh one, any other fails, since whether it was applied is unknown. Driver errors come
+    out as SQLAlchemy's ``DBAPIError``, so ``retry_on_conflict`` and ``sqlstate`` read them like
+    any other.
+    """
+
+    def __init__(self, pool: Engine) -> None:
+        self._pool = pool
+        self._raw: Any = None
+
+    def rows(
+        self, statement: DriverRead | str, params: dict[str, Any], *, repeatable: bool = False
+    ) -> list[Any]:
+        """Every row the statement returns (a SELECT: psycopg's result description, which this
+        does not read, costs more than a small result's rows)."""
+        if isinstance(statement, DriverRead):
+            sql, parameters = statement.expand(self._pool.dialect, params)
+        else:
+            sql, parameters = statement, params
+        dbapi = self._pool.dialect.loaded_dbapi
+        for attempt in (1, 2):
+            if self._raw is None:
+                self._raw = self._pool.raw_connection()
+            try:
+                cursor = self._raw.cursor()
+                try:
+                    cursor.execute(sql, parameters)
+                    return cursor.fetchall()  # type: ignore[no-any-return]
+                finally:
+                    cursor.close()
+            except dbapi.Error as exc:
+                driver = self._raw.driver_connection
+                lost = bool(getattr(driver, "broken", False) or getattr(driver, "closed", False))
+                if lost:
+                    self._raw.invalidate()
+                    self._raw.close()
+                    self._raw = None
+                    if repeatable and attempt == 1:
+                        continue
+                raise DBAPIError.instance(
+                    sql, parameters, exc, dbapi.Error, connection_invalidated=lost
+                ) from exc
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+
+
+@contextmanager
+def driver_connection() -> Iterator[DriverConnection]:
+    """A ``DriverConnection`` for the block, back to the pool afterwards (PostgreSQL only)."""
+    conn = DriverConnection(_read_engine())
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error (PostgreSQL), e.g. ``40P01`` for a deadlock."""
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+
+
 _PREPARED = "stockroom.prepared"
 
 
 def _run_prepared(
-    raw: Any, name: bytes, sql: str, types: list[int], values: list[bytes | None]
+    raw: Any, name: bytes | None, sql: str, types: list[int], values: list[bytes | None]
 ) -> list[Any]:
+    """Rows of ``sql``: prepared as ``name`` on this connection once, or sent whole (no name)."""
     connection = raw.driver_connection
     pgconn = connection.pgconn
     kept = raw.info.get(_PREPARED)
@@ -316,10 +412,13 @@ def _run_prepared(
         # What this connection has prepared, and the loaders that read its results.
         kept = raw.info[_PREPARED] = (pgconn, set(), Transformer(connection))
     _, prepared, loaders = kept
-    if name not in prepared:
-        _check(pgconn, pgconn.prepare(name, sql.encode(), types), pq.ExecStatus.COMMAND_OK)
-        prepared.add(name)
-    result = pgconn.exec_prepared(name, values)
+    if name is None:
+        result = pgconn.exec_params(sql.encode(), values, types)
+    else:
+        if name not in prepared:
+            _check(pgconn, pgconn.prepare(name, sql.encode(), types), pq.ExecStatus.COMMAND_OK)
+            prepared.add(name)
+        result = pgconn.exec_prepared(name, values)
     _check(pgconn, result, pq.ExecStatus.TUPLES_OK)
     loaders.set_pgresult(result)
     rows: list[Any] = loaders.load_rows(0, result.ntuples, tuple)
@@ -482,12 +581,10 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 def is_retryable(exc: BaseException) -> bool:
     if not isinstance(exc, DBAPIError):
         return False
-    orig = exc.orig
-    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if sqlstate in RETRYABLE_SQLSTATES:
+    if sqlstate(exc) in RETRYABLE_SQLSTATES:
         return True
     # SQLite reports a lock it could not get within busy_timeout as "database is locked".
-    return "database is locked" in str(orig)
+    return "database is locked" in str(exc.orig)
 
 
 def retry_on_conflict(attempts: int = 5) -> Callable[[Callable[P, T]], Callable[P, T]]:

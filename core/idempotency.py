@@ -37,6 +37,16 @@ The rules (API.md, *Idempotency*):
   (nothing was committed). A key whose request was not stored can be used again for that request.
 
 Expired records are deleted by ``purge_expired`` (run by ``flask inventory release-expired``).
+
+A view whose whole effect is one database statement can take the record into that statement
+(``@idempotent(records_itself=True)``, PostgreSQL only): the wrapper opens no transaction and hands
+the view a ``Claim``; the view's service passes the claim's lock, scope and key and the record of
+its response to that statement, which claims the key (``idempotency_claim``: the lock, then the
+look-up), writes the effect and the record, and commits them together, or returns the earlier
+record and does nothing. The view must settle the claim (``recorded``, ``answer``, ``in_flight``)
+or raise ``Declined`` before changing anything, and the request then runs as above. A view that
+fails without having settled it changed nothing; the wrapper then claims the key and looks it up
+as above (an earlier answer is replayed, a 400/422 is stored), so every rule reads the same.
 """
 
 from __future__ import annotations
@@ -45,24 +55,25 @@ import copy
 import functools
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ParamSpec, cast
+from types import SimpleNamespace
+from typing import Any, ParamSpec, cast, overload
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from flask_smorest.utils import deepupdate
 from sqlalchemy import (
-    BigInteger,
     Integer,
     String,
     Table,
     Text,
     bindparam,
     delete,
-    func,
     insert,
     select,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.exceptions import HTTPException
 
@@ -155,15 +166,48 @@ def _advisory_lock_id(scope: str, key: str) -> int:
     return int.from_bytes(raw, "big", signed=True)
 
 
-_CLAIM = select(func.pg_try_advisory_xact_lock(bindparam("lock", type_=BigInteger())))
+#: SQLSTATE of ``idempotency_claim`` (a migration) when another request holds the key.
+IN_FLIGHT = "SR409"
+#: The columns of an earlier record a replay needs, in the order ``Claim.answer`` reads them.
+EARLIER = ("fingerprint", "status", "content_type", "body", "location", "headers")
+_CLAIM_AND_FIND = (
+    f"SELECT {', '.join(EARLIER)} FROM idempotency_claim("
+    "%(lock)s::bigint, %(scope)s, %(key)s, %(now)s::timestamptz)"
+)
 
 
-def _claim(s: Session, scope: str, key: str) -> bool:
-    """Whether no other transaction is running a request with this key right now."""
-    if db.is_sqlite():
-        return True  # the unit of work holds SQLite's write lock: no one else is running
-    claimed = s.connection().execute(_CLAIM, {"lock": _advisory_lock_id(scope, key)}).scalar()
-    return bool(claimed)
+def _in_flight() -> Conflict:
+    return Conflict(
+        "A request with this Idempotency-Key is still being processed; retry shortly.",
+        slug="idempotency-key-in-flight",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _claim(s: Session, scope: str, key: str, now: datetime) -> Any:
+    """Claim the key for this transaction and return its live record, if any.
+
+    PostgreSQL: a transaction advisory lock tried without waiting (409 while another transaction
+    holds it), then the look-up, in one round trip (``idempotency_claim``). SQLite: the unit of
+    work holds the database's write lock, so no one else is running; the look-up alone.
+    """
+    conn = s.connection()
+    if not db.is_sqlite():
+        try:
+            found = conn.exec_driver_sql(
+                _CLAIM_AND_FIND,
+                {"lock": _advisory_lock_id(scope, key), "scope": scope, "key": key, "now": now},
+            ).first()
+        except DBAPIError as exc:
+            if db.sqlstate(exc) == IN_FLIGHT:
+                raise _in_flight() from None
+            raise
+        return _earlier(found) if found is not None else None
+    record = conn.execute(_FIND, {"scope": scope, "key": key}).first()
+    if record is not None and record.expires_at <= now:
+        conn.execute(_FORGET, {"scope": scope, "key": key})
+        return None
+    return record
 
 
 table = cast(Table, IdempotencyRecord.__table__)
@@ -204,6 +248,21 @@ def _record_of(
     }
 
 
+def _earlier(values: Sequence[Any]) -> Any:
+    return SimpleNamespace(**dict(zip(EARLIER, values, strict=True)))
+
+
+def _answer_from(record: Any, digest: str) -> Response:
+    """The replay of an earlier record, or 422 when it answered a different request."""
+    if record.fingerprint != digest:
+        raise Invalid(
+            "This Idempotency-Key was used for a different request.",
+            errors={HEADER: ["already used with another method, path or body"]},
+            slug="idempotency-key-reused",
+        )
+    return _replay(record)
+
+
 @db.retry_on_conflict(ATTEMPTS)
 def _run_once(
     view: Callable[..., Any], args: Any, kwargs: Any, scope: str, key: str, digest: str
@@ -211,25 +270,9 @@ def _run_once(
     with UnitOfWork() as uow:
         s = uow.session
         now = db.now()
-        if not _claim(s, scope, key):
-            raise Conflict(
-                "A request with this Idempotency-Key is still being processed; retry shortly.",
-                slug="idempotency-key-in-flight",
-                headers={"Retry-After": "1"},
-            )
-        conn = s.connection()
-        record = conn.execute(_FIND, {"scope": scope, "key": key}).first()
-        if record is not None and record.expires_at <= now:
-            conn.execute(_FORGET, {"scope": scope, "key": key})
-            record = None
+        record = _claim(s, scope, key, now)
         if record is not None:
-            if record.fingerprint != digest:
-                raise Invalid(
-                    "This Idempotency-Key was used for a different request.",
-                    errors={HEADER: ["already used with another method, path or body"]},
-                    slug="idempotency-key-reused",
-                )
-            return _replay(record)
+            return _answer_from(record, digest)
         try:
             response = current_app.make_response(view(*args, **kwargs))
         except Problem as problem:
@@ -241,13 +284,131 @@ def _run_once(
                 raise
             response = handle_http_exception(error)
         if stored(response.status_code):
-            conn.execute(insert(table), _record_of(response, scope, key, digest, now))
+            s.connection().execute(insert(table), _record_of(response, scope, key, digest, now))
         uow.commit()
         return response
 
 
-def idempotent(view: Callable[P, Any]) -> Callable[P, Any]:
-    """Honour ``Idempotency-Key`` on a flask-smorest view (see the module docstring)."""
+class Declined(Exception):
+    """Raised by a view that records itself when its effect cannot be one statement this time
+    (nothing was changed): the wrapper runs the request again the ordinary way."""
+
+
+@dataclass
+class Claim:
+    """The Idempotency-Key of the request, handed to a view that records itself.
+
+    The view's statement runs ``idempotency_claim(lock_id, scope, key, now)`` first and stops
+    there if it returns a record; otherwise it writes the effect and inserts ``record_json``.
+    """
+
+    scope: str
+    key: str
+    fingerprint: str
+    settled: bool = False
+
+    @property
+    def lock_id(self) -> int:
+        return _advisory_lock_id(self.scope, self.key)
+
+    def record_json(self, response: Response, now: datetime) -> str:
+        """The record of ``response`` for the statement that makes the effect to insert, as JSON
+        for ``jsonb_populate_record(NULL::idempotency_keys, ...)``."""
+        row = _record_of(response, self.scope, self.key, self.fingerprint, now)
+        return json.dumps(row, default=datetime.isoformat)
+
+    def recorded(self) -> None:
+        """The statement wrote the effect and the record."""
+        self.settled = True
+
+    def answer(self, earlier: Sequence[Any]) -> Response:
+        """The statement found an earlier record (columns ``EARLIER``) and did nothing."""
+        self.settled = True
+        return _answer_from(_earlier(earlier), self.fingerprint)
+
+    def in_flight(self) -> Conflict:
+        """The statement failed with ``IN_FLIGHT``: another request holds the key (409)."""
+        self.settled = True
+        return _in_flight()
+
+
+def claim() -> Claim | None:
+    """The current request's claim, when its view is to record the key itself."""
+    return cast(Claim | None, g.get("_idempotency_claim"))
+
+
+def _reraise(error: Exception) -> Callable[[], Any]:
+    def view() -> Any:
+        raise error
+
+    return view
+
+
+def _earlier_answer_or(error: Exception, scope: str, key: str, digest: str) -> Response:
+    """The key's earlier answer, else ``error`` (not stored): one statement, which is its own
+    transaction, since nothing is written whatever it finds."""
+    with db.driver_connection() as conn:
+        try:
+            found = conn.rows(
+                _CLAIM_AND_FIND,
+                {
+                    "lock": _advisory_lock_id(scope, key),
+                    "scope": scope,
+                    "key": key,
+                    "now": db.now(),
+                },
+            )
+        except DBAPIError as exc:
+            if db.sqlstate(exc) == IN_FLIGHT:
+                raise _in_flight() from None
+            raise
+    if found:
+        return _answer_from(_earlier(found[0]), digest)
+    raise error
+
+
+def _run_recording_itself(
+    view: Callable[..., Any], args: Any, kwargs: Any, scope: str, key: str, digest: str
+) -> Response:
+    current = Claim(scope, key, digest)
+    try:
+        g._idempotency_claim = current
+        try:
+            response = current_app.make_response(view(*args, **kwargs))
+        finally:
+            g.pop("_idempotency_claim", None)
+    except Declined:
+        return _run_once(view, args, kwargs, scope, key, digest)
+    except (Problem, HTTPException) as error:
+        if current.settled:
+            raise
+        # Nothing was changed. An earlier answer for the key still wins, a 400/422 is stored.
+        status = error.status if isinstance(error, Problem) else error.code or 500
+        if stored(status):
+            return _run_once(_reraise(error), (), {}, scope, key, digest)
+        return _earlier_answer_or(error, scope, key, digest)
+    if not current.settled:
+        raise RuntimeError(f"{view.__qualname__} answered without settling its Idempotency-Key")
+    return response
+
+
+@overload
+def idempotent(view: Callable[P, Any], /) -> Callable[P, Any]: ...
+
+
+@overload
+def idempotent(
+    *, records_itself: bool = False
+) -> Callable[[Callable[P, Any]], Callable[P, Any]]: ...
+
+
+def idempotent(view: Callable[P, Any] | None = None, /, *, records_itself: bool = False) -> Any:
+    """Honour ``Idempotency-Key`` on a flask-smorest view (see the module docstring).
+
+    ``records_itself``: the view writes the record with its effect in one statement (``Claim``).
+    """
+    if view is None:
+        return functools.partial(idempotent, records_itself=records_itself)
 
     @functools.wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
@@ -257,6 +418,8 @@ def idempotent(view: Callable[P, Any]) -> Callable[P, Any]:
         key = _key_from_header(raw)
         scope = current_app.extensions["stockroom.idempotency_scope"]()
         digest = fingerprint()
+        if records_itself and not db.is_sqlite():
+            return _run_recording_itself(view, args, kwargs, scope, key, digest)
         # Serialization failures and deadlocks re-run claim, effect and record together.
         return _run_once(view, args, kwargs, scope, key, digest)
 

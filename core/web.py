@@ -25,6 +25,8 @@ from flask.typing import ResponseReturnValue
 from flask_bootstrap import Bootstrap5
 from flask_wtf.csrf import CSRFProtect
 
+from core.listing import DEFAULT_PAGE_SIZE, PAGE_SIZES
+
 bp = Blueprint(
     "web",
     __name__,
@@ -116,6 +118,7 @@ def init_app(app: Flask, principal_loader: PrincipalLoader) -> None:
     csrf.init_app(app)
     bootstrap.init_app(app)
     app.register_blueprint(bp)
+    app.jinja_env.globals.update(page_sizes=PAGE_SIZES, default_page_size=DEFAULT_PAGE_SIZE)
 
     @app.template_filter("dict_without")
     def dict_without(args: dict[str, Any], *keys: str) -> dict[str, Any]:

@@ -110,6 +110,33 @@ class Promotions(MethodView):
         return services.create_promotion(current_principal(), data)
 
 
+@blp.route("/promotions/<int:promotion_id>")
+class PromotionItem(MethodView):
+    @require(*READERS)
+    @blp.response(200, PromotionSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, promotion_id: int) -> Any:
+        """One promotion."""
+        return services.get_promotion(promotion_id)
+
+    @require(*PLANNERS)
+    @blp.arguments(PromotionCreateSchema)
+    @blp.response(200, PromotionSchema)
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(404, response="NOT_FOUND")
+    def put(self, data: dict[str, Any], promotion_id: int) -> Any:
+        """Replace a promotion's plan (planner): every field as when creating it."""
+        return services.update_promotion(current_principal(), promotion_id, data)
+
+    @require(*PLANNERS)
+    @blp.response(204)
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, promotion_id: int) -> None:
+        """Withdraw a promotion (planner); the audit log keeps what it was."""
+        services.delete_promotion(current_principal(), promotion_id)
+
+
 @blp.route("/forecasts/runs")
 class Runs(MethodView):
     @require(*READERS)

@@ -1,9 +1,13 @@
 """A forecast run: every selected series through the engine, with a holdout backtest each.
 
-Runs as the ``forecast_run`` job (in a thread, a Celery worker or the foreground command). Series
-are read and written in batches of items: the batch's history is read in one short read
-transaction, forecast with no transaction open, and its forecasts written in one short write
-transaction, so progress reports and other users' writes are never held up by the run.
+Runs as the chunked ``forecast_run`` job: the run's series are split into chunks of whole items
+(``FORECAST_CHUNK_SERIES``, about 50 series each). On Celery every chunk is a task of its own, so
+N workers forecast one run about N times as fast; in a thread or the foreground command the
+chunks run one after the other. A chunk's history is read in one short read transaction,
+forecast with no transaction open, and its forecasts written in one short write transaction
+together with the chunk's completion, so a chunk's results are stored exactly once and progress
+reports and other users' writes are never held up by the run. The last chunk to complete merges
+the chunks' tallies into the run's accuracy, models and failures.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from flask import current_app
 from sqlalchemy import insert, update
 
 from core import jobs
@@ -33,8 +38,6 @@ log = logging.getLogger(__name__)
 #: Quantiles stored with every forecast: the 50 % and 90 % central bands, the median, and the
 #: upper quantiles service levels are set from.
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.9, 0.95)
-#: Items whose series are read, forecast and written together.
-BATCH_ITEMS = 25
 #: A holdout is only meaningful with at least this many observed periods left to fit on.
 MIN_FIT_PERIODS = 8
 #: Failures kept on the run for people to read; the count covers all.
@@ -150,7 +153,8 @@ class _Tally:
     failed: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
     models: Counter[str] = field(default_factory=Counter)
-    mase: list[float] = field(default_factory=list)
+    mase_sum: float = 0.0
+    mase_count: int = 0
     abs_error: float = 0.0
     error: float = 0.0
     volume: float = 0.0
@@ -159,7 +163,8 @@ class _Tally:
         self.done += 1
         self.models.update(members_of(result.model))
         if result.mase is not None:
-            self.mase.append(result.mase)
+            self.mase_sum += result.mase
+            self.mase_count += 1
         self.abs_error += result.abs_error
         self.error += result.error
         self.volume += result.volume
@@ -172,10 +177,36 @@ class _Tally:
 
     def accuracy(self) -> dict[str, float | None]:
         return {
-            "mase": float(np.mean(self.mase)) if self.mase else None,
+            "mase": self.mase_sum / self.mase_count if self.mase_count else None,
             "wape": self.abs_error / self.volume if self.volume else None,
             "bias": self.error / self.volume if self.volume else None,
         }
+
+    def as_dict(self) -> dict[str, Any]:
+        """What a chunk hands to the merge (JSON)."""
+        return {
+            "done": self.done,
+            "failed": self.failed,
+            "failures": self.failures,
+            "models": dict(self.models),
+            "mase_sum": self.mase_sum,
+            "mase_count": self.mase_count,
+            "abs_error": self.abs_error,
+            "error": self.error,
+            "volume": self.volume,
+        }
+
+    def merge(self, other: dict[str, Any]) -> None:
+        self.done += int(other.get("done", 0))
+        self.failed += int(other.get("failed", 0))
+        room = MAX_FAILURES_KEPT - len(self.failures)
+        self.failures.extend(list(other.get("failures") or [])[: max(room, 0)])
+        self.models.update(other.get("models") or {})
+        self.mase_sum += float(other.get("mase_sum", 0.0))
+        self.mase_count += int(other.get("mase_count", 0))
+        self.abs_error += float(other.get("abs_error", 0.0))
+        self.error += float(other.get("error", 0.0))
+        self.volume += float(other.get("volume", 0.0))
 
 
 def members_of(model: str) -> list[str]:
@@ -184,70 +215,144 @@ def members_of(model: str) -> list[str]:
     return [m for m in name.split("+") if m] + ([f"with {extra}"] if extra else [])
 
 
-def _batches(keys: list[SeriesKey]) -> list[list[SeriesKey]]:
-    """Whole items per batch: their warehouses share the batch's ledger query."""
+def chunks_of(keys: list[SeriesKey], size: int) -> list[list[SeriesKey]]:
+    """About ``size`` series per chunk, whole items each: an item's warehouses share its reads.
+
+    An item alone with more warehouses than ``size`` makes a chunk of its own.
+    """
     out: list[list[SeriesKey]] = []
-    items: list[int] = []
+    current: list[SeriesKey] = []
     for key in keys:
-        if not out or (key.product_id not in items and len(items) >= BATCH_ITEMS):
-            out.append([])
-            items = []
-        if key.product_id not in items:
-            items.append(key.product_id)
-        out[-1].append(key)
+        starts_item = not current or current[-1].product_id != key.product_id
+        if starts_item and len(current) >= size:
+            out.append(current)
+            current = []
+        current.append(key)
+    if current:
+        out.append(current)
     return out
 
 
-@jobs.job(RUN_JOB, readers=PLANNERS)
-def run_forecasts(params: dict[str, Any], report: jobs.Report) -> dict[str, Any]:
-    """The ``forecast_run`` job: params ``{"run_id": ...}``; the run row holds the rest."""
+def _key_of(row: list[Any]) -> SeriesKey:
+    product_id, warehouse_id, sku, warehouse, allow_negative = row
+    return SeriesKey(int(product_id), int(warehouse_id), str(sku), str(warehouse), allow_negative)
+
+
+def split_run(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``forecast_run`` job's chunks: the run's series, ``FORECAST_CHUNK_SERIES`` at a time.
+
+    The series are listed again now (an item may have been added since the run was asked for)
+    and the run's total follows, so its progress reads "n of total" to the end.
+    """
     run_id = int(params["run_id"])
+    size = max(1, int(current_app.config.get("FORECAST_CHUNK_SERIES", 50)))
+    with UnitOfWork() as uow:
+        s = uow.session
+        run = s.get(ForecastRun, run_id)
+        if run is None:
+            raise LookupError(f"forecast run {run_id} does not exist")
+        keys = history.series_keys(s, run.skus, run.warehouses)
+        run.series_total = len(keys)
+        uow.commit()
+    return [
+        {
+            "series": [
+                [k.product_id, k.warehouse_id, k.sku, k.warehouse, k.allow_negative] for k in chunk
+            ]
+        }
+        for chunk in chunks_of(keys, size)
+    ]
+
+
+def forecast_chunk(
+    params: dict[str, Any], piece: dict[str, Any], chunk: jobs.Chunk
+) -> dict[str, Any]:
+    """One chunk: read its history in one short read, forecast with no transaction open, and
+    write its forecasts, the run's counters and the chunk's completion in one transaction."""
+    run_id = int(params["run_id"])
+    keys = [_key_of(row) for row in piece["series"]]
     with read_only() as s:
         run = s.get(ForecastRun, run_id)
         if run is None:
             raise LookupError(f"forecast run {run_id} does not exist")
         horizon, frequency, end = run.horizon, run.frequency, run.history_end
-        keys = history.series_keys(s, run.skus, run.warehouses)
-    total = len(keys)
-    report(0.0, f"0 of {total} series")
+        last_future = demand.future_index(end, horizon, frequency)[-1].date()
+        series = history.load_demand(s, keys, frequency, end)
+        first = min(
+            (v.demand.index[0].date() for v in series.values() if v.observations),
+            default=end,
+        )
+        promotions = history.load_promotions(s, keys, first, last_future)
     tally = _Tally()
-    last_future = demand.future_index(end, horizon, frequency)[-1].date()
-    for batch in _batches(keys):
-        with read_only() as s:
-            series = history.load_demand(s, batch, frequency, end)
-            first = min(
-                (v.demand.index[0].date() for v in series.values() if v.observations),
-                default=end,
+    rows = []
+    for i, key in enumerate(keys):
+        try:
+            result = forecast_series(series[key.ids], horizon, promotions[key.ids], end)
+        except NothingToForecast as reason:
+            tally.fail(key, str(reason))
+        except Exception as exc:
+            log.warning("forecast of %s failed: %s", key.label, exc, exc_info=True)
+            tally.fail(key, f"{type(exc).__name__}: {exc}")
+        else:
+            tally.add(result)
+            rows.append(_row(run_id, key, frequency, end, series[key.ids], result))
+        chunk.report((i + 1) / len(keys))
+    with UnitOfWork() as uow:
+        s = uow.session
+        if rows:
+            s.execute(insert(Forecast), rows)
+        done, total = s.execute(
+            update(ForecastRun)
+            .where(ForecastRun.id == run_id)
+            .values(
+                series_done=ForecastRun.series_done + tally.done,
+                series_failed=ForecastRun.series_failed + tally.failed,
             )
-            promotions = history.load_promotions(s, batch, first, last_future)
-        rows = []
-        for key in batch:
-            try:
-                result = forecast_series(series[key.ids], horizon, promotions[key.ids], end)
-            except NothingToForecast as reason:
-                tally.fail(key, str(reason))
-            except Exception as exc:
-                log.warning("forecast of %s failed: %s", key.label, exc, exc_info=True)
-                tally.fail(key, f"{type(exc).__name__}: {exc}")
-            else:
-                tally.add(result)
-                rows.append(_row(run_id, key, frequency, end, series[key.ids], result))
-            report(tally.done / max(total, 1), f"{tally.done} of {total} series")
-        _save(run_id, rows, tally)
-    if total and tally.failed == total:
+            .returning(ForecastRun.series_done, ForecastRun.series_total)
+            .execution_options(synchronize_session=False)
+        ).one()
+        result_of_chunk = tally.as_dict()
+        chunk.complete(s, result_of_chunk, message=f"{done} of {total} series")
+        uow.commit()
+    return result_of_chunk
+
+
+def merge_run(params: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every chunk is in: the run's accuracy, models and failures over all its series."""
+    run_id = int(params["run_id"])
+    tally = _Tally()
+    for part in results:
+        tally.merge(part)
+    accuracy = tally.accuracy()
+    with UnitOfWork() as uow:
+        uow.session.execute(
+            update(ForecastRun)
+            .where(ForecastRun.id == run_id)
+            .values(
+                series_done=tally.done,
+                series_failed=tally.failed,
+                failures=tally.failures or None,
+                models=dict(tally.models) or None,
+                finished_at=utcnow(),
+                **accuracy,
+            )
+        )
+        uow.commit()
+    if tally.done and tally.failed == tally.done:
         reasons = "; ".join(
             f"{f['sku']}@{f['warehouse']}: {f['error']}" for f in tally.failures[:3]
         )
-        _save(run_id, [], tally, finished=True)
         raise RuntimeError(f"No series could be forecast ({reasons}).")
-    accuracy = _save(run_id, [], tally, finished=True)
     return {
         "run_id": run_id,
-        "series": total,
-        "forecast": total - tally.failed,
+        "series": tally.done,
+        "forecast": tally.done - tally.failed,
         "failed": tally.failed,
         "accuracy": accuracy,
     }
+
+
+jobs.chunked_job(RUN_JOB, split=split_run, chunk=forecast_chunk, merge=merge_run, readers=PLANNERS)
 
 
 def _row(
@@ -273,24 +378,3 @@ def _row(
         "periods": result.periods,
         "created_at": utcnow(),
     }
-
-
-def _save(
-    run_id: int, rows: list[dict[str, Any]], tally: _Tally, *, finished: bool = False
-) -> dict[str, float | None]:
-    accuracy = tally.accuracy()
-    values: dict[str, Any] = {
-        "series_done": tally.done,
-        "series_failed": tally.failed,
-        "failures": tally.failures or None,
-        "models": dict(tally.models) or None,
-        **accuracy,
-    }
-    if finished:
-        values["finished_at"] = utcnow()
-    with UnitOfWork() as uow:
-        if rows:
-            uow.session.execute(insert(Forecast), rows)
-        uow.session.execute(update(ForecastRun).where(ForecastRun.id == run_id).values(**values))
-        uow.commit()
-    return accuracy

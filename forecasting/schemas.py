@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from core.api import PageArgs, Schema
+from core.i18n import N_
 
 FREQUENCY = validate.OneOf(("D", "W", "M"), error="D (days), W (weeks) or M (months).")
 #: Longest horizon per frequency: two years of weeks, three of months, a year of days.
@@ -83,9 +84,9 @@ class PromotionCreateSchema(Schema):
     @validates_schema
     def _ends_after_start(self, data: dict[str, Any], **_: Any) -> None:
         if "start" in data and "end" in data and data["end"] < data["start"]:
-            raise ValidationError("The promotion ends before it starts.", "end")
+            raise ValidationError(N_("The promotion ends before it starts."), "end")
         if "start" in data and "end" in data and (data["end"] - data["start"]).days > 366:
-            raise ValidationError("A promotion lasts a year at most.", "end")
+            raise ValidationError(N_("A promotion lasts a year at most."), "end")
 
 
 class PromotionSchema(Schema):

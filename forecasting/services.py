@@ -269,31 +269,39 @@ def promotion_view(promo: Promotion, sku: str | None, codes: list[str]) -> dict[
     }
 
 
+def _promotion_scope(s: Session, data: dict[str, Any]) -> tuple[Product | None, dict[str, int]]:
+    """The item (typed in any case) and the warehouses a promotion names; 422 on the field."""
+    product = None
+    if data.get("sku"):
+        try:
+            product = product_by_sku(s, data["sku"])
+        except NotFound as missing:
+            raise Invalid(missing.detail, errors=missing.errors) from None
+    codes = sorted(set(data.get("warehouses") or []))
+    found = dict(
+        s.execute(select(Warehouse.code, Warehouse.id).where(Warehouse.code.in_(codes))).all()
+    )
+    unknown = [c for c in codes if c not in found]
+    if unknown:
+        raise Invalid(
+            "Some warehouses do not exist.",
+            errors={"warehouses": [f"unknown warehouse {c}" for c in unknown]},
+        )
+    return product, found
+
+
+def _audited(view: dict[str, Any]) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, date) else v for k, v in view.items() if k != "created_at"}
+
+
 def create_promotion(actor: Principal, data: dict[str, Any]) -> dict[str, Any]:
     """Plan a promotion; forecasts from the next run on take it into account."""
     with UnitOfWork() as uow:
         s = uow.session
-        product_id = None
-        if data.get("sku"):
-            product = s.scalar(select(Product).where(Product.sku == data["sku"]))
-            if product is None:
-                raise Invalid(
-                    f"No product with sku {data['sku']}.", errors={"sku": ["unknown sku"]}
-                )
-            product_id = product.id
-        codes = sorted(set(data.get("warehouses") or []))
-        found = dict(
-            s.execute(select(Warehouse.code, Warehouse.id).where(Warehouse.code.in_(codes))).all()
-        )
-        unknown = [c for c in codes if c not in found]
-        if unknown:
-            raise Invalid(
-                "Some warehouses do not exist.",
-                errors={"warehouses": [f"unknown warehouse {c}" for c in unknown]},
-            )
+        product, found = _promotion_scope(s, data)
         promo = Promotion(
             name=data["name"],
-            product_id=product_id,
+            product_id=product.id if product else None,
             starts_on=data["start"],
             ends_on=data["end"],
             expected_uplift=data.get("expected_uplift"),
@@ -301,24 +309,87 @@ def create_promotion(actor: Principal, data: dict[str, Any]) -> dict[str, Any]:
             created_by=actor.username,
             created_by_id=actor.user_id,
         )
-        promo.warehouses = [PromotionWarehouse(warehouse_id=found[c]) for c in codes]
+        promo.warehouses = [PromotionWarehouse(warehouse_id=wid) for wid in found.values()]
         s.add(promo)
         s.flush()
-        view = promotion_view(promo, data.get("sku"), codes)
+        view = promotion_view(promo, product.sku if product else None, list(found))
+        audit.record(s, actor, "promotion.create", "promotion", promo.id, after=_audited(view))
+        uow.commit()
+        return view
+
+
+def _load_promotion(s: Session, promotion_id: int, *, lock: bool = False) -> Promotion:
+    stmt = select(Promotion).where(Promotion.id == promotion_id)
+    promo = s.scalar(stmt.with_for_update() if lock else stmt)
+    if promo is None:
+        raise NotFound(f"No promotion {promotion_id}.")
+    return promo
+
+
+def _view_of(s: Session, promo: Promotion) -> dict[str, Any]:
+    sku = s.scalar(select(Product.sku).where(Product.id == promo.product_id))
+    codes = list(
+        s.scalars(
+            select(Warehouse.code).where(
+                Warehouse.id.in_([pw.warehouse_id for pw in promo.warehouses])
+            )
+        )
+    )
+    return promotion_view(promo, sku, codes)
+
+
+def get_promotion(promotion_id: int) -> dict[str, Any]:
+    with read_only() as s:
+        return _view_of(s, _load_promotion(s, promotion_id))
+
+
+def update_promotion(actor: Principal, promotion_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """Replace a promotion's plan as a whole (the same fields as creating one), audited.
+
+    Past promotions may be corrected too: forecasts learn uplift from them, so a wrong date or
+    item there misleads every later run.
+    """
+    with UnitOfWork() as uow:
+        s = uow.session
+        promo = _load_promotion(s, promotion_id, lock=True)
+        before = _audited(_view_of(s, promo))
+        product, found = _promotion_scope(s, data)
+        promo.name = data["name"]
+        promo.product_id = product.id if product else None
+        promo.starts_on = data["start"]
+        promo.ends_on = data["end"]
+        promo.expected_uplift = data.get("expected_uplift")
+        promo.discount = data.get("discount")
+        kept = {pw.warehouse_id: pw for pw in promo.warehouses}
+        promo.warehouses = [
+            kept.get(wid) or PromotionWarehouse(warehouse_id=wid) for wid in found.values()
+        ]
+        s.flush()
+        view = promotion_view(promo, product.sku if product else None, list(found))
+        after = _audited(view)
+        changed = [k for k in after if after[k] != before.get(k)]
         audit.record(
             s,
             actor,
-            "promotion.create",
+            "promotion.update",
             "promotion",
             promo.id,
-            after={
-                k: str(v) if isinstance(v, date) else v
-                for k, v in view.items()
-                if k != "created_at"
-            },
+            before={k: before.get(k) for k in changed},
+            after={k: after[k] for k in changed},
         )
         uow.commit()
         return view
+
+
+def delete_promotion(actor: Principal, promotion_id: int) -> None:
+    """Withdraw a promotion; the audit entry keeps what it was."""
+    with UnitOfWork() as uow:
+        s = uow.session
+        promo = _load_promotion(s, promotion_id, lock=True)
+        before = _audited(_view_of(s, promo))
+        s.delete(promo)
+        audit.record(s, actor, "promotion.delete", "promotion", promotion_id, before=before)
+        uow.commit()
 
 
 def list_promotions(args: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:

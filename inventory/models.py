@@ -40,12 +40,18 @@ class Product(Base):
     currency: Mapped[str] = mapped_column(String(3))
     weight_kg: Mapped[Decimal | None] = mapped_column(Numeric(10, 3))
     volume_m3: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
+    #: Units available in a warehouse at or below which the item counts as low there; without
+    #: one, ``LOW_STOCK_UNITS`` applies (the stock page's "low" filter).
+    reorder_point: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
     updated_at: Mapped[Timestamp] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
         CheckConstraint("unit_cost IS NULL OR unit_cost >= 0", name="unit_cost_not_negative"),
+        CheckConstraint(
+            "reorder_point IS NULL OR reorder_point >= 0", name="reorder_point_not_negative"
+        ),
         CheckConstraint("weight_kg IS NULL OR weight_kg >= 0", name="weight_not_negative"),
         CheckConstraint("volume_m3 IS NULL OR volume_m3 >= 0", name="volume_not_negative"),
     )

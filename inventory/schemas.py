@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from core.api import PageArgs, Schema
+from core.i18n import N_
 
 CODE = validate.Regexp(
     r"^[A-Za-z0-9][A-Za-z0-9._/-]*$",
@@ -37,6 +38,13 @@ class ProductBaseSchema(Schema):
         validate=validate.Range(min=0),
         metadata={"numeric": (12, 6)},
     )
+    reorder_point = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=0),
+        metadata={
+            "description": "units available at or below which the item is low in a warehouse"
+        },
+    )
     active = fields.Boolean()
 
 
@@ -58,6 +66,7 @@ class ProductSchema(Schema):
     currency = fields.String()
     weight_kg = fields.Float(allow_none=True)
     volume_m3 = fields.Float(allow_none=True)
+    reorder_point = fields.Integer(allow_none=True)
     active = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -136,18 +145,18 @@ class MovementCreateSchema(Schema):
             return
         if kind == "adjustment":
             if qty == 0:
-                raise ValidationError("An adjustment must change stock (not 0).", "quantity")
+                raise ValidationError(N_("An adjustment must change stock (not 0)."), "quantity")
             if not (data.get("reason") or "").strip():
-                raise ValidationError("Say why stock is adjusted.", "reason")
+                raise ValidationError(N_("Say why stock is adjusted."), "reason")
         elif qty <= 0:
             raise ValidationError(f"A {kind} moves a positive quantity.", "quantity")
         if kind == "transfer":
             if not data.get("to_warehouse"):
-                raise ValidationError("A transfer needs a destination.", "to_warehouse")
+                raise ValidationError(N_("A transfer needs a destination."), "to_warehouse")
             if data["to_warehouse"] == data.get("warehouse"):
-                raise ValidationError("Source and destination are the same.", "to_warehouse")
+                raise ValidationError(N_("Source and destination are the same."), "to_warehouse")
         elif "to_warehouse" in data:
-            raise ValidationError("Only transfers have a destination.", "to_warehouse")
+            raise ValidationError(N_("Only transfers have a destination."), "to_warehouse")
 
 
 class MovementSchema(Schema):
@@ -200,7 +209,9 @@ class CountCreateSchema(Schema):
         seen: set[str] = set()
         for i, line in enumerate(data.get("lines", [])):
             if line["sku"] in seen:
-                raise ValidationError({str(i): {"sku": ["Counted twice in one count."]}}, "lines")
+                raise ValidationError(
+                    {str(i): {"sku": [N_("Counted twice in one count.")]}}, "lines"
+                )
             seen.add(line["sku"])
 
 
@@ -335,7 +346,7 @@ class ReservationCreateSchema(Schema):
         for i, line in enumerate(data.get("lines", [])):
             if line["sku"] in seen:
                 raise ValidationError(
-                    {str(i): {"sku": ["Listed twice; give the total on one line."]}}, "lines"
+                    {str(i): {"sku": [N_("Listed twice; give the total on one line.")]}}, "lines"
                 )
             seen.add(line["sku"])
 

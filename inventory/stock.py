@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from flask import current_app
+from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from accounts import audit
 from accounts.principal import Principal
 from core.api import AnySelect, keyset_page
 from core.db import UnitOfWork, read_only, retry_on_conflict
+from core.listing import ListQuery, ListSpec, Page, matching, page_of, stream, within
 from core.problems import Invalid, NotFound
 from inventory import ledger
-from inventory.catalog import _referenced, product_by_sku, warehouse_by_code
+from inventory.catalog import _referenced, product_by_sku, products_by_skus, warehouse_by_code
 from inventory.models import (
     Product,
     StockCount,
@@ -85,6 +87,139 @@ def stock_levels(args: dict[str, Any]) -> tuple[list[Level], str | None]:
             scalars=False,
         )
     return [Level(r.sku, r.code, r.on_hand, r.reserved, r.incoming) for r in rows], next_cursor
+
+
+# --- the stock list page --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StockFilter:
+    #: Exact sku, for links from other pages (the search box matches parts of sku or name).
+    sku: str | None = None
+    warehouse: str | None = None
+    category: str | None = None
+    #: ``low``: available at or below the item's low mark (out of stock included); ``out``:
+    #: nothing available (0 or below).
+    level: str | None = None
+
+
+STOCK_LEVEL_CHOICES = ("low", "out")
+
+_ON_HAND = func.coalesce(StockLevel.on_hand, 0)
+_RESERVED = func.coalesce(StockLevel.reserved, 0)
+_INCOMING = func.coalesce(StockLevel.incoming, 0)
+_AVAILABLE = _ON_HAND - _RESERVED
+
+STOCK_LIST = ListSpec(
+    name="stock",
+    filters=StockFilter,
+    sorts={
+        "sku": (Product.sku, Warehouse.code),
+        "name": Product.name,
+        "warehouse": (Warehouse.code, Product.sku),
+        "on_hand": _ON_HAND,
+        "reserved": _RESERVED,
+        "available": _AVAILABLE,
+        "incoming": _INCOMING,
+    },
+    default_sort="sku",
+    tiebreak=(Product.id, Warehouse.id),
+)
+
+STOCK_CSV_HEADER = (
+    "sku",
+    "name",
+    "category",
+    "warehouse",
+    "on_hand",
+    "reserved",
+    "available",
+    "incoming",
+    "low_at",
+    "level",
+)
+
+
+@dataclass(frozen=True)
+class StockRow:
+    sku: str
+    name: str
+    category: str | None
+    warehouse: str
+    on_hand: int
+    reserved: int
+    incoming: int
+    #: The item's reorder point, or ``LOW_STOCK_UNITS`` when it has none.
+    low_at: int
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+    @property
+    def over_reserved(self) -> bool:
+        return self.on_hand < self.reserved
+
+    @property
+    def level(self) -> str:
+        """``out`` (nothing available), ``low`` (at or below ``low_at``) or ``ok``."""
+        if self.available <= 0:
+            return "out"
+        return "low" if self.available <= self.low_at else "ok"
+
+    def csv(self) -> tuple[Any, ...]:
+        return (
+            self.sku,
+            self.name,
+            self.category,
+            self.warehouse,
+            self.on_hand,
+            self.reserved,
+            self.available,
+            self.incoming,
+            self.low_at,
+            self.level,
+        )
+
+
+def _stock_list(query: ListQuery[StockFilter]) -> AnySelect:
+    """Every (product, active warehouse) pair matching the query, zeros where nothing moved.
+
+    Low means at or below the product's reorder point, or ``LOW_STOCK_UNITS`` for a product
+    without one; the threshold is part of the row so the page shows what "low" meant.
+    """
+    f = query.filters
+    low_at = func.coalesce(Product.reorder_point, literal(current_app.config["LOW_STOCK_UNITS"]))
+    stmt = _levels_query().add_columns(Product.name, Product.category, low_at.label("low_at"))
+    if f.sku:
+        stmt = stmt.where(Product.sku == f.sku)
+    if f.warehouse:
+        stmt = stmt.where(Warehouse.code == f.warehouse)
+    if f.category:
+        stmt = stmt.where(Product.category == f.category)
+    if f.level == "out":
+        stmt = stmt.where(_AVAILABLE <= 0)
+    elif f.level == "low":
+        stmt = stmt.where(_AVAILABLE <= low_at)  # noqa: SIM300 (available is the subject)
+    found = matching(query, Product.sku, Product.name)
+    return stmt if found is None else stmt.where(found)
+
+
+def _stock_row(r: Any) -> StockRow:
+    return StockRow(
+        r.sku, r.name, r.category, r.code, r.on_hand, r.reserved, r.incoming, int(r.low_at)
+    )
+
+
+def stock_page(query: ListQuery[StockFilter]) -> Page[StockRow]:
+    """One page of the stock list and how many rows match in all."""
+    with read_only() as s:
+        return page_of(s, _stock_list(query), query, _stock_row)
+
+
+def stock_rows(query: ListQuery[StockFilter]) -> Iterator[Sequence[Any]]:
+    """Every row of the stock list as ``STOCK_CSV_HEADER`` names them, read in batches."""
+    return stream(_stock_list(query), query, lambda r: _stock_row(r).csv())
 
 
 def _names(s: Session, keys: Iterable[tuple[int, int]]) -> tuple[dict[int, str], dict[int, str]]:
@@ -216,12 +351,20 @@ def post_count(actor: Principal, data: dict[str, Any]) -> CountOutcome:
         except NotFound as missing:
             raise Invalid(missing.detail, errors=missing.errors) from None
         skus = [line["sku"] for line in data["lines"]]
-        products = {p.sku: p for p in s.scalars(select(Product).where(Product.sku.in_(skus)))}
+        products = products_by_skus(s, skus)
         unknown = {
             f"lines.{i}.sku": ["unknown sku"] for i, sku in enumerate(skus) if sku not in products
         }
         if unknown:
             raise Invalid("Some counted items are not in the catalog.", errors=unknown)
+        first: dict[int, int] = {}
+        for i, sku in enumerate(skus):
+            # ``abc-1`` and ``ABC-1`` are one item: counting it on two lines is ambiguous.
+            if first.setdefault(products[sku].id, i) != i:
+                raise Invalid(
+                    "An item is counted on two lines.",
+                    errors={f"lines.{i}.sku": ["Counted twice in one count."]},
+                )
         ledger.ensure_levels(s, ((p.id, warehouse.id) for p in products.values()))
         # Lock the counted rows so nothing moves between reading on hand and adjusting it.
         on_hand = _lock_levels(s, [(products[sku].id, warehouse.id) for sku in skus])
@@ -346,6 +489,97 @@ def list_movements(args: dict[str, Any]) -> tuple[list[dict[str, Any]], str | No
             parse=lambda keys: [datetime.fromisoformat(keys[0]), int(keys[1])],
         )
     return [movement_view(m, sku, code) for m, sku, code in rows], next_cursor
+
+
+# --- the ledger page ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MovementFilter:
+    #: Exact sku and reference, for links from other pages; the search box matches sku or name.
+    sku: str | None = None
+    warehouse: str | None = None
+    type: str | None = None
+    reference: str | None = None
+
+
+LEDGER_LIST = ListSpec(
+    name="ledger",
+    filters=MovementFilter,
+    sorts={
+        "occurred_at": StockMovement.occurred_at,
+        "sku": Product.sku,
+        "name": Product.name,
+        "warehouse": Warehouse.code,
+        "type": StockMovement.type,
+        "quantity": StockMovement.quantity,
+        "actor": StockMovement.actor,
+    },
+    default_sort="-occurred_at",
+    tiebreak=(StockMovement.id,),
+    dated=True,
+)
+
+LEDGER_CSV_HEADER = (
+    "id",
+    "occurred_at_utc",
+    "type",
+    "sku",
+    "name",
+    "warehouse",
+    "quantity",
+    "on_hand_after",
+    "reference",
+    "reason",
+    "actor",
+    "recorded_at_utc",
+)
+
+
+def _ledger_list(query: ListQuery[MovementFilter]) -> AnySelect:
+    """The movements matching the query; the date range applies to when each one happened."""
+    f = query.filters
+    stmt = (
+        select(
+            StockMovement.id,
+            StockMovement.occurred_at,
+            StockMovement.type,
+            Product.sku,
+            Product.name,
+            Warehouse.code.label("warehouse"),
+            StockMovement.quantity,
+            StockMovement.on_hand_after,
+            StockMovement.reference,
+            StockMovement.reason,
+            StockMovement.actor,
+            StockMovement.created_at,
+        )
+        .join(Product, Product.id == StockMovement.product_id)
+        .join(Warehouse, Warehouse.id == StockMovement.warehouse_id)
+    )
+    if f.sku:
+        stmt = stmt.where(Product.sku == f.sku)
+    if f.warehouse:
+        stmt = stmt.where(Warehouse.code == f.warehouse)
+    if f.type:
+        stmt = stmt.where(StockMovement.type == f.type)
+    if f.reference:
+        stmt = stmt.where(StockMovement.reference == f.reference)
+    found = matching(query, Product.sku, Product.name)
+    if found is not None:
+        stmt = stmt.where(found)
+    return within(stmt, query, StockMovement.occurred_at)
+
+
+def ledger_page(query: ListQuery[MovementFilter]) -> Page[Any]:
+    """One page of the ledger (rows named like ``LEDGER_CSV_HEADER``, times as datetimes)."""
+    with read_only() as s:
+        return page_of(s, _ledger_list(query), query, lambda r: r)
+
+
+def ledger_rows(query: ListQuery[MovementFilter]) -> Iterator[Sequence[Any]]:
+    """Every movement of the query in ``LEDGER_CSV_HEADER``'s columns, read in batches."""
+    return stream(_ledger_list(query), query, tuple)
 
 
 # --- summaries for pages --------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
@@ -18,6 +17,7 @@ from wtforms.validators import Optional
 from accounts.auth import require_page_role
 from core import jobs
 from core.i18n import N_
+from core.listing import csv_response, parse_list
 from core.problems import Problem
 from core.web import register_nav
 from inventory import catalog
@@ -77,40 +77,30 @@ def shipments_page() -> ResponseReturnValue:
             flash(problem.detail, "danger")
         else:
             return redirect(url_for(".assignment_page", job_id=started["job_id"]))
-    ship_day = _date_arg("ship_date")
-    args = {
-        "warehouse": request.args.get("warehouse") or None,
-        "status": request.args.get("status") or None,
-        "ship_date": ship_day,
-        "limit": 100,
-        "cursor": request.args.get("cursor") or None,
-    }
-    error = None
-    rows: list[dict[str, Any]] = []
-    next_cursor = None
-    try:
-        rows, next_cursor = shipments.list_shipments(args)
-    except Problem as problem:
-        error = problem.detail
+    listing = parse_list(shipments.SHIPMENT_LIST, request.args, _shipment_choices(codes))
     return render_template(
         "logistics/shipments.html",
-        rows=rows,
-        next_cursor=next_cursor,
+        listing=listing,
+        page=shipments.shipment_page(listing),
         form=form,
         codes=codes,
         statuses=shipments.ST,
         status_labels=STATUS_LABELS,
         can_assign=principal.has_any(*ASSIGNERS),
-        error=error,
-        query={k: (v.isoformat() if isinstance(v, date) else v) for k, v in args.items()},
     )
 
 
-def _date_arg(name: str) -> date | None:
-    try:
-        return date.fromisoformat(request.args[name]) if request.args.get(name) else None
-    except ValueError:
-        return None
+@bp.get("/shipments/export.csv")
+@login_required
+def shipments_export() -> ResponseReturnValue:
+    require_page_role(*READERS)
+    choices = _shipment_choices([w.code for w in catalog.all_warehouses()])
+    listing = parse_list(shipments.SHIPMENT_LIST, request.args, choices, strict=True)
+    return csv_response(listing, shipments.SHIPMENT_CSV_HEADER, shipments.shipment_rows(listing))
+
+
+def _shipment_choices(codes: list[str]) -> dict[str, Any]:
+    return {"warehouse": set(codes), "status": shipments.SHIPMENT_STATUS_CHOICES}
 
 
 @bp.get("/shipments/assignments/<int:job_id>")

@@ -31,6 +31,8 @@ from procurement.schemas import (
     ReceiptCreateSchema,
     ReceiptSchema,
     RequiredReasonSchema,
+    ScorecardCompareQuerySchema,
+    ScorecardComparisonSchema,
     ScorecardQuerySchema,
     ScorecardSchema,
     SupplierCreateSchema,
@@ -304,6 +306,22 @@ class SupplierItemDetail(MethodView):
     def patch(self, changes: dict[str, Any], code: str, sku: str) -> Any:
         """Change a price list line (buyer); `active: false` takes it off the list."""
         return suppliers.update_item(current_principal(), code, sku, changes)
+
+
+@blp.route("/scorecards/compare")
+class ScorecardComparison(MethodView):
+    @require(*READERS)
+    @blp.arguments(ScorecardCompareQuerySchema, location="query")
+    @blp.response(200, ScorecardComparisonSchema)
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Suppliers' scorecards side by side, with the best value of each figure named.
+
+        Name 2 to 4 suppliers (`supplier` repeated), or an item (`sku`) to compare every approved
+        supplier listing it; with an item, each supplier's price for it is included.
+        """
+        comparison = scorecards.compare(args["supplier"], args.get("sku"), days=args.get("days"))
+        return scorecards.comparison_view(comparison)
 
 
 @blp.route("/suppliers/<code>/scorecard")

@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from core.api import PageArgs, Schema
+from core.i18n import N_
 from inventory.schemas import CODE, CURRENCY
 from procurement.models import SUPPLIER_STATUSES
 from procurement.orders.workflow import PO_STATUSES
@@ -192,6 +193,15 @@ class _Figures(Schema):
     )
     score = fields.Float(allow_none=True)
     grade = fields.String(allow_none=True)
+    deliveries = fields.Integer(
+        metadata={"description": "receipts of the counted orders, behind the reject rate"}
+    )
+    lead_time_orders = fields.Integer(
+        metadata={"description": "counted orders complete enough to have a lead time"}
+    )
+    priced_items = fields.Integer(
+        metadata={"description": "items priced against other approved suppliers (price index)"}
+    )
 
 
 class TrendPointSchema(_Figures):
@@ -203,6 +213,70 @@ class ScorecardSchema(_Figures):
     days = fields.Integer()
     flagged_for_review = fields.Boolean()
     trend = fields.List(fields.Nested(TrendPointSchema))
+
+
+class ScorecardCompareQuerySchema(Schema):
+    supplier = fields.List(
+        fields.String(validate=validate.Length(min=1, max=32)),
+        load_default=list,
+        metadata={"description": "repeat for each supplier: 2 to 4 of them"},
+    )
+    sku = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "an item: without suppliers, every approved supplier listing it; "
+            "either way, each supplier's price for it"
+        },
+    )
+    days = fields.Integer(
+        validate=validate.Range(min=1, max=3650),
+        metadata={"description": "window ending today; default SCORECARD_DAYS (365)"},
+    )
+
+    @validates_schema
+    def _two_to_four(self, data: dict[str, Any], **_: Any) -> None:
+        codes = data.get("supplier") or []
+        if len(set(codes)) != len(codes):
+            raise ValidationError(N_("A supplier is picked twice."), "supplier")
+        if codes and not 2 <= len(codes) <= 4:
+            raise ValidationError(N_("Pick 2 to 4 suppliers."), "supplier")
+        if not codes and not data.get("sku"):
+            raise ValidationError(
+                N_("Pick 2 to 4 suppliers, or an item to compare every approved supplier of it."),
+                "supplier",
+            )
+
+
+class OfferSchema(Schema):
+    unit_price = _money()
+    currency = fields.String()
+    moq = fields.Integer()
+    pack_size = fields.Integer()
+    lead_time_days = fields.Integer()
+
+
+class ComparedSupplierSchema(_Figures):
+    supplier = fields.String()
+    name = fields.String()
+    status = fields.String()
+    offer = fields.Nested(
+        OfferSchema, allow_none=True, metadata={"description": "its price list line for sku"}
+    )
+
+
+class ScorecardComparisonSchema(Schema):
+    sku = fields.String(allow_none=True)
+    name = fields.String(allow_none=True)
+    days = fields.Integer()
+    suppliers = fields.List(fields.Nested(ComparedSupplierSchema))
+    best = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "figure -> suppliers holding its best value (ties: several)"},
+    )
+    mixed_currencies = fields.Boolean(
+        metadata={"description": "unit prices in several currencies, so not ranked"}
+    )
 
 
 # --- purchase orders ------------------------------------------------------------------------------

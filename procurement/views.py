@@ -6,6 +6,7 @@ raise is shown as a message on the page.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from datetime import UTC, date
 from typing import Any, ParamSpec, TypeVar
@@ -29,7 +30,6 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from marshmallow import ValidationError
 from wtforms import (
-    DateField,
     DateTimeLocalField,
     DecimalField,
     FieldList,
@@ -44,16 +44,22 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, Regexp
 
+from accounts.auth import require_page_role
 from accounts.principal import Principal
+from core import schema_forms
 from core.db import utcnow
 from core.i18n import N_
+from core.listing import csv_response, parse_list
 from core.problems import Problem
 from core.web import register_nav, register_nav_group
+from inventory import catalog
+from inventory.models import Warehouse
 from procurement import scorecards, suppliers
 from procurement.models import PurchaseOrder
 from procurement.orders import price_check, transitions, writing
 from procurement.orders import receiving as receipts
 from procurement.orders.workflow import PO_STATUSES, POStatus
+from procurement.schemas import OrderCreateSchema, OrderPatchSchema, ScorecardCompareQuerySchema
 from procurement.suppliers import csv_import
 
 bp = Blueprint("procurement_web", __name__, template_folder="templates", url_prefix="/procurement")
@@ -106,8 +112,7 @@ def roles_required(*roles: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
         @functools.wraps(fn)
         @login_required
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            if not principal().has_any(*roles):
-                abort(403)
+            require_page_role(*roles)
             return fn(*args, **kwargs)
 
         return wrapper
@@ -134,19 +139,27 @@ def flash_problem(problem: Problem) -> None:
 
 
 class LineForm(Form):
-    sku = StringField(_l("SKU"), validators=[Optional(), Length(max=64)])
-    quantity = IntegerField(_l("Quantity"), validators=[Optional(), NumberRange(min=1)])
-    unit_price = DecimalField(
-        _l("Unit price"), places=4, validators=[Optional(), NumberRange(min=0)]
-    )
+    """One row of the order's lines; ``OrderLineInSchema`` judges it, as for the API."""
+
+    sku = StringField(_l("SKU"))
+    quantity = StringField(_l("Quantity"))
+    unit_price = StringField(_l("Unit price"))
+
+
+#: Rows the form re-renders at most; filled rows past it still reach the schema (which allows
+#: 500 lines), their messages then shown above the form.
+FORM_ROWS = 1000
+_LINE_KEY = re.compile(r"^lines-(\d{1,6})-(sku|quantity|unit_price)$")
 
 
 class OrderForm(FlaskForm):
-    supplier = SelectField(_l("Supplier"), validators=[DataRequired()])
-    warehouse = SelectField(_l("Deliver to"), validators=[DataRequired()])
-    expected_date = DateField(_l("Expected by"), validators=[Optional()])
-    notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=4000)])
-    lines = FieldList(FormField(LineForm), min_entries=4, max_entries=200)
+    """The fields of ``OrderCreateSchema`` / ``OrderPatchSchema``: the API's schema judges them."""
+
+    supplier = SelectField(_l("Supplier"))
+    warehouse = SelectField(_l("Deliver to"))
+    expected_date = StringField(_l("Expected by"), render_kw={"type": "date"})
+    notes = TextAreaField(_l("Notes"))
+    lines = FieldList(FormField(LineForm), min_entries=4, max_entries=FORM_ROWS)
     version = HiddenField()
 
 
@@ -209,20 +222,24 @@ class ImportForm(FlaskForm):
 # --- purchase orders ------------------------------------------------------------------------------
 
 
+def _supplier_choices() -> list[SelectChoice]:
+    return [
+        SelectChoice(
+            x.code,
+            _(
+                "%(code)s · %(name)s · grade %(grade)s",
+                code=x.code,
+                name=x.name,
+                grade=x.grade or _("N/A"),
+            ),
+        )
+        for x in suppliers.approved_suppliers()
+    ]
+
+
 def _choices() -> tuple[list[SelectChoice], list[SelectChoice]]:
     return (
-        [
-            SelectChoice(
-                x.code,
-                _(
-                    "%(code)s · %(name)s · grade %(grade)s",
-                    code=x.code,
-                    name=x.name,
-                    grade=x.grade or _("N/A"),
-                ),
-            )
-            for x in suppliers.approved_suppliers()
-        ],
+        _supplier_choices(),
         [SelectChoice(w.code, f"{w.code} · {w.name}") for w in writing.delivery_warehouses()],
     )
 
@@ -230,72 +247,84 @@ def _choices() -> tuple[list[SelectChoice], list[SelectChoice]]:
 @bp.get("/orders")
 @roles_required(*READERS)
 def order_list() -> ResponseReturnValue:
-    args = {
-        "status": [s for s in request.args.getlist("status") if s in PO_STATUSES],
-        "supplier": request.args.get("supplier") or None,
-        "warehouse": request.args.get("warehouse") or None,
-        "created_by": request.args.get("created_by") or None,
-        "limit": 50,
-        "cursor": request.args.get("cursor") or None,
-    }
-    try:
-        items, next_cursor = writing.list_orders(args)
-    except Problem as problem:
-        flash_problem(problem)
-        items, next_cursor = [], None
-    supplier_choices, warehouse_choices = _choices()
+    warehouses = catalog.all_warehouses()
+    listing = parse_list(writing.ORDER_LIST, request.args, _order_choices(warehouses))
     return render_template(
         "procurement/orders.html",
-        orders=items,
-        next_cursor=next_cursor,
+        listing=listing,
+        page=writing.order_page(listing),
         statuses=PO_STATUSES,
-        suppliers=supplier_choices,
-        warehouses=warehouse_choices,
-        args=args,
+        suppliers=_supplier_choices(),
+        warehouses=[SelectChoice(w.code, f"{w.code} · {w.name}") for w in warehouses],
     )
 
 
-def _lines_of(form: OrderForm) -> tuple[list[dict[str, Any]], list[int]]:
-    """Filled-in rows as order lines, and which form row each came from."""
-    lines, rows = [], []
-    for i, entry in enumerate(form.lines.entries):
-        sku = (entry.form.sku.data or "").strip()
-        if not sku:
+@bp.get("/orders/export.csv")
+@roles_required(*READERS)
+def order_export() -> ResponseReturnValue:
+    choices = _order_choices(catalog.all_warehouses())
+    listing = parse_list(writing.ORDER_LIST, request.args, choices, strict=True)
+    return csv_response(listing, writing.ORDER_CSV_HEADER, writing.order_rows(listing))
+
+
+def _order_choices(warehouses: list[Warehouse]) -> dict[str, Any]:
+    """Statuses and warehouses are known lists; a supplier or author not found matches nothing."""
+    return {"status": PO_STATUSES, "warehouse": {w.code for w in warehouses}}
+
+
+def _lines_of() -> tuple[list[dict[str, Any]], list[int]]:
+    """Filled-in rows as the API's order lines, and which form row each came from.
+
+    Read from the submitted form itself, every row of it: the API counts every line, so the
+    page must not drop rows past what it renders.
+    """
+    rows: dict[int, dict[str, str]] = {}
+    for key, value in request.form.items():
+        match = _LINE_KEY.match(key)
+        if match:
+            rows.setdefault(int(match.group(1)), {})[match.group(2)] = value.strip()
+    lines, numbers = [], []
+    for i in sorted(rows):
+        row = rows[i]
+        if not row.get("sku"):
             continue
-        line: dict[str, Any] = {"sku": sku, "quantity": entry.form.quantity.data}
-        if entry.form.unit_price.data is not None:
-            line["unit_price"] = entry.form.unit_price.data
+        line: dict[str, Any] = {"sku": row["sku"]}
+        quantity = schema_forms.whole_or_text(row.get("quantity"))
+        if quantity is not None:
+            line["quantity"] = quantity
+        if row.get("unit_price"):
+            line["unit_price"] = row["unit_price"]
         lines.append(line)
-        rows.append(i)
-    return lines, rows
+        numbers.append(i)
+    return lines, numbers
 
 
-def _missing_quantities(form: OrderForm, lines: list[dict[str, Any]], rows: list[int]) -> bool:
-    bad = False
-    for line, row in zip(lines, rows, strict=True):
-        if not line["quantity"]:
-            form.lines.entries[row].form.quantity.errors = [_("Say how many.")]
-            bad = True
-    if not lines:
-        flash(_("Add at least one line."), "error")
-        bad = True
-    return bad
+def _order_body(form: OrderForm, lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """The body ``POST /purchase-orders`` (or ``PATCH``, without the supplier) would receive."""
+    return {
+        "supplier": form.supplier.data,
+        "warehouse": form.warehouse.data,
+        "expected_date": (form.expected_date.data or "").strip() or None,
+        "notes": (form.notes.data or "").strip() or None,
+        "lines": lines,
+    }
 
 
-def _attach_errors(form: OrderForm, problem: Problem, rows: list[int]) -> None:
-    """Show a use case's ``lines.N.field`` messages next to the row they are about."""
-    for key, messages in (problem.errors or {}).items():
+def _attach_errors(
+    form: OrderForm, errors: dict[str, list[str]], body: dict[str, Any], rows: list[int]
+) -> None:
+    """Show the schema's or use case's ``lines.N.field`` messages next to the row they are about."""
+
+    def where(key: str) -> Any:
         parts = key.split(".")
         if len(parts) == 3 and parts[0] == "lines" and parts[1].isdigit():
             index = int(parts[1])
-            if index < len(rows):
-                field = getattr(form.lines.entries[rows[index]].form, parts[2], None)
-                if field is not None:
-                    field.errors = list(field.errors or []) + list(messages)
-                    continue
-        field = getattr(form, key, None)
-        if field is not None and hasattr(field, "errors"):
-            field.errors = list(field.errors or []) + list(messages)
+            if index < len(rows) and rows[index] < len(form.lines.entries):
+                return getattr(form.lines.entries[rows[index]].form, parts[2], None)
+        return None
+
+    for text in schema_forms.attach(form, errors, where=where):
+        flash(text, "error")
 
 
 @bp.route("/orders/new", methods=["GET", "POST"])
@@ -306,23 +335,19 @@ def order_new() -> ResponseReturnValue:
     if request.method == "GET" and request.args.get("supplier"):
         form.supplier.data = request.args["supplier"]
     if form.validate_on_submit():
-        lines, rows = _lines_of(form)
-        if not _missing_quantities(form, lines, rows):
-            data = {
-                "supplier": form.supplier.data,
-                "warehouse": form.warehouse.data,
-                "expected_date": form.expected_date.data,
-                "notes": form.notes.data or None,
-                "lines": lines,
-            }
+        lines, rows = _lines_of()
+        body = _order_body(form, lines)
+        data, errors = schema_forms.load(OrderCreateSchema(), body)
+        if data is not None:
             try:
                 po = writing.create_order(principal(), data)
             except Problem as problem:
-                flash_problem(problem)
-                _attach_errors(form, problem, rows)
+                flash(problem.detail, "error")
+                errors = problem.errors or {}
             else:
                 flash(_("%(number)s saved as a draft.", number=po.number), "success")
                 return redirect(url_for(".order_detail", po_id=po.id))
+        _attach_errors(form, errors, body, rows)
     return render_template("procurement/order_form.html", form=form, po=None)
 
 
@@ -351,37 +376,37 @@ def order_edit(po_id: int) -> ResponseReturnValue:
         return redirect(url_for(".order_detail", po_id=po_id))
     if request.method == "GET":
         form.warehouse.data = po.warehouse.code
-        form.expected_date.data = po.expected_date
+        form.expected_date.data = po.expected_date.isoformat() if po.expected_date else ""
         form.notes.data = po.notes
         form.version.data = str(po.version)
         while len(form.lines.entries) < len(po.lines) + 2:
             form.lines.append_entry()
         for entry, line in zip(form.lines.entries, po.lines, strict=False):
             entry.form.sku.data = line.product.sku
-            entry.form.quantity.data = line.quantity
-            entry.form.unit_price.data = line.unit_price if line.price_source == "manual" else None
+            entry.form.quantity.data = str(line.quantity)
+            entry.form.unit_price.data = (
+                str(line.unit_price) if line.price_source == "manual" else ""
+            )
     elif form.validate_on_submit():
-        lines, rows = _lines_of(form)
-        if not _missing_quantities(form, lines, rows):
-            changes = {
-                "warehouse": form.warehouse.data,
-                "expected_date": form.expected_date.data,
-                "notes": form.notes.data or None,
-                "lines": lines,
-            }
+        lines, rows = _lines_of()
+        body = _order_body(form, lines)
+        del body["supplier"]
+        changes, errors = schema_forms.load(OrderPatchSchema(), body)
+        if changes is not None:
             version = int(form.version.data) if (form.version.data or "").isdigit() else -1
             try:
                 writing.update_order(
                     principal(), po_id, changes, expected_version=frozenset({version})
                 )
             except Problem as problem:
-                flash_problem(problem)
-                _attach_errors(form, problem, rows)
+                flash(problem.detail, "error")
+                errors = problem.errors or {}
                 if problem.status in (409, 412):
                     return redirect(url_for(".order_detail", po_id=po_id))
             else:
                 flash(_("%(number)s saved.", number=po.number), "success")
                 return redirect(url_for(".order_detail", po_id=po_id))
+        _attach_errors(form, errors, body, rows)
     return render_template("procurement/order_form.html", form=form, po=po)
 
 
@@ -580,23 +605,19 @@ def receive(po_id: int) -> ResponseReturnValue:
 @bp.get("/suppliers")
 @roles_required(*READERS)
 def supplier_list() -> ResponseReturnValue:
-    flagged = request.args.get("flagged")
-    args = {
-        "status": request.args.get("status") or None,
-        "grade": request.args.get("grade") or None,
-        "flagged": True if flagged == "1" else None,
-        "q": request.args.get("q") or None,
-        "limit": 100,
-        "cursor": request.args.get("cursor") or None,
-    }
-    try:
-        items, next_cursor = suppliers.list_suppliers(args)
-    except Problem as problem:
-        flash_problem(problem)
-        items, next_cursor = [], None
+    listing = parse_list(suppliers.SUPPLIER_LIST, request.args, suppliers.SUPPLIER_FILTER_CHOICES)
     return render_template(
-        "procurement/suppliers.html", suppliers=items, next_cursor=next_cursor, args=args
+        "procurement/suppliers.html", listing=listing, page=suppliers.supplier_page(listing)
     )
+
+
+@bp.get("/suppliers/export.csv")
+@roles_required(*READERS)
+def supplier_export() -> ResponseReturnValue:
+    listing = parse_list(
+        suppliers.SUPPLIER_LIST, request.args, suppliers.SUPPLIER_FILTER_CHOICES, strict=True
+    )
+    return csv_response(listing, suppliers.SUPPLIER_CSV_HEADER, suppliers.supplier_rows(listing))
 
 
 @bp.route("/suppliers/new", methods=["GET", "POST"])
@@ -673,6 +694,65 @@ def supplier_detail(code: str) -> ResponseReturnValue:
         action_form=ActionForm(),
         item_form=ItemForm(),
     )
+
+
+#: The rows of the side-by-side table: figure, label, and how it is shown.
+COMPARE_ROWS: list[tuple[str, str]] = [
+    ("score", N_("Score and grade")),
+    ("on_time_rate", N_("On time")),
+    ("in_full_rate", N_("Fill rate (in full)")),
+    ("reject_rate", N_("Quality rejects")),
+    ("lead_time_mean_days", N_("Lead time, mean")),
+    ("lead_time_std_days", N_("Lead time, spread (±)")),
+    ("price_index", N_("Price index")),
+    ("unit_price", N_("Unit price")),
+]
+
+
+@bp.get("/scorecards/compare")
+@roles_required(*READERS)
+def scorecard_compare() -> ResponseReturnValue:
+    """Two to four suppliers (or every approved one of an item) side by side, best marked."""
+    picked = [c.strip() for c in request.args.getlist("supplier") if c.strip()]
+    sku = (request.args.get("sku") or "").strip()
+    body: dict[str, Any] = {"supplier": picked}
+    if sku:
+        body["sku"] = sku
+    comparison = None
+    errors: dict[str, list[str]] = {}
+    status = 200
+    if picked or sku or "supplier" in request.args:
+        args, errors = schema_forms.load(ScorecardCompareQuerySchema(), body)
+        if args is not None:
+            try:
+                comparison = scorecards.compare(args["supplier"], args.get("sku"))
+            except Problem as problem:
+                errors = problem.errors or {"_schema": [problem.detail]}
+        if errors:
+            status = 422
+    messages = [schema_forms.translate(str(m)) for msgs in errors.values() for m in msgs]
+    everyone, _cursor = suppliers.list_suppliers({"limit": 500})
+    chart = None
+    if comparison is not None:
+        chart = [
+            {
+                "supplier": r.supplier.code,
+                "on_time": r.card.on_time_rate,
+                "in_full": r.card.in_full_rate,
+                "quality": None if r.card.reject_rate is None else 1 - r.card.reject_rate,
+            }
+            for r in comparison.suppliers
+        ]
+    return render_template(
+        "procurement/compare.html",
+        comparison=comparison,
+        rows=COMPARE_ROWS,
+        everyone=everyone,
+        picked=picked,
+        sku=sku,
+        messages=messages,
+        chart=chart,
+    ), status
 
 
 @bp.post("/suppliers/<code>/<action>")
@@ -792,5 +872,14 @@ def init_app(app: Flask) -> None:
         roles=READERS,
         icon="shop",
         order=43,
+        group="Purchasing",
+    )
+    register_nav(
+        app,
+        N_("Compare suppliers"),
+        "procurement_web.scorecard_compare",
+        roles=READERS,
+        icon="layout-three-columns",
+        order=44,
         group="Purchasing",
     )

@@ -68,6 +68,11 @@ class ApiClient:
     ) -> TestResponse:
         return self.client.patch(self._url(path), json=json, headers=self._headers(headers), **kw)
 
+    def put(
+        self, path: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any
+    ) -> TestResponse:
+        return self.client.put(self._url(path), json=json, headers=self._headers(headers), **kw)
+
     def delete(self, path: str, headers: dict[str, str] | None = None, **kw: Any) -> TestResponse:
         return self.client.delete(self._url(path), headers=self._headers(headers), **kw)
 

@@ -15,6 +15,13 @@ Executors:
   the same app, claims the job row and runs the registered function.
 - **Inline**: command-line tools run a job in the foreground with ``run_inline``.
 
+Chunked kinds (``chunked_job``: a forecast run over thousands of series) split into chunks when
+they start, recorded in ``job_chunks``. On Celery each chunk is a task of its own
+(``stockroom.run_job_chunk``), so as many workers as there are chunks share one job; in a thread
+or the foreground the chunks run one after the other. Each chunk commits its results with its
+completion; the job's progress is the share of chunks completed, and whoever completes the last
+one merges their results and finishes the job. A chunk that fails fails the job with its error.
+
 Abandoned jobs. A job records which process runs it (``worker`` = ``host:pid``) and a heartbeat
 that every progress report refreshes. Whenever jobs are read (``get``, ``reconcile_abandoned``) or a
 new one is submitted, a job is marked failed when
@@ -22,6 +29,9 @@ new one is submitted, a job is marked failed when
 - it is running, or queued for a thread of a process on this host, and that process is gone
   (a restarted web server, a killed worker); or
 - it is running and has not reported for ``JOB_STALE_AFTER_SECONDS`` (another host's process died).
+
+A chunked job on Celery is judged by the processes running its chunks, not by the one that split
+it (which may have moved on or been restarted meanwhile).
 
 Queued Celery jobs are left alone: the broker keeps them until a worker takes them. A job marked
 failed this way cannot be finished later by a process that was only slow: its next progress report
@@ -37,12 +47,14 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from core.jobs.model import ACTIVE, JOB_STATUSES, Actor, Executor, Job, JobStatus
+from core.jobs.model import ACTIVE, JOB_STATUSES, Actor, Executor, Job, JobChunk, JobStatus
 from core.jobs.runner import (
+    Chunk,
     JobAbandoned,
     JobFunction,
     JobKind,
     Report,
+    chunked_job,
     dispatch,
     enqueue,
     execute,
@@ -52,6 +64,7 @@ from core.jobs.runner import (
     make_celery,
     may_read,
     reconcile_abandoned,
+    run_chunk,
     run_inline,
     shutdown,
     submit,
@@ -61,13 +74,16 @@ __all__ = [
     "ACTIVE",
     "JOB_STATUSES",
     "Actor",
+    "Chunk",
     "Executor",
     "Job",
     "JobAbandoned",
+    "JobChunk",
     "JobFunction",
     "JobKind",
     "JobStatus",
     "Report",
+    "chunked_job",
     "dispatch",
     "enqueue",
     "execute",
@@ -78,6 +94,7 @@ __all__ = [
     "make_celery",
     "may_read",
     "reconcile_abandoned",
+    "run_chunk",
     "run_inline",
     "shutdown",
     "submit",

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, CheckConstraint, Float, Index, String, Text
+from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, Timestamp, utcnow
@@ -58,6 +58,10 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
     #: Refreshed by every progress report; a running job silent for too long is taken for dead.
     heartbeat_at: Mapped[datetime | None] = mapped_column()
+    #: A job of a chunked kind is split into this many chunks once it starts (None: not split).
+    chunks_total: Mapped[int | None] = mapped_column()
+    #: Chunks that have finished and committed their results; the last one finishes the job.
+    chunks_done: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __table_args__ = (
         CheckConstraint(f"status IN {JOB_STATUSES!r}", name="known_status"),
@@ -65,6 +69,30 @@ class Job(Base):
         Index("ix_jobs_status", "status"),
         Index("ix_jobs_kind", "kind", "id"),
     )
+
+
+class JobChunk(Base):
+    """One piece of a chunked job: its input, who runs it, and what it handed to the merge.
+
+    Chunks of a job run on Celery are separate tasks, so several workers share one job; in a
+    thread or in the foreground they run one after the other.
+    """
+
+    __tablename__ = "job_chunks"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    #: 0-based position; the merge receives the results in this order.
+    index: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    #: ``host:pid`` of the process that took the chunk.
+    worker: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (CheckConstraint(f"status IN {JOB_STATUSES!r}", name="known_status"),)
 
 
 class Actor(Protocol):

@@ -1,4 +1,4 @@
-"""Running jobs: the registry of kinds, the executors, progress reports and abandonment."""
+"""Running jobs: the registry of kinds, the executors, chunks, progress reports and abandonment."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, Float, cast, exists, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import db
 from core.api import keyset_page
 from core.db import UnitOfWork, utcnow
-from core.jobs.model import ACTIVE, Actor, Executor, Job, JobStatus
+from core.jobs.model import ACTIVE, Actor, Executor, Job, JobChunk, JobStatus
 from core.problems import Forbidden, NotFound, Problem
 
 log = logging.getLogger(__name__)
@@ -33,14 +33,27 @@ log = logging.getLogger(__name__)
 #: ``report(progress, message=None)``: progress 0..1 and what is happening now.
 Report = Callable[..., None]
 JobFunction = Callable[[dict[str, Any], Report], Mapping[str, Any] | None]
+#: ``split(params)``: the input of each chunk, once the job has started.
+SplitFunction = Callable[[dict[str, Any]], list[dict[str, Any]]]
+#: ``chunk_fn(params, chunk_params, chunk)``: does one chunk; see ``Chunk.complete``.
+ChunkFunction = Callable[[dict[str, Any], dict[str, Any], "Chunk"], Mapping[str, Any] | None]
+#: ``merge(params, results)``: the job's result from every chunk's result, in chunk order.
+MergeFunction = Callable[[dict[str, Any], list[dict[str, Any]]], Mapping[str, Any] | None]
 
 
 @dataclass(frozen=True)
 class JobKind:
     name: str
-    fn: JobFunction
+    fn: JobFunction | None
     #: Roles that may read every job of this kind (admins always; the creator always).
     readers: tuple[str, ...] = ()
+    split: SplitFunction | None = None
+    chunk_fn: ChunkFunction | None = None
+    merge: MergeFunction | None = None
+
+    @property
+    def chunked(self) -> bool:
+        return self.chunk_fn is not None
 
 
 _kinds: dict[str, JobKind] = {}
@@ -54,6 +67,28 @@ def job(name: str, *, readers: tuple[str, ...] = ()) -> Callable[[JobFunction], 
         return fn
 
     return register
+
+
+def chunked_job(
+    name: str,
+    *,
+    split: SplitFunction,
+    chunk: ChunkFunction,
+    merge: MergeFunction,
+    readers: tuple[str, ...] = (),
+) -> None:
+    """Register a kind whose work splits into independent chunks that workers take in parallel.
+
+    A single Celery task can only ever use one worker process; a forecast over thousands of
+    series should use all of them. When a job of this kind starts, ``split(params)`` lists the
+    chunks' inputs; each chunk runs ``chunk(params, chunk_params, handle)`` (on Celery, as a
+    task of its own, so N workers share the job; in a thread or the foreground, one after the
+    other) and commits its own results together with ``handle.complete``; the process that
+    completes the last chunk calls ``merge(params, results)`` and finishes the job with what it
+    returns. A chunk that raises fails the job with its error; the other chunks then stop at
+    their next report or leave their results uncommitted.
+    """
+    _kinds[name] = JobKind(name, None, readers, split=split, chunk_fn=chunk, merge=merge)
 
 
 def kind_of(name: str) -> JobKind | None:
@@ -101,20 +136,28 @@ class _Reporter:
         bind: Engine,
         observer: Callable[[float, str | None], None] | None = None,
         interval: float = 0.5,
+        *,
+        heartbeat_only: bool = False,
     ) -> None:
         self.job_id = job_id
         self.bind = bind
         self.observer = observer
         self.interval = interval
+        #: A chunk's report only keeps its job alive: the job's progress counts whole chunks,
+        #: which several processes finish concurrently (``Chunk.complete``).
+        self.heartbeat_only = heartbeat_only
         self._lock = threading.Lock()
         self._last_write = 0.0
         self._pending: tuple[float, str | None] | None = None
         self._timer: threading.Timer | None = None
         self._abandoned = False
+        self._discarded = False
 
     def __call__(self, progress: float, message: str | None = None) -> None:
         if self._abandoned:
             raise JobAbandoned(f"job {self.job_id} is no longer running here")
+        if self._discarded:
+            return
         value = min(max(float(progress), 0.0), 1.0)
         if self.observer is not None:
             self.observer(value, message)
@@ -144,12 +187,16 @@ class _Reporter:
         with self._lock:
             if self._pending is None:
                 return
+            if self._discarded:
+                return
             value, message = self._pending
             self._pending = None
             self._last_write = time.monotonic()
-            values: dict[str, Any] = {"progress": value, "heartbeat_at": utcnow()}
-            if message is not None:
-                values["message"] = message[:500]
+            values: dict[str, Any] = {"heartbeat_at": utcnow()}
+            if not self.heartbeat_only:
+                values["progress"] = value
+                if message is not None:
+                    values["message"] = message[:500]
             changed = _write(
                 update(Job)
                 .where(Job.id == self.job_id, Job.status == JobStatus.RUNNING.value)
@@ -167,6 +214,17 @@ class _Reporter:
                 self._timer.cancel()
                 self._timer = None
         self.flush()
+
+    def discard(self) -> None:
+        """Drop what is pending and write nothing more, without waiting for a write under way.
+
+        Called from inside the caller's write transaction: on SQLite a timer's write under way
+        waits for that transaction's lock, so waiting for it here would wait for ourselves.
+        """
+        self._discarded = True
+        timer = self._timer
+        if timer is not None:
+            timer.cancel()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -295,7 +353,8 @@ def execute(
     """Claim a queued job and run it in the current app context.
 
     Returns the final status, or None when the job was not queued (another worker took it, or a
-    broker delivered it twice).
+    broker delivered it twice). A chunked job on Celery returns RUNNING once its chunks are
+    handed to the workers.
     """
     claimed = _write(
         update(Job)
@@ -313,11 +372,14 @@ def execute(
     with db.read_only() as s:
         row = s.get(Job, job_id)
         assert row is not None
-        kind, params = row.kind, dict(row.params or {})
+        kind, params, executor = row.kind, dict(row.params or {}), row.executor
     spec = _kinds.get(kind)
     if spec is None:
         _finish(job_id, JobStatus.FAILED, error=f"No job kind {kind!r} in this process.")
         return JobStatus.FAILED
+    if spec.chunked:
+        return _start_chunks(job_id, spec, params, executor, observer)
+    assert spec.fn is not None
     reporter = _Reporter(job_id, db.engine(), observer)
     try:
         result = spec.fn(params, reporter)
@@ -335,9 +397,269 @@ def execute(
         log.exception("job %s (%s) failed", job_id, kind)
         db.session().rollback()
         _close_quietly(reporter)
-        _finish(job_id, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        _finish(job_id, JobStatus.FAILED, error=_failure_text(exc))
         return JobStatus.FAILED
     _finish(job_id, JobStatus.SUCCEEDED, result=dict(result or {}))
+    return JobStatus.SUCCEEDED
+
+
+def _failure_text(exc: BaseException) -> str:
+    """What a failed job tells the person who started it."""
+    if isinstance(exc, Problem):
+        return exc.detail
+    return f"{type(exc).__name__}: {exc}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Chunks
+
+
+class Chunk:
+    """What a chunk's function gets: its place in the job, a heartbeat, and ``complete``."""
+
+    def __init__(self, job_id: int, index: int, total: int, reporter: _Reporter) -> None:
+        self.job_id = job_id
+        self.index = index
+        self.total = total
+        self._reporter = reporter
+        self.completed = False
+        #: Whether completing this chunk completed the job's last (valid once committed).
+        self.last = False
+
+    def report(self, progress: float, message: str | None = None) -> None:
+        """Progress within the chunk: keeps the job alive and raises ``JobAbandoned`` once the
+        job was failed (by another chunk, say), so the chunk stops early."""
+        self._reporter(progress, message)
+
+    def complete(
+        self, s: Session, result: Mapping[str, Any] | None = None, *, message: str | None = None
+    ) -> None:
+        """Mark the chunk done in the caller's write transaction, with what the merge will see.
+
+        The chunk's own writes and its completion commit together, so a chunk's results are
+        stored exactly once: a chunk delivered twice finds itself no longer running and raises
+        ``JobAbandoned``, which rolls back the duplicate. Call it last, just before the commit:
+        it holds the job's row until then, and every chunk of the job completes on that row.
+        """
+        self._reporter.discard()
+        now = utcnow()
+        changed = s.execute(
+            update(JobChunk)
+            .where(
+                JobChunk.job_id == self.job_id,
+                JobChunk.index == self.index,
+                JobChunk.status == JobStatus.RUNNING.value,
+            )
+            .values(status=JobStatus.SUCCEEDED.value, result=dict(result or {}), finished_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        if not changed:
+            raise JobAbandoned(f"chunk {self.index} of job {self.job_id} is no longer running")
+        values: dict[str, Any] = {
+            "chunks_done": Job.chunks_done + 1,
+            # From the row's own counter, so concurrent completions add up whatever their order.
+            "progress": cast(Job.chunks_done + 1, Float) / Job.chunks_total,
+            "heartbeat_at": now,
+        }
+        if message is not None:
+            values["message"] = message[:500]
+        row = s.execute(
+            update(Job)
+            .where(Job.id == self.job_id, Job.status == JobStatus.RUNNING.value)
+            .values(**values)
+            .returning(Job.chunks_done, Job.chunks_total)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if row is None:
+            raise JobAbandoned(f"job {self.job_id} is no longer running")
+        self.completed = True
+        done, total = row
+        self.last = done >= (total or 0)
+
+
+def _start_chunks(
+    job_id: int,
+    spec: JobKind,
+    params: dict[str, Any],
+    executor: str,
+    observer: Callable[[float, str | None], None] | None,
+) -> JobStatus:
+    """Split a claimed job, record its chunks, and run them here or hand them to Celery."""
+    assert spec.split is not None
+    try:
+        pieces = [dict(p) for p in spec.split(params)]
+        with UnitOfWork() as uow:
+            s = uow.session
+            if pieces:
+                s.execute(
+                    insert(JobChunk),
+                    [
+                        {
+                            "job_id": job_id,
+                            "index": i,
+                            "status": JobStatus.QUEUED.value,
+                            "params": p,
+                        }
+                        for i, p in enumerate(pieces)
+                    ],
+                )
+            started = s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == JobStatus.RUNNING.value)
+                .values(chunks_total=len(pieces), chunks_done=0, heartbeat_at=utcnow())
+                .execution_options(synchronize_session=False)
+            ).rowcount  # type: ignore[attr-defined]
+            if not started:
+                raise JobAbandoned(f"job {job_id} is no longer running here")
+            uow.commit()
+    except JobAbandoned:
+        log.warning("job %s was marked failed while it was being split", job_id)
+        return JobStatus.FAILED
+    except Exception as exc:
+        if not isinstance(exc, Problem):
+            log.exception("job %s (%s) could not be split", job_id, spec.name)
+        _finish(job_id, JobStatus.FAILED, error=_failure_text(exc))
+        return JobStatus.FAILED
+    total = len(pieces)
+    if total == 0:
+        return _merge(job_id, spec, params)
+    if executor == Executor.CELERY.value:
+        return _send_chunks(job_id, total)
+    # In a thread or the foreground: one after the other (a process has one interpreter lock).
+    status = JobStatus.FAILED
+    for index in range(total):
+
+        def overall(value: float, message: str | None, index: int = index) -> None:
+            if observer is not None:
+                observer((index + value) / total, message)
+
+        status = run_chunk(job_id, index, observer=overall) or JobStatus.FAILED
+        if status is JobStatus.FAILED:
+            return status
+        overall(1.0, None)
+        if status is not JobStatus.RUNNING:
+            return status
+    return status
+
+
+def _send_chunks(job_id: int, total: int) -> JobStatus:
+    celery = current_app.extensions.get("stockroom.celery")
+    try:
+        if celery is None:
+            raise RuntimeError("CELERY_BROKER_URL is not set in this process")
+        for index in range(total):
+            celery.send_task(
+                "stockroom.run_job_chunk",
+                args=[job_id, index],
+                retry=True,
+                retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
+            )
+    except Exception as exc:
+        log.exception("could not send the chunks of job %s to the broker", job_id)
+        _finish(job_id, JobStatus.FAILED, error=f"The job queue is unreachable: {exc}")
+        return JobStatus.FAILED
+    return JobStatus.RUNNING
+
+
+def run_chunk(
+    job_id: int, index: int, *, observer: Callable[[float, str | None], None] | None = None
+) -> JobStatus | None:
+    """Claim one queued chunk of a running job and run it in the current app context.
+
+    Returns None when the chunk was not claimed (taken already, or its job no longer runs),
+    FAILED when the chunk failed (and with it the job), RUNNING when it succeeded and others
+    remain, and the job's final status when it was the last.
+    """
+    claimed = _write(
+        update(JobChunk)
+        .where(
+            JobChunk.job_id == job_id,
+            JobChunk.index == index,
+            JobChunk.status == JobStatus.QUEUED.value,
+            exists().where(Job.id == job_id, Job.status == JobStatus.RUNNING.value),
+        )
+        .values(status=JobStatus.RUNNING.value, started_at=utcnow(), worker=_this_process())
+    )
+    if not claimed:
+        log.info("chunk %s of job %s was not queued; not running it", index, job_id)
+        return None
+    with db.read_only() as s:
+        row = s.get(Job, job_id)
+        piece = s.get(JobChunk, (job_id, index))
+        assert row is not None
+        assert piece is not None
+        kind, params, total = row.kind, dict(row.params or {}), int(row.chunks_total or 0)
+        chunk_params = dict(piece.params or {})
+    spec = _kinds.get(kind)
+    if spec is None or spec.chunk_fn is None:
+        _fail_chunk(job_id, index, total, f"No chunked job kind {kind!r} in this process.")
+        return JobStatus.FAILED
+    reporter = _Reporter(job_id, db.engine(), observer, heartbeat_only=True)
+    handle = Chunk(job_id, index, total, reporter)
+    try:
+        outcome = spec.chunk_fn(params, chunk_params, handle)
+        if not handle.completed:
+            with UnitOfWork() as uow:
+                handle.complete(uow.session, outcome)
+                uow.commit()
+        reporter.discard()
+        with db.read_only() as s:
+            stored = s.scalar(
+                select(JobChunk.status).where(JobChunk.job_id == job_id, JobChunk.index == index)
+            )
+        if stored != JobStatus.SUCCEEDED.value:
+            raise RuntimeError("the chunk returned without committing its completion")
+    except JobAbandoned:
+        reporter.discard()
+        log.warning("job %s was failed while chunk %s ran; its results are dropped", job_id, index)
+        db.session().rollback()
+        return JobStatus.FAILED
+    except Exception as exc:
+        reporter.discard()
+        if not isinstance(exc, Problem):
+            log.exception("chunk %s of job %s (%s) failed", index, job_id, kind)
+        db.session().rollback()
+        _fail_chunk(job_id, index, total, _failure_text(exc))
+        return JobStatus.FAILED
+    if handle.last:
+        return _merge(job_id, spec, params)
+    return JobStatus.RUNNING
+
+
+def _fail_chunk(job_id: int, index: int, total: int, error: str) -> None:
+    """A failed chunk fails its job: a run missing part of its results is no run."""
+    _write(
+        update(JobChunk)
+        .where(
+            JobChunk.job_id == job_id,
+            JobChunk.index == index,
+            JobChunk.status == JobStatus.RUNNING.value,
+        )
+        .values(status=JobStatus.FAILED.value, error=error, finished_at=utcnow())
+    )
+    _finish(job_id, JobStatus.FAILED, error=f"Part {index + 1} of {total} failed: {error}")
+
+
+def _merge(job_id: int, spec: JobKind, params: dict[str, Any]) -> JobStatus:
+    """Every chunk is done: combine their results and finish the job."""
+    assert spec.merge is not None
+    with db.read_only() as s:
+        results = [
+            dict(r or {})
+            for r in s.scalars(
+                select(JobChunk.result).where(JobChunk.job_id == job_id).order_by(JobChunk.index)
+            )
+        ]
+    try:
+        result = spec.merge(params, results)
+    except Exception as exc:
+        if not isinstance(exc, Problem):
+            log.exception("job %s (%s) failed in its merge", job_id, spec.name)
+        db.session().rollback()
+        _finish(job_id, JobStatus.FAILED, error=_failure_text(exc))
+        return JobStatus.FAILED
+    if not _finish(job_id, JobStatus.SUCCEEDED, result=dict(result or {})):
+        return JobStatus.FAILED
     return JobStatus.SUCCEEDED
 
 
@@ -393,9 +715,25 @@ def _process_alive(worker: str | None) -> bool | None:
     return True
 
 
-def _abandonment(row: Job, now: datetime, stale_after: timedelta) -> str | None:
+def _fanned_out(row: Job) -> bool:
+    """A chunked job handed to Celery: its chunks, not the process that split it, run it now."""
+    return row.chunks_total is not None and row.executor == Executor.CELERY.value
+
+
+def _abandonment(
+    row: Job, now: datetime, stale_after: timedelta, chunk_workers: list[tuple[int, str]]
+) -> str | None:
     """Why this active job can no longer finish, or None if it still may."""
-    alive = _process_alive(row.worker)
+    if row.status == JobStatus.RUNNING.value and _fanned_out(row):
+        for index, worker in chunk_workers:
+            if _process_alive(worker) is False:
+                return (
+                    f"The process running part {index + 1} of {row.chunks_total} ({worker}) "
+                    "ended before finishing it."
+                )
+        alive = None
+    else:
+        alive = _process_alive(row.worker)
     if row.status == JobStatus.RUNNING.value:
         if alive is False:
             return f"The process running this job ({row.worker}) ended before the job finished."
@@ -417,7 +755,20 @@ def reconcile_abandoned(job_ids: list[int] | None = None) -> int:
         stmt = stmt.where(Job.id.in_(job_ids))
     with db.read_only() as s:
         rows = list(s.scalars(stmt))
-        verdicts = [(r.id, r.status, _abandonment(r, now, stale_after)) for r in rows]
+        chunk_workers: dict[int, list[tuple[int, str]]] = {}
+        fanned_out = [r.id for r in rows if r.status == JobStatus.RUNNING.value and _fanned_out(r)]
+        if fanned_out:
+            for job_id, index, worker in s.execute(
+                select(JobChunk.job_id, JobChunk.index, JobChunk.worker).where(
+                    JobChunk.job_id.in_(fanned_out),
+                    JobChunk.status == JobStatus.RUNNING.value,
+                )
+            ):
+                chunk_workers.setdefault(job_id, []).append((index, worker or ""))
+        verdicts = [
+            (r.id, r.status, _abandonment(r, now, stale_after, chunk_workers.get(r.id, [])))
+            for r in rows
+        ]
     failed = 0
     for job_id, status, reason in verdicts:
         if reason is None:
@@ -456,7 +807,7 @@ def get(job_id: int, actor: Actor) -> Job:
 
 
 def make_celery(app: Flask) -> Any:
-    """A Celery app bound to this Flask app: its one task runs a job in an app context."""
+    """A Celery app bound to this Flask app: its tasks run a job, or one chunk of a job."""
     from celery import Celery
 
     celery = Celery("stockroom", set_as_current=False)
@@ -476,6 +827,11 @@ def make_celery(app: Flask) -> Any:
     def run_job(job_id: int) -> None:
         with app.app_context():
             execute(job_id)
+
+    @celery.task(name="stockroom.run_job_chunk", ignore_result=True)
+    def run_job_chunk(job_id: int, index: int) -> None:
+        with app.app_context():
+            run_chunk(job_id, index)
 
     return celery
 

@@ -22,7 +22,7 @@ from inventory.reservations.lifecycle import (
     release_reservation,
 )
 from inventory.reservations.overview import HeldOrder, WarehouseHolds, holds_overview
-from inventory.reservations.reserve import reserve
+from inventory.reservations.reserve import reserve, reserve_and_respond
 from inventory.reservations.sweep import Sweep, release_expired
 from inventory.reservations.tables import reference_of
 
@@ -40,4 +40,5 @@ __all__ = [
     "release_expired",
     "release_reservation",
     "reserve",
+    "reserve_and_respond",
 ]

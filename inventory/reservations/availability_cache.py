@@ -138,11 +138,16 @@ class _Pending:
 
 
 @events.availability_changed.connect
-def _note_change(_sender: Any, *, session: Session, product_ids: Collection[int] | None) -> None:
+def _note_change(
+    _sender: Any, *, session: Session | None, product_ids: Collection[int] | None
+) -> None:
     if not has_app_context():
         return
     cache = current()
     if cache is None:
+        return
+    if session is None:  # already committed
+        cache.forget(product_ids)
         return
     pending: _Pending | None = session.info.get(PENDING)
     if pending is None or pending.cache is not cache:

@@ -7,28 +7,43 @@ an UPDATE match nothing; the attempt is then rolled back and made again with eve
 locked before reading (``SELECT ... FOR UPDATE`` in the same order), which decides for certain.
 Every line of a reservation is in one transaction, so it is held entirely or not at all, and the
 CHECK ``on_hand >= reserved`` stays behind all of it. SQLite serialises writers instead.
+
+The optimistic attempt is two round trips on PostgreSQL, outside any unit of work: one read
+(products, open warehouses, stock, lapsed holds, and the new reservation's id), and one call of
+the database function ``reserve_stock`` (a migration) that, for an API request with an
+Idempotency-Key, claims the key, then inserts the reservation, its lines and the key's record and
+makes the conditional UPDATEs (in the same order), all in one statement: it commits whole or
+fails whole. The response is made
+before that statement (the id is drawn by the read) so that its record can be part of it. When a
+level lost its units meanwhile (SQLSTATE ``SR001``), or the plan touches lapsed holds that must be
+released first, the reservation is made in a unit of work as above (the request's key, if any, is
+then handled by ``core.idempotency`` around it).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar, cast
 
+from flask import Response
 from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    func,
     insert,
     select,
     true,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from accounts.principal import Principal
-from core import db
+from core import db, idempotency
 from core.db import UnitOfWork, UTCDateTime, retry_on_conflict
 from core.problems import Conflict, Invalid
 from inventory import events, holds
@@ -63,6 +78,11 @@ class _Request:
     deliver_by: date | None = None
 
 
+T = TypeVar("T")
+#: SQLSTATE of ``reserve_stock`` when a level no longer has the units the plan took from it.
+STALE_PLAN = "SR001"
+
+
 @retry_on_conflict()
 def reserve(actor: Principal, data: dict[str, Any]) -> dict[str, Any]:
     """Hold every line of an order, or nothing (409 listing the short lines).
@@ -70,6 +90,24 @@ def reserve(actor: Principal, data: dict[str, Any]) -> dict[str, Any]:
     A sku on two lines is refused here, not only by the API's schema: holds are kept per sku, so
     the second line would silently replace the first for any other caller (CLI, demo, jobs).
     """
+    return _reserve(actor, _request_of(data), _as_is, None)
+
+
+@retry_on_conflict()
+def reserve_and_respond(
+    actor: Principal, data: dict[str, Any], respond: Callable[[dict[str, Any]], Response]
+) -> Response:
+    """``reserve`` for the API: ``respond`` turns the reservation into the response before the
+    holds are written, so that the request's Idempotency-Key record (``idempotency.claim()``) is
+    stored by the same statement."""
+    return _reserve(actor, _request_of(data), respond, idempotency.claim())
+
+
+def _as_is(view: dict[str, Any]) -> dict[str, Any]:
+    return view
+
+
+def _request_of(data: dict[str, Any]) -> _Request:
     seen: set[str] = set()
     for i, line in enumerate(data["lines"]):
         if line["sku"] in seen:
@@ -79,7 +117,7 @@ def reserve(actor: Principal, data: dict[str, Any]) -> dict[str, Any]:
             )
         seen.add(line["sku"])
     destination = data.get("destination")
-    request = _Request(
+    return _Request(
         order_ref=data["order_ref"],
         skus=[ln["sku"] for ln in data["lines"]],
         quantities=[ln["quantity"] for ln in data["lines"]],
@@ -91,12 +129,31 @@ def reserve(actor: Principal, data: dict[str, Any]) -> dict[str, Any]:
         region=destination["region"].upper() if destination and destination.get("region") else None,
         deliver_by=data.get("deliver_by"),
     )
-    for locked in (False, True):
+
+
+def _reserve(
+    actor: Principal,
+    request: _Request,
+    answer: Callable[[dict[str, Any]], T],
+    claim: idempotency.Claim | None,
+) -> T:
+    start_locked = False
+    if not db.is_sqlite() and not db.in_unit_of_work():
+        try:
+            done = _reserve_in_one_statement(actor, request, answer, claim)
+        except _StalePlan:
+            done, start_locked = None, True
+        if done is not None:
+            return done
+        if claim is not None:
+            raise idempotency.Declined
+    for locked in (True,) if start_locked else (False, True):
         try:
             with UnitOfWork() as uow:
-                view = _reserve(uow.session, actor, request, locked=locked)
+                view = _reserve_in_transaction(uow.session, actor, request, locked=locked)
+                result = answer(view)
                 uow.commit()
-                return view
+                return result
         except _StalePlan:
             continue
     raise AssertionError("a plan made under locks cannot be stale")
@@ -130,11 +187,12 @@ def _sites(s: Session, request: _Request) -> dict[int, allocation.Site]:
     return {r.id: allocation.Site(r.code, r.priority, r.latitude, r.longitude) for r in rows}
 
 
-def _plan_statement(one_warehouse: bool) -> Select[Any]:
+def _plan_statement(one_warehouse: bool, *, draw_id: bool = False) -> Select[Any]:
     """Products, their stock per open warehouse and the lapsed units there, in one query.
 
     Warehouses without a level for the basket's skus have nothing to offer, so allocation only
-    needs the ones this returns.
+    needs the ones this returns. ``draw_id`` adds the next reservation id (PostgreSQL), drawn
+    once per query, for the response made before the reservation is written.
     """
     level_on = levels.c.product_id == products.c.id
     if one_warehouse:
@@ -146,19 +204,23 @@ def _plan_statement(one_warehouse: bool) -> Select[Any]:
             .scalar_subquery(),
         )
     lapsed = holds.lapsed_units(bindparam("now", type_=UTCDateTime()))
+    columns: list[Any] = [
+        products.c.sku,
+        products.c.id,
+        warehouses.c.id,
+        warehouses.c.code,
+        warehouses.c.priority,
+        warehouses.c.latitude,
+        warehouses.c.longitude,
+        warehouses.c.active,
+        levels.c.on_hand - levels.c.reserved,
+        lapsed,
+    ]
+    if draw_id:
+        sequence = func.pg_get_serial_sequence(reservations.name, reservations.c.id.name)
+        columns.append(select(func.nextval(sequence)).scalar_subquery())
     return (
-        select(
-            products.c.sku,
-            products.c.id,
-            warehouses.c.id,
-            warehouses.c.code,
-            warehouses.c.priority,
-            warehouses.c.latitude,
-            warehouses.c.longitude,
-            warehouses.c.active,
-            levels.c.on_hand - levels.c.reserved,
-            lapsed,
-        )
+        select(*columns)
         .select_from(products)
         .outerjoin(levels, level_on)
         .outerjoin(warehouses, warehouses.c.id == levels.c.warehouse_id)
@@ -167,6 +229,7 @@ def _plan_statement(one_warehouse: bool) -> Select[Any]:
 
 
 _PLAN = {one: _plan_statement(one) for one in (False, True)}
+_PLAN_AND_ID = {one: db.DriverRead(_plan_statement(one, draw_id=True)) for one in (False, True)}
 
 _HOLD = (
     update(levels)
@@ -175,6 +238,40 @@ _HOLD = (
     .values(reserved=levels.c.reserved + bindparam("q"), updated_at=bindparam("now"))
     .returning(levels.c.reserved)
 )
+
+#: The migration's ``reserve_stock``; returns the key's earlier record when there is one.
+_RESERVE_STOCK = (
+    f"SELECT {', '.join(idempotency.EARLIER)} FROM reserve_stock("
+    "%(now)s::timestamptz, %(id)s::bigint, %(order_ref)s::text, %(expires_at)s::timestamptz, "
+    "%(warehouse_id)s::integer, %(latitude)s::double precision, "
+    "%(longitude)s::double precision, %(region)s::text, %(deliver_by)s::date, "
+    "%(created_by_id)s::integer, %(created_by)s::text, %(products)s::integer[], "
+    "%(warehouses)s::integer[], %(line_nos)s::integer[], %(quantities)s::integer[], "
+    "%(lock)s::bigint, %(scope)s::text, %(key)s::text, %(record)s::jsonb)"
+)
+
+
+@dataclass
+class _Stock:
+    """What the optimistic read found: allocation's input, and where holds have lapsed."""
+
+    product_ids: dict[str, int]
+    sites: dict[int, allocation.Site]
+    stock: dict[str, dict[str, int]]
+    lapsed: dict[Key, int]
+
+
+def _stock_of(rows: Iterable[Sequence[Any]]) -> _Stock:
+    found = _Stock({}, {}, defaultdict(dict), {})
+    for sku, p, w, code, priority, lat, lon, active, available, lapsed_units, *_ in rows:
+        found.product_ids[sku] = p
+        if w is None or not active:
+            continue
+        found.sites[w] = allocation.Site(code, priority, lat, lon)
+        found.stock[sku][code] = available + lapsed_units
+        if lapsed_units:
+            found.lapsed[(p, w)] = lapsed_units
+    return found
 
 
 def _unknown_skus(request: _Request, product_ids: dict[str, int]) -> None:
@@ -187,56 +284,14 @@ def _unknown_skus(request: _Request, product_ids: dict[str, int]) -> None:
         raise Invalid("Some lines name products that are not in the catalog.", errors=unknown)
 
 
-def _reserve(s: Session, actor: Principal, request: _Request, *, locked: bool) -> dict[str, Any]:
-    now = db.now()
-    stock: dict[str, dict[str, int]] = defaultdict(dict)
-    lapsed: dict[Key, int] = {}
-    if locked:
-        # Everything under row locks, so the answer is final: the fallback after a lost race.
-        product_ids = dict(
-            s.execute(
-                select(products.c.sku, products.c.id).where(products.c.sku.in_(request.skus))
-            ).all()
-        )
-        _unknown_skus(request, product_ids)
-        sites = _sites(s, request)
-        candidates = [(product_ids[sku], w) for sku in request.skus for w in sites]
-        holds.lock_levels(s, candidates)
-        holds.release_lapsed(s, candidates, now)
-        sku_of = {pid: sku for sku, pid in product_ids.items()}
-        for p, w, available in s.execute(
-            select(
-                levels.c.product_id, levels.c.warehouse_id, levels.c.on_hand - levels.c.reserved
-            ).where(
-                levels.c.product_id.in_(set(product_ids.values())),
-                levels.c.warehouse_id.in_(list(sites)),
-            )
-        ):
-            stock[sku_of[p]][sites[w].code] = available
-    else:
-        # One read for products, warehouses and stock; the UPDATEs below re-check every line.
-        params: dict[str, Any] = {"now": now, "skus": request.skus}
-        if request.warehouse is not None:
-            params["warehouse"] = request.warehouse
-        product_ids = {}
-        sites = {}
-        rows = s.connection().execute(_PLAN[request.warehouse is not None], params).all()
-        for sku, p, w, code, priority, lat, lon, active, available, lapsed_units in rows:
-            product_ids[sku] = p
-            if w is None or not active:
-                continue
-            sites[w] = allocation.Site(code, priority, lat, lon)
-            stock[sku][code] = available + lapsed_units
-            if lapsed_units:
-                lapsed[(p, w)] = lapsed_units
-        _unknown_skus(request, product_ids)
-        if request.warehouse is not None and not sites:
-            sites = _sites(s, request)  # 422 for an unknown or closed warehouse, else no stock
-
+def _allocate(
+    request: _Request, found: _Stock
+) -> tuple[list[allocation.Pick], dict[Key, allocation.Pick]]:
+    """The picks in request order, and the pick of each level; 409 when a line is short."""
     plan = allocation.allocate(
         [allocation.Line(sku, q) for sku, q in zip(request.skus, request.quantities, strict=True)],
-        stock,
-        list(sites.values()),
+        found.stock,
+        list(found.sites.values()),
         request.destination,
     )
     if not plan.ok:
@@ -251,12 +306,162 @@ def _reserve(s: Session, actor: Principal, request: _Request, *, locked: bool) -
             },
             slug="insufficient-stock",
         )
+    site_id = {site.code: w for w, site in found.sites.items()}
+    picks = sorted(plan.picks, key=lambda pk: (pk.line, pk.warehouse))
+    return picks, {(found.product_ids[p.sku], site_id[p.warehouse]): p for p in picks}
 
-    site_id = {site.code: w for w, site in sites.items()}
-    need = {(product_ids[p.sku], site_id[p.warehouse]): p for p in plan.picks}
-    if not locked and any(key in lapsed for key in need):
+
+def _site_of(request: _Request, found: _Stock) -> int | None:
+    """The id of the warehouse the request names, if it names one."""
+    if request.warehouse is None:
+        return None
+    return next(w for w, site in found.sites.items() if site.code == request.warehouse)
+
+
+def _view(
+    reservation_id: int,
+    actor: Principal,
+    request: _Request,
+    now: datetime,
+    picks: list[allocation.Pick],
+) -> dict[str, Any]:
+    latitude, longitude = request.destination or (None, None)
+    return {
+        "id": reservation_id,
+        "order_ref": request.order_ref,
+        "status": ACTIVE,
+        "expires_at": now + request.ttl,
+        "created_at": now,
+        "created_by": actor.username,
+        "warehouse": request.warehouse,
+        "destination": destination_of(latitude, longitude, request.region),
+        "deliver_by": request.deliver_by,
+        "reference": reference_of(reservation_id),
+        "closed_at": None,
+        "lines": [
+            {"sku": pick.sku, "quantity": pick.quantity, "warehouse": pick.warehouse}
+            for pick in picks
+        ],
+    }
+
+
+def _reserve_in_one_statement(
+    actor: Principal,
+    request: _Request,
+    answer: Callable[[dict[str, Any]], T],
+    claim: idempotency.Claim | None,
+) -> T | None:
+    """The optimistic attempt in two round trips (PostgreSQL, outside a unit of work).
+
+    None when it cannot be made this way (lapsed holds to release first, or a named warehouse
+    without stock, whose reason the transaction's path tells); ``_StalePlan`` when a level lost
+    its units meanwhile. Either way nothing was changed.
+    """
+    now = db.now()
+    params: dict[str, Any] = {"now": now, "skus": request.skus}
+    if request.warehouse is not None:
+        params["warehouse"] = request.warehouse
+    with db.driver_connection() as conn:
+        rows = conn.rows(_PLAN_AND_ID[request.warehouse is not None], params, repeatable=True)
+        found = _stock_of(rows)
+        _unknown_skus(request, found.product_ids)
+        if request.warehouse is not None and not found.sites:
+            return None
+        picks, need = _allocate(request, found)
+        if any(key in found.lapsed for key in need):
+            return None
+        reservation_id = rows[0][-1]
+        answered = answer(_view(reservation_id, actor, request, now, picks))
+        order = sorted(need)  # the lock order of every writer: (product, warehouse)
+        try:
+            earlier = conn.rows(
+                _RESERVE_STOCK,
+                {
+                    "now": now,
+                    "id": reservation_id,
+                    "order_ref": request.order_ref,
+                    "expires_at": now + request.ttl,
+                    "warehouse_id": _site_of(request, found),
+                    "latitude": request.destination[0] if request.destination else None,
+                    "longitude": request.destination[1] if request.destination else None,
+                    "region": request.region,
+                    "deliver_by": request.deliver_by,
+                    "created_by_id": actor.user_id,
+                    "created_by": actor.username,
+                    "products": [p for p, _ in order],
+                    "warehouses": [w for _, w in order],
+                    "line_nos": [need[key].line for key in order],
+                    "quantities": [need[key].quantity for key in order],
+                    "lock": claim.lock_id if claim else None,
+                    "scope": claim.scope if claim else None,
+                    "key": claim.key if claim else None,
+                    "record": claim.record_json(cast(Response, answered), now) if claim else None,
+                },
+            )
+        except DBAPIError as exc:
+            state = db.sqlstate(exc)
+            if state == STALE_PLAN:
+                raise _StalePlan from None
+            if state == idempotency.IN_FLIGHT and claim is not None:
+                raise claim.in_flight() from None
+            raise
+    if not earlier:
+        # That statement held the units and committed them (the pool is in autocommit).
+        events.availability_changed.send(
+            "inventory", session=None, product_ids={p for p, _ in need}
+        )
+    if claim is None:
+        return answered
+    if earlier:
+        # The key answered before: nothing was written, the earlier response is the answer.
+        return cast(T, claim.answer(earlier[0]))
+    claim.recorded()
+    return answered
+
+
+def _reserve_in_transaction(
+    s: Session, actor: Principal, request: _Request, *, locked: bool
+) -> dict[str, Any]:
+    now = db.now()
+    if locked:
+        # Everything under row locks, so the answer is final: the fallback after a lost race.
+        product_ids = dict(
+            s.execute(
+                select(products.c.sku, products.c.id).where(products.c.sku.in_(request.skus))
+            ).all()
+        )
+        _unknown_skus(request, product_ids)
+        sites = _sites(s, request)
+        candidates = [(product_ids[sku], w) for sku in request.skus for w in sites]
+        holds.lock_levels(s, candidates)
+        holds.release_lapsed(s, candidates, now)
+        sku_of = {pid: sku for sku, pid in product_ids.items()}
+        found = _Stock(product_ids, sites, defaultdict(dict), {})
+        for p, w, available in s.execute(
+            select(
+                levels.c.product_id, levels.c.warehouse_id, levels.c.on_hand - levels.c.reserved
+            ).where(
+                levels.c.product_id.in_(set(product_ids.values())),
+                levels.c.warehouse_id.in_(list(sites)),
+            )
+        ):
+            found.stock[sku_of[p]][sites[w].code] = available
+    else:
+        # One read for products, warehouses and stock; the UPDATEs below re-check every line.
+        params: dict[str, Any] = {"now": now, "skus": request.skus}
+        if request.warehouse is not None:
+            params["warehouse"] = request.warehouse
+        found = _stock_of(s.connection().execute(_PLAN[request.warehouse is not None], params))
+        _unknown_skus(request, found.product_ids)
+        if request.warehouse is not None and not found.sites:
+            # 422 for an unknown or closed warehouse, else no stock there
+            found.sites = _sites(s, request)
+
+    picks, need = _allocate(request, found)
+    lapsed = [key for key in need if key in found.lapsed]
+    if lapsed:
         holds.lock_levels(s, need)
-        holds.release_lapsed(s, [key for key in need if key in lapsed], now)
+        holds.release_lapsed(s, lapsed, now)
     conn = s.connection()
     for (p, w), pick in sorted(need.items()):
         held = conn.execute(_HOLD, {"p": p, "w": w, "q": pick.quantity, "now": now}).first()
@@ -270,7 +475,7 @@ def _reserve(s: Session, actor: Principal, request: _Request, *, locked: bool) -
             order_ref=request.order_ref,
             status=ACTIVE,
             expires_at=now + request.ttl,
-            warehouse_id=site_id[request.warehouse] if request.warehouse else None,
+            warehouse_id=_site_of(request, found),
             destination_latitude=request.destination[0] if request.destination else None,
             destination_longitude=request.destination[1] if request.destination else None,
             destination_region=request.region,
@@ -297,21 +502,4 @@ def _reserve(s: Session, actor: Principal, request: _Request, *, locked: bool) -
             for (p, w), pick in need.items()
         ],
     )
-    latitude, longitude = request.destination or (None, None)
-    return {
-        "id": reservation_id,
-        "order_ref": request.order_ref,
-        "status": ACTIVE,
-        "expires_at": now + request.ttl,
-        "created_at": now,
-        "created_by": actor.username,
-        "warehouse": request.warehouse,
-        "destination": destination_of(latitude, longitude, request.region),
-        "deliver_by": request.deliver_by,
-        "reference": reference_of(reservation_id),
-        "closed_at": None,
-        "lines": [
-            {"sku": pick.sku, "quantity": pick.quantity, "warehouse": pick.warehouse}
-            for pick in sorted(plan.picks, key=lambda pk: (pk.line, pk.warehouse))
-        ],
-    }
+    return _view(reservation_id, actor, request, now, picks)

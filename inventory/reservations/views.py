@@ -1,16 +1,22 @@
-"""The "Holds" page: what reservations tie up in each warehouse, and until when."""
+"""The "Holds" page (what reservations tie up in each warehouse, and until when) and the list of
+reservations a person may read."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import Blueprint, Flask, abort, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from accounts.auth import require_page_role
 from core import db
 from core.i18n import N_
+from core.listing import csv_response, parse_list
 from core.problems import Forbidden, Invalid
 from core.web import register_nav
+from inventory.reservations import listing as reservation_list
 from inventory.reservations.overview import holds_overview
 
 bp = Blueprint("holds_web", __name__, template_folder="templates")
@@ -45,6 +51,50 @@ def holds() -> ResponseReturnValue:
     )
 
 
+@bp.get("/reservations")
+@login_required
+def reservations() -> ResponseReturnValue:
+    """Reservations by order: staff see those in their warehouses, storefronts their own."""
+    principal = require_page_role(*reservation_list.RESERVATION_READERS)
+    codes = reservation_list.warehouses_for(principal)
+    listing = parse_list(reservation_list.RESERVATION_LIST, request.args, _choices(codes))
+    return render_template(
+        "inventory/reservations.html",
+        listing=listing,
+        page=reservation_list.reservation_page(principal, listing),
+        codes=codes,
+        statuses=reservation_list.RESERVATION_STATUS_CHOICES,
+        status_labels=RESERVATION_STATUS_LABELS,
+    )
+
+
+@bp.get("/reservations/export.csv")
+@login_required
+def reservations_export() -> ResponseReturnValue:
+    principal = require_page_role(*reservation_list.RESERVATION_READERS)
+    choices = _choices(reservation_list.warehouses_for(principal))
+    listing = parse_list(reservation_list.RESERVATION_LIST, request.args, choices, strict=True)
+    return csv_response(
+        listing,
+        reservation_list.RESERVATION_CSV_HEADER,
+        reservation_list.reservation_rows(principal, listing),
+    )
+
+
+def _choices(codes: list[str]) -> dict[str, Any]:
+    """A warehouse outside the person's own is not a choice: it is said so, not shown empty."""
+    return {"warehouse": set(codes), "status": reservation_list.RESERVATION_STATUS_CHOICES}
+
+
+#: What each reservation status reads as on the page.
+RESERVATION_STATUS_LABELS = {
+    "active": N_("active"),
+    "committed": N_("committed"),
+    "released": N_("released"),
+    "expired": N_("expired"),
+}
+
+
 @bp.app_template_filter("time_left")
 def time_left(seconds: float) -> str:
     """A short "in 4 min" for an expiry, precise enough for a page that is reloaded."""
@@ -67,5 +117,14 @@ def init_app(app: Flask) -> None:
         roles=("warehouse",),
         icon="hourglass-split",
         order=15,
+        group=N_("Stock"),
+    )
+    register_nav(
+        app,
+        N_("Reservations"),
+        "holds_web.reservations",
+        roles=reservation_list.RESERVATION_READERS,
+        icon="cart-check",
+        order=16,
         group=N_("Stock"),
     )

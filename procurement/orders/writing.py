@@ -9,20 +9,24 @@ are refused before anything is written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from accounts import audit
 from accounts.principal import Principal
-from core.api import keyset_page
+from core.api import AnySelect, keyset_page
 from core.db import UnitOfWork, moment, read_only, retry_on_conflict, utcnow
+from core.listing import ListQuery, ListSpec, Page, matching, page_of, stream, within
 from core.problems import Invalid, NotFound
-from inventory.models import Product, Warehouse
+from inventory.catalog import products_by_skus
+from inventory.models import Warehouse
 from procurement import suppliers
 from procurement.models import (
     PurchaseOrder,
@@ -30,6 +34,7 @@ from procurement.models import (
     PurchaseOrderLine,
     Supplier,
     SupplierItem,
+    po_number,
 )
 from procurement.orders.changes import (
     BUYERS,
@@ -41,7 +46,7 @@ from procurement.orders.changes import (
     touch,
 )
 from procurement.orders.pricing import amount, quantity_problems, unit_price_for
-from procurement.orders.workflow import POStatus
+from procurement.orders.workflow import PO_STATUSES, POStatus
 
 # --- reading --------------------------------------------------------------------------------------
 
@@ -90,6 +95,146 @@ def list_orders(args: dict[str, Any], viewer: Principal | None = None) -> tuple[
         )
 
 
+# --- the purchase orders page ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    status: str | None = None
+    #: Supplier and warehouse codes, and the username of whoever wrote the order.
+    supplier: str | None = None
+    warehouse: str | None = None
+    created_by: str | None = None
+
+
+ORDER_STATUS_CHOICES = PO_STATUSES
+
+_LINES = (
+    select(func.count(PurchaseOrderLine.id))
+    .where(PurchaseOrderLine.order_id == PurchaseOrder.id)
+    .correlate(PurchaseOrder)
+    .scalar_subquery()
+)
+
+ORDER_LIST = ListSpec(
+    name="purchase-orders",
+    filters=OrderFilter,
+    sorts={
+        "number": PurchaseOrder.id,
+        "status": PurchaseOrder.status,
+        "supplier": Supplier.code,
+        "warehouse": Warehouse.code,
+        "lines": _LINES,
+        "total": PurchaseOrder.total,
+        "expected_date": PurchaseOrder.expected_date,
+        "created_at": PurchaseOrder.created_at,
+        "created_by": PurchaseOrder.created_by,
+    },
+    default_sort="-number",
+    tiebreak=(PurchaseOrder.id,),
+    dated=True,
+)
+
+ORDER_CSV_HEADER = (
+    "number",
+    "status",
+    "supplier",
+    "supplier_name",
+    "warehouse",
+    "lines",
+    "total",
+    "currency",
+    "expected_date",
+    "created_by",
+    "created_at_utc",
+)
+
+#: An order number as people type it: "PO-000042", "po42" or "42".
+_NUMBER = re.compile(r"(?:po-?)?0*(\d{1,9})", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    id: int
+    status: str
+    supplier: str
+    supplier_name: str
+    warehouse: str
+    lines: int
+    total: Decimal
+    currency: str
+    expected_date: date | None
+    created_by: str
+    created_at: datetime
+
+    @property
+    def number(self) -> str:
+        return po_number(self.id)
+
+    def csv(self) -> tuple[Any, ...]:
+        return (
+            self.number,
+            self.status,
+            self.supplier,
+            self.supplier_name,
+            self.warehouse,
+            self.lines,
+            self.total,
+            self.currency,
+            self.expected_date,
+            self.created_by,
+            self.created_at,
+        )
+
+
+def _order_list(query: ListQuery[OrderFilter]) -> AnySelect:
+    """Orders matching the query; the search finds a whole order number or part of a supplier's
+    code or name, and the date range applies to when the order was written."""
+    f = query.filters
+    stmt = (
+        select(
+            PurchaseOrder.id,
+            PurchaseOrder.status,
+            Supplier.code.label("supplier"),
+            Supplier.name.label("supplier_name"),
+            Warehouse.code.label("warehouse"),
+            _LINES.label("lines"),
+            PurchaseOrder.total,
+            PurchaseOrder.currency,
+            PurchaseOrder.expected_date,
+            PurchaseOrder.created_by,
+            PurchaseOrder.created_at,
+        )
+        .join(Supplier, Supplier.id == PurchaseOrder.supplier_id)
+        .join(Warehouse, Warehouse.id == PurchaseOrder.warehouse_id)
+    )
+    if f.status:
+        stmt = stmt.where(PurchaseOrder.status == f.status)
+    if f.supplier:
+        stmt = stmt.where(Supplier.code == f.supplier)
+    if f.warehouse:
+        stmt = stmt.where(Warehouse.code == f.warehouse)
+    if f.created_by:
+        stmt = stmt.where(PurchaseOrder.created_by == f.created_by)
+    found = matching(query, Supplier.code, Supplier.name)
+    if found is not None:
+        number = _NUMBER.fullmatch(query.search or "")
+        if number:
+            found = or_(found, PurchaseOrder.id == int(number.group(1)))
+        stmt = stmt.where(found)
+    return within(stmt, query, PurchaseOrder.created_at)
+
+
+def order_page(query: ListQuery[OrderFilter]) -> Page[OrderRow]:
+    with read_only() as s:
+        return page_of(s, _order_list(query), query, lambda r: OrderRow(*r))
+
+
+def order_rows(query: ListQuery[OrderFilter]) -> Iterator[Sequence[Any]]:
+    """Every order of the query in ``ORDER_CSV_HEADER``'s columns, read in batches."""
+    return stream(_order_list(query), query, lambda r: OrderRow(*r).csv())
+
+
 def delivery_warehouses() -> list[Warehouse]:
     """The warehouses a new order may be delivered to: the active ones, by code."""
     with read_only() as s:
@@ -105,8 +250,7 @@ def _build_lines(
     s: Session, supplier: Supplier, lines: Sequence[dict[str, Any]]
 ) -> list[PurchaseOrderLine]:
     """Price each line from the price list (breaks applied) and check MOQ and pack size."""
-    skus = [line["sku"] for line in lines]
-    products = {p.sku: p for p in s.scalars(select(Product).where(Product.sku.in_(skus)))}
+    products = products_by_skus(s, [line["sku"] for line in lines])
     items = {
         i.product_id: i
         for i in s.scalars(
@@ -119,17 +263,18 @@ def _build_lines(
     }
     errors: dict[str, list[str]] = {}
     built: list[PurchaseOrderLine] = []
-    seen: dict[str, int] = {}
+    seen: dict[int, int] = {}
     for i, line in enumerate(lines):
         sku, qty = line["sku"], line["quantity"]
         product = products.get(sku)
         if product is None:
             errors[f"lines.{i}.sku"] = [f"unknown sku {sku}"]
             continue
-        if sku in seen:
-            errors[f"lines.{i}.sku"] = [f"{sku} is on line {seen[sku]} already"]
+        sku = product.sku
+        if product.id in seen:
+            errors[f"lines.{i}.sku"] = [f"{sku} is on line {seen[product.id]} already"]
             continue
-        seen[sku] = i
+        seen[product.id] = i
         item = items.get(product.id)
         if item is None:
             errors[f"lines.{i}.sku"] = [f"{sku} is not on {supplier.code}'s price list"]

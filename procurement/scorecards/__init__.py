@@ -6,8 +6,12 @@ gathers the history from the database and stores the latest grade on the supplie
 from __future__ import annotations
 
 from procurement.scorecards.services import (
+    COMPARED_FIGURES,
+    Comparison,
     SupplierScorecard,
     card_view,
+    compare,
+    comparison_view,
     compute,
     rescore,
     rescore_all,
@@ -15,8 +19,12 @@ from procurement.scorecards.services import (
 )
 
 __all__ = [
+    "COMPARED_FIGURES",
+    "Comparison",
     "SupplierScorecard",
     "card_view",
+    "compare",
+    "comparison_view",
     "compute",
     "rescore",
     "rescore_all",

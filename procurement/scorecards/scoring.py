@@ -46,6 +46,8 @@ class Delivery:
     sku: str
     accepted: int
     rejected: int = 0
+    #: The receipt it came with; lines of one receipt are one delivery. None: one per day.
+    receipt: int | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,11 @@ class Scorecard:
     components: dict[str, float]
     score: float | None
     grade: str | None
+    #: How much evidence stands behind each figure: deliveries (receipts) of the counted
+    #: orders, orders with a lead time, and items priced against other suppliers.
+    deliveries: int = 0
+    lead_time_orders: int = 0
+    priced_items: int = 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -157,6 +164,18 @@ def lead_time_days(order: Order) -> int | None:
 
 def price_index(quotes: Iterable[PriceQuote], ordered: Mapping[str, int]) -> float | None:
     """Own price / median of the others', weighted by quantity ordered (equal weights if none)."""
+    ratios = _price_ratios(quotes, ordered)
+    if not ratios:
+        return None
+    total_weight = sum(w for _, w in ratios)
+    if total_weight == 0:
+        return sum(r for r, _ in ratios) / len(ratios)
+    return sum(r * w for r, w in ratios) / total_weight
+
+
+def _price_ratios(
+    quotes: Iterable[PriceQuote], ordered: Mapping[str, int]
+) -> list[tuple[float, float]]:
     ratios: list[tuple[float, float]] = []
     for q in quotes:
         if not q.others or q.own <= 0:
@@ -165,12 +184,7 @@ def price_index(quotes: Iterable[PriceQuote], ordered: Mapping[str, int]) -> flo
         if market <= 0:
             continue
         ratios.append((float(q.own / market), float(ordered.get(q.sku, 0))))
-    if not ratios:
-        return None
-    total_weight = sum(w for _, w in ratios)
-    if total_weight == 0:
-        return sum(r for r, _ in ratios) / len(ratios)
-    return sum(r * w for r, w in ratios) / total_weight
+    return ratios
 
 
 # --------------------------------------------------------------------------------------------------
@@ -222,6 +236,11 @@ def scorecard(
     lt_mean = statistics.fmean(lead_times) if lead_times else None
     lt_std = statistics.stdev(lead_times) if len(lead_times) >= 2 else None
     index = price_index(quotes, ordered) if n else None
+    receipts = {
+        (o.reference, d.receipt if d.receipt is not None else d.on)
+        for o in counted
+        for d in o.deliveries
+    }
 
     components: dict[str, float] = {}
     if n:
@@ -255,7 +274,23 @@ def scorecard(
         components=components,
         score=score,
         grade=grade_of(score, rules, n),
+        deliveries=len(receipts),
+        lead_time_orders=len(lead_times),
+        priced_items=len(_price_ratios(quotes, ordered)) if n else 0,
     )
+
+
+def best(values: Sequence[float | None], *, higher: bool) -> set[int]:
+    """Positions of the best of figures compared side by side (all of them on a tie).
+
+    Nothing is best with fewer than two figures to compare: one supplier's rate alone beats
+    nobody.
+    """
+    known = [(i, v) for i, v in enumerate(values) if v is not None]
+    if len(known) < 2:
+        return set()
+    top = max(v for _, v in known) if higher else min(v for _, v in known)
+    return {i for i, v in known if abs(v - top) <= 1e-9}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ latest grade on the supplier so lists can show it and a fall to D can raise a fl
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -19,7 +20,8 @@ from sqlalchemy.orm import Session
 from accounts import audit
 from accounts.principal import SYSTEM
 from core.db import UnitOfWork, read_only, utcnow
-from core.problems import NotFound
+from core.problems import Invalid, NotFound
+from inventory.catalog import product_by_sku
 from inventory.models import Product
 from procurement.models import (
     PurchaseOrder,
@@ -93,9 +95,10 @@ def history(s: Session, supplier_id: int, since: date) -> list[scoring.Order]:
     ):
         lines[order_id].append(scoring.OrderLine(sku, quantity))
     deliveries: dict[int, list[scoring.Delivery]] = defaultdict(list)
-    for order_id, received_at, sku, accepted, rejected in s.execute(
+    for order_id, receipt_id, received_at, sku, accepted, rejected in s.execute(
         select(
             Receipt.order_id,
+            Receipt.id,
             Receipt.received_at,
             Product.sku,
             ReceiptLine.accepted,
@@ -107,7 +110,9 @@ def history(s: Session, supplier_id: int, since: date) -> list[scoring.Order]:
         .where(Receipt.order_id.in_(wanted))
         .order_by(Receipt.id)
     ):
-        deliveries[order_id].append(scoring.Delivery(received_at.date(), sku, accepted, rejected))
+        deliveries[order_id].append(
+            scoring.Delivery(received_at.date(), sku, accepted, rejected, receipt_id)
+        )
     return [
         scoring.Order(
             reference=po_number(order_id),
@@ -273,4 +278,178 @@ def card_view(card: scoring.Scorecard) -> dict[str, Any]:
         "components": {k: round(100 * v, 1) for k, v in card.components.items()},
         "score": card.score,
         "grade": card.grade,
+        "deliveries": card.deliveries,
+        "lead_time_orders": card.lead_time_orders,
+        "priced_items": card.priced_items,
+    }
+
+
+# --- side by side ---------------------------------------------------------------------------------
+
+#: The rows of a comparison: the figure, and whether more of it is better.
+COMPARED_FIGURES: tuple[tuple[str, bool], ...] = (
+    ("on_time_rate", True),
+    ("in_full_rate", True),
+    ("reject_rate", False),
+    ("lead_time_mean_days", False),
+    ("lead_time_std_days", False),
+    ("price_index", False),
+    ("unit_price", False),
+    ("score", True),
+)
+#: A product may have many approved suppliers; a side-by-side table stays readable up to this.
+MAX_FOR_PRODUCT = 12
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What the supplier's price list quotes for the compared item."""
+
+    unit_price: Decimal
+    currency: str
+    moq: int
+    pack_size: int
+    lead_time_days: int
+
+
+@dataclass(frozen=True)
+class Compared:
+    supplier: Supplier
+    card: scoring.Scorecard
+    offer: Offer | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    sku: str | None
+    product_name: str | None
+    days: int
+    suppliers: list[Compared]
+    #: Figure -> positions in ``suppliers`` holding its best value (empty: nothing to compare).
+    best: dict[str, set[int]]
+    #: Unit prices in different currencies are shown but not ranked.
+    mixed_currencies: bool
+
+
+def compare(
+    codes: Sequence[str],
+    sku: str | None = None,
+    *,
+    days: int | None = None,
+    as_of: date | None = None,
+) -> Comparison:
+    """Scorecards of the named suppliers (or of every approved one listing ``sku``) side by side.
+
+    With an item, each supplier's price list line for it is shown too, so a buyer choosing where
+    to order sees reliability and price together.
+    """
+    days = days or current_app.config["SCORECARD_DAYS"]
+    as_of = as_of or utcnow().date()
+    with read_only() as s:
+        product = None
+        if sku:
+            try:
+                product = product_by_sku(s, sku)
+            except NotFound as missing:
+                raise Invalid(missing.detail, errors=missing.errors) from None
+        if codes:
+            found = {x.code: x for x in s.scalars(select(Supplier).where(Supplier.code.in_(codes)))}
+            unknown = [c for c in codes if c not in found]
+            if unknown:
+                raise Invalid(
+                    "Some suppliers do not exist.",
+                    errors={"supplier": [f"unknown supplier {c}" for c in unknown]},
+                )
+            chosen = [found[c] for c in dict.fromkeys(codes)]
+        elif product is not None:
+            chosen = list(
+                s.scalars(
+                    select(Supplier)
+                    .join(SupplierItem, SupplierItem.supplier_id == Supplier.id)
+                    .where(
+                        SupplierItem.product_id == product.id,
+                        SupplierItem.active.is_(True),
+                        Supplier.status == SupplierStatus.APPROVED.value,
+                    )
+                    .order_by(Supplier.code)
+                    .limit(MAX_FOR_PRODUCT)
+                )
+            )
+            if not chosen:
+                raise Invalid(
+                    f"No approved supplier lists {product.sku}.",
+                    errors={"sku": [f"no approved supplier lists {product.sku}"]},
+                )
+        else:
+            raise Invalid(
+                "Name the suppliers to compare, or an item.",
+                errors={"supplier": ["name 2 to 4 suppliers, or an item"]},
+            )
+        offers: dict[int, Offer] = {}
+        if product is not None:
+            for item in s.scalars(
+                select(SupplierItem).where(
+                    SupplierItem.product_id == product.id,
+                    SupplierItem.active.is_(True),
+                    SupplierItem.supplier_id.in_([x.id for x in chosen]),
+                )
+            ):
+                offers[item.supplier_id] = Offer(
+                    item.unit_price,
+                    item.currency,
+                    item.moq,
+                    item.pack_size,
+                    item.lead_time_days
+                    if item.lead_time_days is not None
+                    else item.supplier.default_lead_time_days,
+                )
+        rows = [
+            Compared(x, compute(s, x, days=days, quarters=0, as_of=as_of).card, offers.get(x.id))
+            for x in chosen
+        ]
+    currencies = {o.currency for o in offers.values()}
+    best: dict[str, set[int]] = {}
+    for figure, higher in COMPARED_FIGURES:
+        if figure == "unit_price":
+            values = [float(r.offer.unit_price) if r.offer else None for r in rows]
+            best[figure] = set() if len(currencies) > 1 else scoring.best(values, higher=higher)
+        else:
+            best[figure] = scoring.best([getattr(r.card, figure) for r in rows], higher=higher)
+    return Comparison(
+        sku=product.sku if product else None,
+        product_name=product.name if product else None,
+        days=days,
+        suppliers=rows,
+        best=best,
+        mixed_currencies=len(currencies) > 1,
+    )
+
+
+def comparison_view(comparison: Comparison) -> dict[str, Any]:
+    """The comparison as the API sends it: best values named by supplier code."""
+    codes = [r.supplier.code for r in comparison.suppliers]
+    return {
+        "sku": comparison.sku,
+        "name": comparison.product_name,
+        "days": comparison.days,
+        "suppliers": [
+            {
+                "supplier": r.supplier.code,
+                "name": r.supplier.name,
+                "status": r.supplier.status,
+                "offer": None
+                if r.offer is None
+                else {
+                    "unit_price": r.offer.unit_price,
+                    "currency": r.offer.currency,
+                    "moq": r.offer.moq,
+                    "pack_size": r.offer.pack_size,
+                    "lead_time_days": r.offer.lead_time_days,
+                },
+                **card_view(r.card),
+            }
+            for r in comparison.suppliers
+        ],
+        "best": {k: sorted(codes[i] for i in v) for k, v in comparison.best.items()},
+        "mixed_currencies": comparison.mixed_currencies,
     }

@@ -19,6 +19,10 @@ from procurement.suppliers.price_lists import (
 )
 from procurement.suppliers.services import (
     STATUS_ACTIONS,
+    SUPPLIER_CSV_HEADER,
+    SUPPLIER_FILTER_CHOICES,
+    SUPPLIER_LIST,
+    SupplierFilter,
     approved_suppliers,
     change_status,
     create_supplier,
@@ -27,12 +31,18 @@ from procurement.suppliers.services import (
     list_suppliers,
     review,
     supplier_by_code,
+    supplier_page,
+    supplier_rows,
     update_supplier,
 )
 
 __all__ = [
     "STATUS_ACTIONS",
+    "SUPPLIER_CSV_HEADER",
+    "SUPPLIER_FILTER_CHOICES",
+    "SUPPLIER_LIST",
     "ImportOutcome",
+    "SupplierFilter",
     "add_item",
     "approved_suppliers",
     "change_status",
@@ -46,6 +56,8 @@ __all__ = [
     "market_prices",
     "review",
     "supplier_by_code",
+    "supplier_page",
+    "supplier_rows",
     "update_item",
     "update_supplier",
 ]

@@ -19,6 +19,7 @@ from accounts.principal import Principal
 from core.api import keyset_page
 from core.db import UnitOfWork, read_only, retry_on_conflict
 from core.problems import Conflict, Invalid, NotFound
+from inventory.catalog import product_by_sku
 from inventory.models import Product
 from procurement.models import Supplier, SupplierItem, SupplierPriceBreak, SupplierStatus
 from procurement.orders.pricing import PriceBreak, break_problems
@@ -29,10 +30,10 @@ ITEM_FIELDS = ("supplier_sku", "unit_price", "moq", "pack_size", "lead_time_days
 
 
 def _product(s: Session, sku: str, field: str = "sku") -> Product:
-    product = s.scalar(select(Product).where(Product.sku == sku))
-    if product is None:
-        raise Invalid(f"No product with sku {sku}.", errors={field: [f"unknown sku {sku}"]})
-    return product
+    try:
+        return product_by_sku(s, sku, field=field)
+    except NotFound as missing:
+        raise Invalid(missing.detail, errors=missing.errors) from None
 
 
 def _breaks(data: dict[str, Any]) -> list[PriceBreak]:

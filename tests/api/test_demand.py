@@ -217,3 +217,48 @@ def test_only_planners_create_promotions(make_user, world):
     body = {"name": "x", "start": "2030-01-02", "end": "2030-01-02"}
     assert_problem(make_user("buyer").post("/promotions", json=body), 403)
     assert_problem(make_user("storefront").get("/promotions"), 403)
+
+
+def test_a_promotion_names_its_item_in_any_case(planner, make_product, world):
+    make_product(sku="ABC-1")
+    body = {"name": "Any case", "sku": "abc-1", "start": "2030-01-02", "end": "2030-01-03"}
+    r = planner.post("/promotions", json=body)
+    assert r.status_code == 201, r.json
+    assert r.json["sku"] == "ABC-1"
+    assert [p["id"] for p in planner.get("/promotions?sku=abc-1").json["items"]] == [r.json["id"]]
+
+
+def test_planners_replace_and_withdraw_promotions_and_the_audit_log_keeps_both(
+    planner, admin, make_user, world
+):
+    body = {"name": "Spring sale", "sku": "A", "start": "2030-03-01", "end": "2030-03-07"}
+    promo = planner.post("/promotions", json=body).json
+    changed = {**body, "sku": "B", "warehouses": ["W2"], "end": "2030-03-10", "discount": 0.1}
+    r = planner.put(f"/promotions/{promo['id']}", json=changed)
+    assert r.status_code == 200, r.json
+    assert (r.json["sku"], r.json["warehouses"], r.json["end"]) == ("B", ["W2"], "2030-03-10")
+    assert planner.get(f"/promotions/{promo['id']}").json == r.json
+
+    # A replacement is checked exactly like a new promotion, and a refused one changes nothing.
+    bad = planner.put(f"/promotions/{promo['id']}", json={**changed, "end": "2030-02-01"})
+    assert_problem(bad, 422, "end")
+    assert planner.get(f"/promotions/{promo['id']}").json["end"] == "2030-03-10"
+    assert_problem(make_user("viewer").put(f"/promotions/{promo['id']}", json=changed), 403)
+    assert_problem(make_user("buyer").delete(f"/promotions/{promo['id']}"), 403)
+
+    assert planner.delete(f"/promotions/{promo['id']}").status_code == 204
+    assert_problem(planner.get(f"/promotions/{promo['id']}"), 404)
+    assert_problem(planner.delete(f"/promotions/{promo['id']}"), 404)
+    assert planner.get("/promotions").json["items"] == []
+
+    entries = admin.get("/audit", query_string={"object_type": "promotion"}).json["items"]
+    by_action = {e["action"]: e for e in entries}
+    assert set(by_action) == {"promotion.create", "promotion.update", "promotion.delete"}
+    assert by_action["promotion.update"]["before"] == {
+        "sku": "A",
+        "warehouses": [],
+        "end": "2030-03-07",
+        "discount": None,
+    }
+    assert by_action["promotion.delete"]["before"]["sku"] == "B"
+    assert all(e["actor"] == planner.username for e in entries)

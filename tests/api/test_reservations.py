@@ -67,6 +67,27 @@ def test_a_reservation_holds_the_units_and_says_where(storefront, world, clock, 
     check_invariants()
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"warehouse": "BJ1", "destination": {**BJ, "region": "north"}, "deliver_by": "2026-12-24"},
+        {"destination": {"region": "south"}, "ttl_seconds": 61},
+    ],
+)
+def test_the_created_reservation_reads_back_the_same(storefront, world, extra):
+    """The 201 is written without the response schema; reading it back goes through it."""
+    r = reserve(storefront, {"A": 2, "B": 1}, **extra)
+    assert r.status_code == 201, r.json
+    assert storefront.get(f"/reservations/{r.json['id']}").json == r.json
+    assert r.json["deliver_by"] == extra.get("deliver_by")
+    assert r.json["destination"] == (
+        {**extra["destination"], "region": extra["destination"]["region"].upper()}
+        if "destination" in extra
+        else None
+    )
+
+
 def test_ttl_seconds_sets_the_expiry(storefront, world, clock):
     body = reserve(storefront, {"A": 1}, ttl_seconds=120).json
     assert (datetime.fromisoformat(body["expires_at"]) - clock.now).total_seconds() == 120

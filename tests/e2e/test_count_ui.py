@@ -38,8 +38,8 @@ def test_a_count_sheet_posts_adjustments_and_shows_in_the_audit_log(shelf, brows
     open_page(page, "Stock", "Cycle count")
     page.fill("#sheet", "BOLT-10, 30\nNUT-10, lots\n")
     page.click("[data-testid=post-count]")
-    page.wait_for_selector(".alert")
-    assert "line 2" in page.inner_text(".alert")
+    page.wait_for_selector("[data-testid=sheet-errors]")
+    assert "line 2" in page.inner_text("[data-testid=sheet-errors]")
 
     page.context.clear_cookies()
     login(page, shelf.url, "ada", "pw-ada-12345")

@@ -57,3 +57,34 @@ def test_a_failing_statement_raises_sqlalchemys_error_and_is_not_repeated(app):
         assert not isinstance(raised.value, OperationalError)
         assert "division by zero" in str(raised.value)
         assert read.rows({"zero": 1}) == [(1,)]
+
+
+@pytest.mark.parametrize("threshold", [5, None])
+def test_prepares_only_when_the_threshold_allows(database_url, threshold):
+    """``DB_PREPARE_THRESHOLD=none`` (PgBouncer's transaction pooling): nothing stays prepared."""
+    from app import create_app
+
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "TESTING": True,
+            "LOG_LEVEL": "WARNING",
+            "DB_PREPARE_THRESHOLD": threshold,
+            "DB_POOL_SIZE": 1,
+        }
+    )
+    read = db.DriverRead(STATEMENT)
+    try:
+        with app.app_context():
+            for _ in range(3):
+                assert read.rows(PARAMS)[0][0] == PARAMS["word"]
+            with db._read_engine().connect() as conn:
+                prepared = conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_prepared_statements "
+                        "WHERE name LIKE 'stockroom_read_%'"
+                    )
+                ).scalar()
+        assert (prepared == 1) is (threshold is not None), prepared
+    finally:
+        db.dispose(app)

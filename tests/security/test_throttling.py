@@ -59,3 +59,36 @@ def test_showing_the_form_is_not_counted(app, people):
     for _ in range(50):
         assert client.get("/login").status_code == 200
     assert attempt(client, "carol", "pw-carol-123").status_code == 302
+
+
+@pytest.mark.parametrize("app_config", [{"TRUSTED_PROXIES": 1}])
+def test_behind_a_load_balancer_each_client_is_counted_on_its_own(app, people):
+    """Every request arrives from the balancer; its X-Forwarded-For names the client."""
+    client = app.test_client()
+
+    def via_balancer(username: str, password: str, client_address: str):
+        return client.post(
+            "/login",
+            data={"username": username, "password": password},
+            headers={**JSON, "X-Forwarded-For": client_address},
+            environ_base={"REMOTE_ADDR": "10.0.0.2"},
+        )
+
+    for i in range(30):
+        via_balancer(f"nobody{i}", "wrong", "203.0.113.9")
+    assert via_balancer("nobody", "wrong", "203.0.113.9").status_code == 429
+    assert via_balancer("carol", "pw-carol-123", "192.0.2.44").status_code == 302
+
+
+def test_without_trusted_proxies_a_forged_forwarded_header_changes_nothing(app, people):
+    client = app.test_client()
+    statuses = [
+        client.post(
+            "/login",
+            data={"username": f"nobody{i}", "password": "wrong"},
+            headers={**JSON, "X-Forwarded-For": f"198.51.100.{i}"},
+            environ_base={"REMOTE_ADDR": "203.0.113.50"},
+        ).status_code
+        for i in range(1, 30)
+    ]
+    assert 429 in statuses

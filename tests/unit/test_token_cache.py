@@ -54,3 +54,17 @@ def test_a_check_that_started_before_a_revocation_is_not_kept():
     assert cache.get("srk_alice") is None
     cache.put("srk_alice", ALICE, cache.generation)
     assert cache.get("srk_alice") == ALICE
+
+
+def test_an_expiring_token_is_not_trusted_past_its_end():
+    from datetime import UTC, datetime, timedelta
+
+    ticker = Ticker()
+    cache = TokenCache(5, clock=ticker)
+    now = datetime(2026, 3, 2, tzinfo=UTC)
+    cache.put("h1", ALICE, expires_at=now + timedelta(seconds=2), now=now)
+    assert cache.get("h1") == ALICE
+    ticker.t += 2
+    assert cache.get("h1") is None
+    cache.put("h2", BOB, expires_at=now, now=now)
+    assert cache.get("h2") is None
