@@ -52,21 +52,33 @@ def _bearer_principal() -> Principal:
     scheme, _, secret = header.partition(" ")
     if not header:
         raise Unauthorized("Send an API token as `Authorization: Bearer <token>`.")
-    if scheme.lower() != "bearer" or not secret.strip() or " " in secret.strip():
-        raise Unauthorized("The Authorization header must be `Bearer <token>`.")
     secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret or " " in secret:
+        raise Unauthorized("The Authorization header must be `Bearer <token>`.")
     cache = token_cache.cache()
-    digest = services.hash_token(secret)
-    principal = cache.get(digest) if cache is not None else None
-    if principal is not None:
-        return principal
+    if cache is None:
+        return _check_token(secret).principal
+    known = cache.get(secret)
+    if known is not None:
+        return known
+    generation = cache.generation
+    checked = _check_token(secret)
+    cache.put(
+        secret,
+        checked.principal,
+        generation,
+        expires_at=checked.expires_at,
+        now=db.utcnow(),
+    )
+    return checked.principal
+
+
+def _check_token(secret: str) -> services.CheckedToken:
     with db.read_only() as s:
         checked = services.check_token(s, secret)
     if checked is None:
         raise Unauthorized("The token is unknown, expired or has been revoked.")
-    if cache is not None:
-        cache.put(digest, checked.principal, expires_at=checked.expires_at, now=db.utcnow())
-    return checked.principal
+    return checked
 
 
 def current_principal() -> Principal:
@@ -113,10 +125,18 @@ def authenticates_itself(view: Callable[P, T]) -> Callable[P, T]:
 
 
 def _view_authenticates_itself() -> bool:
-    view = current_app.view_functions.get(request.endpoint or "")
-    view_class = getattr(view, "view_class", None)
-    handler = getattr(view_class, request.method.lower(), None) if view_class else view
-    return bool(getattr(handler, "_authenticates_itself", False))
+    """Whether this request's view proves its caller itself; looked up once per view and method."""
+    key = (request.endpoint or "", request.method)
+    known: dict[tuple[str, str], bool] = current_app.extensions.setdefault(
+        "stockroom.self_authenticating", {}
+    )
+    found = known.get(key)
+    if found is None:
+        view = current_app.view_functions.get(key[0])
+        view_class = getattr(view, "view_class", None)
+        handler = getattr(view_class, key[1].lower(), None) if view_class else view
+        found = known[key] = bool(getattr(handler, "_authenticates_itself", False))
+    return found
 
 
 def _authenticate_api_request() -> None:

@@ -12,9 +12,15 @@ and drives it with ``wrk`` at ``--connections`` concurrent keep-alive connection
 3. the same GET at 4 connections: the service's latency without 64 clients queueing for 2 cores;
 4. ``POST /api/v1/availability`` with a 1,000-sku basket on one connection (latency of a batch).
 
-It prints throughput and p50/p99 latency for each, the ratio of (2) to (1), and the targets
-(ratio >= 0.6, p99 <= 15 ms, 1,000-sku batch <= 20 ms). The load generator runs on the same
-machine as gunicorn and PostgreSQL and competes with them for the same cores; the figures say so.
+It prints throughput and p50/p99 latency for each, the ratio of (2) to (1), and checks the
+targets: throughput ratio >= 0.5 and 1,000-sku batch p50 <= 10 ms; it exits with status 1 when one
+is missed or a request failed. The p99 of (2) is printed for information: at 64 connections on
+two cores it measures queueing more than the service. The load generator runs on the same machine
+as gunicorn and PostgreSQL and competes with them for the same cores; the figures say so.
+
+The tables are analysed after seeding, as autovacuum does within a minute in a running
+installation; ``AVAILABILITY_CACHE_SECONDS`` is whatever the environment says (off by default),
+and ``--cache-seconds`` sets it for the server.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from dataclasses import dataclass
 
 from _setup import (
     add_holds,
+    analyze,
     gunicorn,
     seed,
     server_cpu_seconds,
@@ -39,9 +46,8 @@ from _setup import (
     throwaway_database,
 )
 
-TARGET_RATIO = 0.6
-TARGET_P99_MS = 15.0
-TARGET_BATCH_MS = 20.0
+TARGET_RATIO = 0.5
+TARGET_BATCH_P50_MS = 10.0
 
 
 @dataclass
@@ -127,7 +133,7 @@ wrk.body = "{body}"
 
 
 def alternate(
-    first: dict[str, object], second: dict[str, object], rounds: int
+    first: dict[str, object], second: dict[str, object], rounds: int, server: tuple[str, str]
 ) -> tuple[WrkResult, WrkResult, list[float]]:
     """Measure two loads in alternating short rounds and combine them.
 
@@ -137,19 +143,19 @@ def alternate(
     """
     a_runs, b_runs, ratios = [], [], []
     for _ in range(rounds):
-        a = metered(first)
-        b = metered(second)
+        a = metered(first, server)
+        b = metered(second, server)
         a_runs.append(a)
         b_runs.append(b)
         ratios.append(b.requests_per_second / a.requests_per_second)
     return _combine(a_runs), _combine(b_runs), ratios
 
 
-def metered(load: dict[str, object]) -> WrkResult:
-    """A wrk run with the server-side CPU it cost."""
-    app_before, database_before = server_cpu_seconds()
+def metered(load: dict[str, object], server: tuple[str, str]) -> WrkResult:
+    """A wrk run with the CPU it cost this server (base URL, database URL) and its database."""
+    app_before, database_before = server_cpu_seconds(*server)
     result = run_wrk(**load)  # type: ignore[arg-type]
-    app_after, database_after = server_cpu_seconds()
+    app_after, database_after = server_cpu_seconds(*server)
     return dataclasses.replace(
         result, app_cpu_s=app_after - app_before, database_cpu_s=database_after - database_before
     )
@@ -194,6 +200,12 @@ def main() -> None:
     parser.add_argument("--skus", type=int, default=5000)
     parser.add_argument("--warehouses", type=int, default=5)
     parser.add_argument("--skus-per-request", type=int, default=3)
+    parser.add_argument(
+        "--cache-seconds",
+        type=float,
+        default=None,
+        help="AVAILABILITY_CACHE_SECONDS for the server (default: the environment's, else off)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
@@ -216,12 +228,22 @@ def main() -> None:
     with throwaway_database("bench_avail") as url:
         skus = seed(url, skus=args.skus, warehouses=args.warehouses, units=50)
         add_holds(url, active=300, lapsed=100, skus=skus)
+        analyze(url)
         token = storefront_token(url)
         print(
             f"  data: {args.skus} skus x {args.warehouses} warehouses, 300 active and 100 lapsed "
             f"holds; {args.skus_per_request} random skus per GET"
         )
-        with gunicorn(url, gunicorn_args) as base:
+        server_env = (
+            {}
+            if args.cache_seconds is None
+            else {"AVAILABILITY_CACHE_SECONDS": str(args.cache_seconds)}
+        )
+        cache = server_env.get("AVAILABILITY_CACHE_SECONDS") or os.environ.get(
+            "AVAILABILITY_CACHE_SECONDS", "0"
+        )
+        print(f"  AVAILABILITY_CACHE_SECONDS={cache}")
+        with gunicorn(url, gunicorn_args, server_env) as base:
             get_script = lua_get(skus, token, args.skus_per_request)
             warm = {"connections": args.connections, "threads": args.wrk_threads, "seconds": 3}
             run_wrk(base + "/healthz", script="", **warm)
@@ -231,6 +253,7 @@ def main() -> None:
                 {"url": base + "/healthz", "script": "", **measure},
                 {"url": base + "/", "script": get_script, **measure},
                 args.rounds,
+                (base, url),
             )
             light = run_wrk(
                 base + "/", script=get_script, connections=4, threads=1, seconds=args.duration
@@ -260,21 +283,20 @@ def main() -> None:
         "a CPU-bound server reaches, unaffected by the host's drifting CPU share)"
     )
     print(
-        f"  availability p99 at {args.connections} connections: {avail.p99_ms:.2f} ms"
-        f"   (target <= {TARGET_P99_MS} ms)"
+        f"  availability p50 {avail.p50_ms:.2f} ms, p99 {avail.p99_ms:.2f} ms at "
+        f"{args.connections} connections (queueing for 2 cores; no target)"
     )
     print(
         f"  1000-sku batch p50 {batch.p50_ms:.2f} ms, p99 {batch.p99_ms:.2f} ms"
-        f"   (target <= {TARGET_BATCH_MS} ms)"
+        f"   (target: p50 <= {TARGET_BATCH_P50_MS} ms)"
     )
     verdicts = {
         "ratio": ratio >= TARGET_RATIO,
-        "p99": avail.p99_ms <= TARGET_P99_MS,
-        "batch": batch.p50_ms <= TARGET_BATCH_MS,
-        "no errors": not (bare.errors or avail.errors or batch.errors),
+        "batch p50": batch.p50_ms <= TARGET_BATCH_P50_MS,
+        "no errors": not (bare.errors or avail.errors or light.errors or batch.errors),
     }
     print("  " + ", ".join(f"{k}: {'met' if ok else 'MISSED'}" for k, ok in verdicts.items()))
-    if not verdicts["no errors"]:
+    if not all(verdicts.values()):
         raise SystemExit(1)
 
 

@@ -152,6 +152,10 @@ def from_environment() -> dict[str, Any]:
         "RESERVATION_SWEEP_SECONDS": float(os.environ.get("RESERVATION_SWEEP_SECONDS", "0")),
         # How long a server process trusts a bearer token it has checked (accounts.token_cache).
         "AUTH_CACHE_SECONDS": float(os.environ.get("AUTH_CACHE_SECONDS", "5")),
+        # Seconds each server process may reuse an availability answer (0, the default: never).
+        # Writes through the same process are seen at once, others' within this many seconds;
+        # reserving always checks the database (inventory.reservations.availability_cache).
+        "AVAILABILITY_CACHE_SECONDS": float(os.environ.get("AVAILABILITY_CACHE_SECONDS", "0")),
         "IDEMPOTENCY_TTL": int(os.environ.get("IDEMPOTENCY_TTL", str(24 * 3600))),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -88,8 +88,21 @@ def check_document(document: Any) -> dict[str, list[str]]:
                     continue
                 stack.append((value, [*parts, key]))
         elif isinstance(node, list):
+            if _all_storable_text(node):
+                continue
             stack.extend((value, [*parts, i]) for i, value in enumerate(node))
     return problems
+
+
+def _all_storable_text(items: list[Any]) -> bool:
+    """Whether a list holds only strings, none of them unstorable: checked in one pass.
+
+    A storefront basket is a thousand skus; checking them one by one, each with its own path,
+    cost more than answering the request.
+    """
+    if not all(type(item) is str for item in items):
+        return False
+    return bad_text("".join(items)) is None
 
 
 def _refuse(problems: dict[str, list[str]]) -> None:

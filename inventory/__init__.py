@@ -8,7 +8,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from core.api import register_api
     from inventory import api, cli, views
-    from inventory.reservations import sweeper
+    from inventory.reservations import availability_cache, sweeper
     from inventory.reservations import views as holds_views
 
     register_api(app, api.catalog)
@@ -18,3 +18,4 @@ def init_app(app: Flask) -> None:
     holds_views.init_app(app)
     cli.init_app(app)
     sweeper.init_app(app)
+    availability_cache.init_app(app)

@@ -18,6 +18,7 @@ from core.api import AnySelect, keyset_page
 from core.db import UnitOfWork, read_only
 from core.listing import ListQuery, ListSpec, Page, matching, page_of, stream
 from core.problems import Conflict, Invalid, NotFound
+from inventory import events
 from inventory.models import (
     Product,
     StockLevel,
@@ -178,6 +179,8 @@ def create_product(actor: Principal, data: dict[str, Any]) -> Product:
             product.sku,
             after=snapshot(product, PRODUCT_FIELDS),
         )
+        # A sku asked for before it existed was answered "unknown".
+        events.availability_changed.send("inventory", session=s, product_ids=None)
         uow.commit()
         return product
 
@@ -320,6 +323,9 @@ def update_warehouse(actor: Principal, code: str, changes: dict[str, Any]) -> Wa
         s = uow.session
         warehouse = warehouse_by_code(s, code)
         _change(s, actor, warehouse, changes, "warehouse", code)
+        if "active" in changes:
+            # Opening or closing a warehouse adds it to or drops it from every sku's answer.
+            events.availability_changed.send("inventory", session=s, product_ids=None)
         if "allow_negative_stock" in changes:
             if not changes["allow_negative_stock"]:
                 negative = s.scalar(

@@ -24,3 +24,10 @@ class CommittedLine:
 
 #: Sent with ``session``, ``reservation`` (the row, now committed) and ``lines`` (CommittedLine).
 reservation_committed = _signals.signal("reservation-committed")
+
+#: Sent with ``session`` and ``product_ids`` (the products whose availability a write changes, or
+#: None when it may change any: a product added, a warehouse opened or closed) by every write
+#: that changes what the storefront's availability answers, inside its transaction. The
+#: availability cache forgets those answers once the transaction has ended. ``session`` is None
+#: for a write already committed (one statement on the autocommit pool): they go at once.
+availability_changed = _signals.signal("availability-changed")

@@ -19,7 +19,7 @@ from accounts.principal import Principal
 from core import db
 from core.db import insert_ignoring_conflicts, utcnow
 from core.problems import Conflict
-from inventory import holds
+from inventory import events, holds
 from inventory.models import StockLevel, StockMovement, Warehouse
 
 levels: Table = StockLevel.__table__  # type: ignore[assignment]
@@ -75,6 +75,10 @@ def ensure_levels(s: Session, keys: Iterable[tuple[int, int]]) -> None:
     )
     missing = [k for k in keys if k not in existing]
     if missing:
+        # A new level lists its warehouse in the sku's availability (with 0 units).
+        events.availability_changed.send(
+            "inventory", session=s, product_ids={p for p, _ in missing}
+        )
         s.execute(
             insert_ignoring_conflicts(levels, ["product_id", "warehouse_id"]),
             [
@@ -170,6 +174,9 @@ def apply(s: Session, moves: Sequence[Move], actor: Principal) -> Posted:
     s.add_all(rows)
     s.flush()
     posted.movements = rows
+    events.availability_changed.send(
+        "inventory", session=s, product_ids={m.product_id for m in moves}
+    )
     return posted
 
 

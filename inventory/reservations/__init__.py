@@ -14,7 +14,7 @@ release of expired holds, gives them back to availability.
 
 from __future__ import annotations
 
-from inventory.reservations.availability import availability
+from inventory.reservations.availability import SkuAvailability, availability
 from inventory.reservations.lifecycle import (
     commit_reservation,
     extend_reservation,
@@ -28,6 +28,7 @@ from inventory.reservations.tables import reference_of
 
 __all__ = [
     "HeldOrder",
+    "SkuAvailability",
     "Sweep",
     "WarehouseHolds",
     "availability",

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Select,
     String,
     and_,
     bindparam,
+    case,
+    cast,
     func,
     select,
 )
@@ -19,23 +22,38 @@ from core import db
 from core.db import UTCDateTime
 from core.problems import Invalid
 from inventory import holds
+from inventory.reservations import availability_cache
 from inventory.reservations.tables import (
     levels,
     products,
     warehouses,
 )
 
-#: Baskets larger than this are joined from an array (PostgreSQL) instead of an IN list.
-BATCH_FROM = 20
+
+class SkuAvailability(NamedTuple):
+    """One sku's answer, field for field the API's ``SkuAvailabilitySchema``.
+
+    A tuple rather than a dict: a 1,000-sku basket builds a thousand of them, and an answer may
+    be shared between requests by the availability cache, so it must not change once built.
+    """
+
+    sku: str
+    known: bool
+    available: int
+    #: (warehouse code, units available there), by code.
+    warehouses: tuple[tuple[str, int], ...]
 
 
-def _availability_statement(one_warehouse: bool, batch: bool) -> Select[Any]:
+def _availability_statement(one_warehouse: bool, from_array: bool) -> Select[Any]:
     """The single query behind availability, built once: per call only the parameters change.
 
-    Small baskets use ``sku IN (...)``: each size is one prepared statement whose plan PostgreSQL
-    keeps. A large basket on PostgreSQL is joined from ``unnest(:skus)`` instead: the plan cached
-    for an IN list or ``= ANY(:array)`` cannot hash the parameter and would compare every product
-    with every sku asked (over 100 ms for 1,000 skus); the join is linear whatever the plan.
+    On PostgreSQL the skus come as one JSON array, unnested and joined: one statement for every
+    basket size, which psycopg prepares once, and whose plan (an index probe per sku) is linear
+    whatever the size. An IN list would be a statement per size, and the plan cached for
+    ``= ANY(:array)`` compares every product with every sku asked (over 100 ms for 1,000 skus).
+    SQLite has no arrays and takes ``sku IN (...)``.
+
+    The lapsed-hold correction (``holds.lapsed_units``) is part of the same statement.
     """
     level_on = levels.c.product_id == products.c.id
     if one_warehouse:
@@ -49,16 +67,19 @@ def _availability_statement(one_warehouse: bool, batch: bool) -> Select[Any]:
     lapsed = holds.lapsed_units(bindparam("now", type_=UTCDateTime()))
     stmt = select(
         products.c.sku,
-        warehouses.c.code,
-        warehouses.c.active,
+        products.c.id,
+        # Only open warehouses are offered: a closed one comes back without its code.
+        case((warehouses.c.active, warehouses.c.code)),
         levels.c.on_hand - levels.c.reserved + lapsed,
     )
-    if batch:
-        wanted = (
-            func.unnest(bindparam("skus", type_=postgresql.ARRAY(String)))
-            .table_valued("sku")
-            .render_derived(name="wanted")
-        )
+    if from_array:
+        # unnest(ARRAY(SELECT json_array_elements_text(:skus))): the skus travel as one JSON
+        # text, which the driver sends as it is (an array parameter is dumped item by item), and
+        # unnest keeps the planner's small estimate that makes the plan probe the index per sku.
+        listed = select(
+            func.json_array_elements_text(cast(bindparam("skus", type_=String), postgresql.JSON))
+        ).scalar_subquery()
+        wanted = func.unnest(func.array(listed)).table_valued("sku").render_derived(name="wanted")
         stmt = stmt.select_from(wanted).join(products, products.c.sku == wanted.c.sku)
     else:
         stmt = stmt.select_from(products).where(
@@ -70,51 +91,76 @@ def _availability_statement(one_warehouse: bool, batch: bool) -> Select[Any]:
 
 
 _AVAILABILITY = {
-    (one, batch): db.DriverRead(_availability_statement(one, batch))
+    (one, from_array): db.DriverRead(_availability_statement(one, from_array))
     for one in (False, True)
-    for batch in (False, True)
+    for from_array in (False, True)
 }
 
 
-def availability(skus: Sequence[str], warehouse: str | None = None) -> list[dict[str, Any]]:
+def availability(skus: Sequence[str], warehouse: str | None = None) -> list[SkuAvailability]:
     """Units the storefront can reserve now, per sku and warehouse: one query, no ORM objects.
 
     ``available`` is never negative here (a warehouse allowed to go below zero has nothing to
     sell). Without ``warehouse``, each known sku lists the open warehouses that have a stock
     level for it; with one, exactly that warehouse. Unknown skus come back with ``known: false``.
+    Skus come back once each, in the order first asked.
+
     This is the storefront's hottest call: the statement is compiled once and runs on the driver's
-    cursor (``core.db.DriverRead``): one round trip, no transaction, no ORM.
+    cursor (``core.db.DriverRead``): one round trip, no transaction, no ORM. With
+    ``AVAILABILITY_CACHE_SECONDS`` set, answers this process gave a moment ago are reused and only
+    the others are read (``availability_cache`` says how stale they may be).
     """
     wanted = list(dict.fromkeys(skus))
-    params: dict[str, Any] = {"now": db.now(), "skus": wanted}
+    cache = availability_cache.current()
+    if cache is None:
+        found = _read(wanted, warehouse)
+        return [found[sku][1] for sku in wanted]
+    known, generation = cache.lookup(wanted, warehouse)
+    missing = [sku for sku in wanted if sku not in known]
+    if missing:
+        found = _read(missing, warehouse)
+        cache.store(
+            ((sku, product_id, answer) for sku, (product_id, answer) in found.items()),
+            warehouse,
+            generation,
+        )
+        known.update((sku, answer) for sku, (_, answer) in found.items())
+    return [known[sku] for sku in wanted]
+
+
+def _read(
+    wanted: list[str], warehouse: str | None
+) -> dict[str, tuple[int | None, SkuAvailability]]:
+    """Each sku's product id (None when unknown) and answer, from the database."""
+    from_array = not db.is_sqlite()
+    params: dict[str, Any] = {"now": db.now(), "skus": json.dumps(wanted) if from_array else wanted}
     if warehouse is not None:
         params["warehouse"] = warehouse
-    found: dict[str, list[tuple[str, int]]] = {}
-    batch = len(wanted) > BATCH_FROM and not db.is_sqlite()
-    for sku, code, active, available in _AVAILABILITY[(warehouse is not None, batch)].rows(params):
-        sites = found.setdefault(sku, [])
-        if code is not None and active:
-            sites.append((code, available if available > 0 else 0))
-    if warehouse is not None and any(not sites for sites in found.values()):
+    statement = _AVAILABILITY[(warehouse is not None, from_array)]
+    sites: dict[str, tuple[int, list[tuple[str, int]]]] = {}
+    for sku, product_id, code, units in statement.rows(params):
+        found = sites.get(sku)
+        if found is None:
+            found = sites[sku] = (product_id, [])
+        if code is not None:
+            found[1].append((code, units if units > 0 else 0))
+    if warehouse is not None and any(not offered for _, offered in sites.values()):
         _ensure_warehouse_exists(warehouse)
-    items = []
+    answers: dict[str, tuple[int | None, SkuAvailability]] = {}
     for sku in wanted:
-        offered = found.get(sku)
-        if offered is None:
-            items.append({"sku": sku, "known": False, "available": 0, "warehouses": []})
+        entry = sites.get(sku)
+        if entry is None:
+            answers[sku] = (None, SkuAvailability(sku, False, 0, ()))
             continue
+        product_id, offered = entry
         if warehouse is not None and not offered:
             offered = [(warehouse, 0)]
         offered.sort()
-        items.append(
-            {
-                "sku": sku,
-                "known": True,
-                "available": sum(units for _, units in offered),
-                "warehouses": [{"code": code, "available": units} for code, units in offered],
-            }
-        )
-    return items
+        total = 0
+        for _, units in offered:
+            total += units
+        answers[sku] = (product_id, SkuAvailability(sku, True, total, tuple(offered)))
+    return answers
 
 
 def _ensure_warehouse_exists(code: str) -> None:

@@ -46,7 +46,7 @@ from accounts.principal import Principal
 from core import db, idempotency
 from core.db import UnitOfWork, UTCDateTime, retry_on_conflict
 from core.problems import Conflict, Invalid
-from inventory import holds
+from inventory import events, holds
 from inventory.reservations import allocation
 from inventory.reservations.tables import (
     ACTIVE,
@@ -405,6 +405,11 @@ def _reserve_in_one_statement(
             if state == idempotency.IN_FLIGHT and claim is not None:
                 raise claim.in_flight() from None
             raise
+    if not earlier:
+        # That statement held the units and committed them (the pool is in autocommit).
+        events.availability_changed.send(
+            "inventory", session=None, product_ids={p for p, _ in need}
+        )
     if claim is None:
         return answered
     if earlier:
@@ -462,6 +467,7 @@ def _reserve_in_transaction(
         held = conn.execute(_HOLD, {"p": p, "w": w, "q": pick.quantity, "now": now}).first()
         if held is None:
             raise _StalePlan
+    events.availability_changed.send("inventory", session=s, product_ids={p for p, _ in need})
 
     reservation_id = s.execute(
         insert(reservations)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from accounts import services
+from accounts import services, token_cache
 from accounts.models import User
+from core import db
 from core.db import UnitOfWork, session
 from tests.factories import assert_problem
 
@@ -52,6 +53,43 @@ def test_revoked_token_is_401_at_once(app, make_user, world):
     with app.app_context():
         (token,) = services.list_tokens(session(), api.username)
         services.revoke_token(token.id)
+    assert_problem(api.get("/stock"), 401)
+
+
+def test_a_token_checked_a_moment_ago_costs_neither_a_query_nor_a_hash(
+    app, make_user, world, monkeypatch
+):
+    api = make_user("viewer")
+    assert api.get("/me").status_code == 200
+    with app.app_context():
+        engine = db.engine()
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    def no_hashing(_secret: str) -> str:
+        raise AssertionError("the token was hashed again")
+
+    monkeypatch.setattr(services, "hash_token", no_hashing)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert api.get("/me").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statements == []
+
+
+def test_a_token_revoked_while_it_was_being_checked_is_not_remembered(app, make_user, world):
+    api = make_user("viewer")
+    with app.app_context():
+        (token,) = services.list_tokens(session(), api.username)
+        cache = token_cache.cache()
+        assert cache is not None
+        started = cache.generation
+        services.revoke_token(token.id)
+        # The check that began before the revocation finishes now and offers its answer.
+        cache.put(api.token, services.principal_of(token.user, token.id), started)
     assert_problem(api.get("/stock"), 401)
 
 

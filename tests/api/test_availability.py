@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import jsonschema
 import pytest
+import sqlalchemy as sa
 
+from core.config import normalise_database_url
 from tests.factories import assert_problem
 from tests.reservation_factories import reserve
 
@@ -134,3 +137,49 @@ def test_an_expired_hold_counts_again_the_moment_it_expires(storefront, world, c
     assert by_sku(storefront.get("/availability?sku=A"))["A"]["available"] == 10
     items = by_sku(storefront.post("/availability", json={"skus": ["A"], "warehouse": "W1"}))
     assert items["A"]["available"] == 7
+
+
+def test_off_by_default_every_answer_reads_the_database(app, database_url, storefront, world):
+    assert app.config["AVAILABILITY_CACHE_SECONDS"] == 0
+    assert by_sku(storefront.get("/availability?sku=A"))["A"]["available"] == 10
+    # Another process (a command, another worker) changes the level behind this one's back.
+    engine = sa.create_engine(normalise_database_url(database_url))
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE stock_levels SET on_hand = on_hand - 1"))
+    engine.dispose()
+    assert by_sku(storefront.get("/availability?sku=A"))["A"]["available"] == 8
+
+
+def test_responses_are_exactly_what_the_openapi_document_describes(client, storefront, world):
+    doc = client.get("/api/openapi.json").json
+    schemas = doc["components"]["schemas"]
+    document = {"$ref": "#/components/schemas/Availability", "components": doc["components"]}
+    responses = [
+        storefront.get("/availability?sku=A&sku=NOPE&sku=C"),
+        storefront.get("/availability?sku=A&sku=B&warehouse=W1"),
+        storefront.post("/availability", json={"skus": ["B", "A", "NOPE"]}),
+    ]
+    for r in responses:
+        assert r.status_code == 200
+        assert r.mimetype == "application/json"
+        jsonschema.validate(r.json, document)
+        for item in r.json["items"]:
+            assert list(item) == list(schemas["SkuAvailability"]["properties"])
+            for site in item["warehouses"]:
+                assert list(site) == list(schemas["WarehouseAvailability"]["properties"])
+
+
+def test_skus_with_quotes_backslashes_and_any_script_are_answered_by_name(
+    storefront, make_product, receive, world
+):
+    odd = ['Q"1', "B\\2", "螺丝-3", "a,b}{4"]
+    for sku in odd:
+        make_product(sku=sku)
+        receive(sku, "W1", 2)
+    r = storefront.post("/availability", json={"skus": [*odd, 'Q"1-not']})
+    assert [(i["sku"], i["known"], i["available"]) for i in r.json["items"]] == [
+        *[(sku, True, 2) for sku in odd],
+        ('Q"1-not', False, 0),
+    ]
+    r = storefront.get("/availability", query_string=[("sku", sku) for sku in odd])
+    assert [i["available"] for i in r.json["items"]] == [2, 2, 2, 2]

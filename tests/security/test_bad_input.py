@@ -54,6 +54,16 @@ def test_nul_in_a_nested_string_names_its_path(admin, world):
     assert admin.get("/stock?sku=A").json["items"][0]["on_hand"] == 5
 
 
+def test_a_bad_string_in_a_long_list_of_strings_names_its_item(admin, world):
+    skus = [f"S{i}" for i in range(1000)]
+    skus[731] = "S\x00731"
+    assert_problem(admin.post("/availability", json={"skus": skus}), 422, "skus.731")
+    skus[731] = "S731"
+    assert admin.post("/availability", json={"skus": skus}).status_code == 200
+    r = raw_post(admin, "/availability", '{"skus": ["A", "B", "x\\udc00"]}')
+    assert_problem(r, 422, "skus.2")
+
+
 def test_lone_surrogate_is_422(admin, world):
     before = products(admin)
     r = raw_post(admin, "/products", '{"sku": "SUR", "name": "x\\ud800y"}')

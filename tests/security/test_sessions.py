@@ -137,6 +137,14 @@ def test_every_response_has_the_security_headers(client, path):
     assert "Strict-Transport-Security" not in r.headers
 
 
+def test_a_response_without_a_page_script_allows_no_inline_script(client):
+    for path in ("/healthz", "/api/v1/me"):
+        csp = client.get(path).headers["Content-Security-Policy"]
+        script_src = csp.split("script-src", 1)[1].split(";", 1)[0]
+        assert "'nonce-" not in script_src
+        assert "'unsafe-inline'" not in script_src
+
+
 def test_hsts_over_https(client):
     r = client.get("/healthz", base_url="https://stockroom.example")
     assert "max-age=" in r.headers["Strict-Transport-Security"]

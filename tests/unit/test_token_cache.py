@@ -46,6 +46,16 @@ def test_zero_seconds_switches_the_cache_off():
     assert cache.get("h1") is None
 
 
+def test_a_check_that_started_before_a_revocation_is_not_kept():
+    cache = TokenCache(60)
+    started = cache.generation
+    cache.forget_token(7)  # revoked while the check was reading the database
+    cache.put("srk_alice", ALICE, started)
+    assert cache.get("srk_alice") is None
+    cache.put("srk_alice", ALICE, cache.generation)
+    assert cache.get("srk_alice") == ALICE
+
+
 def test_an_expiring_token_is_not_trusted_past_its_end():
     from datetime import UTC, datetime, timedelta
 

@@ -1,0 +1,90 @@
+"""core.db.DriverRead on PostgreSQL: libpq's prepared statements, with SQLAlchemy's behaviour."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Boolean, DateTime, Integer, String, bindparam, literal, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from core import db
+
+pytestmark = pytest.mark.pg
+
+STATEMENT = select(
+    bindparam("word", type_=String()),
+    bindparam("number", type_=Integer()) * 2,
+    bindparam("flag", type_=Boolean()),
+    bindparam("moment", type_=DateTime(timezone=True)),
+    literal(7),
+)
+PARAMS = {
+    "word": "quote ' and \\\\ 螺丝",
+    "number": 21,
+    "flag": True,
+    "moment": datetime(2026, 3, 1, 12, 30, tzinfo=UTC),
+}
+
+
+def test_answers_what_sqlalchemy_answers(app):
+    read = db.DriverRead(STATEMENT)
+    with app.app_context():
+        expected = [tuple(row) for row in db.read_rows(STATEMENT, PARAMS)]
+        assert read.rows(PARAMS) == expected
+        assert read.rows({**PARAMS, "number": None, "flag": False})[0][1:3] == (None, False)
+
+
+def test_a_connection_the_database_dropped_is_replaced(app):
+    read = db.DriverRead(STATEMENT)
+    with app.app_context():
+        assert read.rows(PARAMS)
+        with db.engine().connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        assert read.rows(PARAMS)[0][0] == PARAMS["word"]
+
+
+def test_a_failing_statement_raises_sqlalchemys_error_and_is_not_repeated(app):
+    read = db.DriverRead(select(literal(1) / bindparam("zero", type_=Integer())))
+    with app.app_context():
+        with pytest.raises(DBAPIError) as raised:
+            read.rows({"zero": 0})
+        assert not isinstance(raised.value, OperationalError)
+        assert "division by zero" in str(raised.value)
+        assert read.rows({"zero": 1}) == [(1,)]
+
+
+@pytest.mark.parametrize("threshold", [5, None])
+def test_prepares_only_when_the_threshold_allows(database_url, threshold):
+    """``DB_PREPARE_THRESHOLD=none`` (PgBouncer's transaction pooling): nothing stays prepared."""
+    from app import create_app
+
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "TESTING": True,
+            "LOG_LEVEL": "WARNING",
+            "DB_PREPARE_THRESHOLD": threshold,
+            "DB_POOL_SIZE": 1,
+        }
+    )
+    read = db.DriverRead(STATEMENT)
+    try:
+        with app.app_context():
+            for _ in range(3):
+                assert read.rows(PARAMS)[0][0] == PARAMS["word"]
+            with db._read_engine().connect() as conn:
+                prepared = conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_prepared_statements "
+                        "WHERE name LIKE 'stockroom_read_%'"
+                    )
+                ).scalar()
+        assert (prepared == 1) is (threshold is not None), prepared
+    finally:
+        db.dispose(app)
