@@ -26,6 +26,7 @@ from core import (
     db,
     errors,
     health,
+    hot_paths,
     i18n,
     idempotency,
     inputs,
@@ -79,6 +80,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     inputs.init_app(app)
     for init_feature in FEATURES:
         init_feature(app)
+    # Middleware last, outermost first: forwarded headers are read before anything else runs.
+    hot_paths.init_app(app)
+    security.trust_proxies(app)
     return app
 
 

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -178,8 +178,8 @@ def engine() -> Engine:
 
 
 def _read_engine() -> Engine:
-    """A second pool whose connections stay in autocommit, for ``read_rows``, ``DriverRead`` and
-    ``DriverConnection``: single statements that are each a transaction."""
+    """A second pool whose connections stay in autocommit, for ``read_rows``,
+    ``DriverStatement`` and ``DriverConnection``: single statements that are each a transaction."""
     main = engine()
     if main.dialect.name == "sqlite":
         return main
@@ -231,13 +231,13 @@ def session() -> Session:
     return s
 
 
-class DriverRead:
-    """A read-only statement prepared once per connection and run through libpq itself.
+class DriverStatement:
+    """A statement prepared once per connection and run through libpq itself.
 
     For the statements behind the storefront's availability and reservations, where
     SQLAlchemy's and even psycopg's per-execution work (cache keys, parameter adaptation, the
     cursor's generators and their several waits for the socket) cost as much as the query. On
-    PostgreSQL, on the autocommit pool of ``read_rows``, ``rows`` prepares the statement on each
+    PostgreSQL, on the autocommit pool of ``read_rows``, the statement is prepared on each
     connection the first time that connection runs it; a call then sends the parameters as text
     and waits once for the rows (``PQexecPrepared``, which lets other threads run meanwhile), and
     psycopg's own loaders turn them into tuples. In a threaded server every wait for the database
@@ -245,37 +245,67 @@ class DriverRead:
     request. With ``DB_PREPARE_THRESHOLD=none`` (PgBouncer's transaction pooling) nothing is
     prepared: each call sends the statement with its parameters (``PQexecParams``).
 
-    Parameters are str, int, bool or aware datetimes, typed from the statement's binds. A
-    statement with an expanding ``IN`` (a statement per size) goes through ``DriverConnection``,
-    psycopg's cursor, which also serves ``expand`` to a caller that runs several statements on
-    one connection. SQLite, and PostgreSQL when something listens to the read engine's
-    ``before_cursor_execute`` (tracing), go through ``read_rows``: the same statement, one round
-    trip, seen by the listener.
+    ``rows`` runs a read on a connection of its own; ``DriverConnection.rows`` runs reads and
+    writes (a database function that is a whole transaction) one after another on one connection.
+    Parameters are str, int, float, bool, dates, aware datetimes and lists of str or int (sent as
+    arrays), typed from the statement's binds or its casts. A statement with an expanding ``IN``
+    (a statement per size) goes through psycopg's cursor, which also serves ``expand``. SQLite,
+    and PostgreSQL when something listens to the engine's ``before_cursor_execute`` (tracing), go
+    through SQLAlchemy or psycopg's cursor: the same statement, one round trip, seen by the
+    listener.
     """
 
     _numbers = itertools.count(1)
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
-        self.name = f"stockroom_read_{next(DriverRead._numbers)}".encode()
+        self.name = f"stockroom_statement_{next(DriverStatement._numbers)}"
         self._compiled: dict[str, Any] = {}
-        self._prepared: tuple[Any, list[int]] | None = None
-        self._expanding: bool | None = None
+        self._numbered: Any = None
+        #: The expanding binds' names; an expanding ``IN`` has a prepared form per list length.
+        self._expanding: tuple[str, ...] = ()
+        self._forms: dict[tuple[int, ...], _PreparedForm] = {}
 
-    def _prepared_form(self) -> tuple[Any, list[int]] | None:
-        """The statement with $1, $2... placeholders, in the order ``positiontup`` names them,
-        and the PostgreSQL type of each (from its SQLAlchemy type; 0 lets the server infer it);
-        None for a statement with an expanding ``IN``."""
-        if self._expanding is None:
+    def _prepared_form(self, params: dict[str, Any]) -> _PreparedForm:
+        """The statement with $1, $2... placeholders for these parameters' list lengths: its
+        name, text, the PostgreSQL type of each placeholder (from its SQLAlchemy type; 0 lets the
+        server infer it) and where each one's value comes from (a bind, or an item of one).
+
+        An expanding ``IN`` is prepared once per length rather than as ``= ANY(array)``: the
+        planner then knows how many rows the list brings, where for an array it guesses ten and
+        may scan a whole table to join them."""
+        if self._numbered is None:
             dialect = psycopg_dialect(paramstyle="numeric_dollar")
-            compiled = self.statement.compile(dialect=dialect)
-            self._expanding = any(bind.expanding for bind in compiled.binds.values())
-            if not self._expanding:
-                types = [
-                    _type_oid(compiled.binds[name].type, dialect) for name in compiled.positiontup
-                ]
-                self._prepared = (compiled, types)
-        return self._prepared
+            self._numbered = self.statement.compile(dialect=dialect)
+            self._expanding = tuple(
+                name for name in self._numbered.positiontup if self._numbered.binds[name].expanding
+            )
+        lengths = tuple(len(params[name]) for name in self._expanding)
+        form = self._forms.get(lengths)
+        if form is None:
+            form = self._forms[lengths] = self._form_for(lengths)
+        return form
+
+    def _form_for(self, lengths: tuple[int, ...]) -> _PreparedForm:
+        compiled = self._numbered
+        dialect = compiled.dialect
+        types_of = {name: compiled.binds[name].type for name in compiled.positiontup}
+        if not self._expanding:
+            sources: list[tuple[str, int | None]] = [(key, None) for key in compiled.positiontup]
+            sql = compiled.string
+        else:
+            # Expand once with markers to learn which placeholder takes which item.
+            markers = {
+                name: [(name, i) for i in range(length)]
+                for name, length in zip(self._expanding, lengths, strict=True)
+            }
+            probe = {key: (key, None) for key in types_of}
+            state = compiled.construct_expanded_state({**probe, **markers})
+            sql = state.statement
+            sources = [state.parameters[key] for key in state.positiontup]
+        types = [_type_oid(types_of[key], dialect) for key, _ in sources]
+        name = f"{self.name}_{'_'.join(map(str, lengths))}" if lengths else self.name
+        return name.encode(), sql, types, sources
 
     def expand(self, dialect: Any, params: dict[str, Any]) -> tuple[str, Any]:
         """The driver's SQL and parameters for this call."""
@@ -285,22 +315,34 @@ class DriverRead:
         state = compiled.construct_expanded_state(params)
         return state.statement, state.parameters
 
+    def prepared_call(self, pool: Engine, params: dict[str, Any]) -> _PreparedCall | None:
+        """What ``_run_prepared`` sends for this call, or None where libpq is not to be used
+        directly (SQLite, or a listener to see the statement)."""
+        if pool.dialect.name != "postgresql" or pool.dispatch.before_cursor_execute:
+            return None
+        name, sql, types, sources = self._prepared_form(params)
+        bound = self._numbered.construct_params(params)
+        values = [
+            _as_text(bound[key] if item is None else bound[key][item]) for key, item in sources
+        ]
+        if current_app.config.get("DB_PREPARE_THRESHOLD", 5) is None:
+            return None, sql, types, values
+        return name, sql, types, values
+
     def rows(self, params: dict[str, Any]) -> list[Any]:
+        """The rows of a read, on a connection of the autocommit pool for this call alone."""
         read = _read_engine()
-        if read.dialect.name != "postgresql" or read.dispatch.before_cursor_execute:
-            return read_rows(self.statement, params)
-        prepared = self._prepared_form()
-        if prepared is None:
+        call = self.prepared_call(read, params)
+        if call is None:
+            if read.dialect.name != "postgresql" or read.dispatch.before_cursor_execute:
+                return read_rows(self.statement, params)
             with driver_connection() as conn:
                 return conn.rows(self, params, repeatable=True)
-        compiled, types = prepared
-        bound = compiled.construct_params(params)
-        values = [_as_text(bound[name]) for name in compiled.positiontup]
-        name = self.name if current_app.config.get("DB_PREPARE_THRESHOLD", 5) is not None else None
+        name, sql, types, values = call
         for attempt in (1, 2):
             raw = read.raw_connection()
             try:
-                return _run_prepared(raw, name, compiled.string, types, values)
+                return _run_prepared(raw, name, sql, types, values)
             except pg_errors.Error as exc:
                 # A connection the database dropped (it restarted): try once more on a fresh
                 # one. A statement that failed on a sound connection (a timeout) is not retried.
@@ -311,7 +353,7 @@ class DriverRead:
                     raw.invalidate()
                 if attempt == 2 or not lost:
                     raise DBAPIError.instance(
-                        compiled.string,
+                        sql,
                         values,
                         exc,
                         pg_errors.Error,
@@ -343,11 +385,14 @@ class DriverConnection:
         self._raw: Any = None
 
     def rows(
-        self, statement: DriverRead | str, params: dict[str, Any], *, repeatable: bool = False
+        self, statement: DriverStatement | str, params: dict[str, Any], *, repeatable: bool = False
     ) -> list[Any]:
         """Every row the statement returns (a SELECT: psycopg's result description, which this
         does not read, costs more than a small result's rows)."""
-        if isinstance(statement, DriverRead):
+        if isinstance(statement, DriverStatement):
+            prepared = statement.prepared_call(self._pool, params)
+            if prepared is not None:
+                return self._run(prepared, repeatable=repeatable)
             sql, parameters = statement.expand(self._pool.dialect, params)
         else:
             sql, parameters = statement, params
@@ -373,6 +418,32 @@ class DriverConnection:
                         continue
                 raise DBAPIError.instance(
                     sql, parameters, exc, dbapi.Error, connection_invalidated=lost
+                ) from exc
+        raise AssertionError("unreachable")
+
+    def _run(self, call: _PreparedCall, *, repeatable: bool) -> list[Any]:
+        """A prepared statement through libpq on this connection; the same failures as above."""
+        for attempt in (1, 2):
+            if self._raw is None:
+                self._raw = self._pool.raw_connection()
+            try:
+                return _run_prepared(self._raw, *call)
+            except pg_errors.Error as exc:
+                driver = self._raw.driver_connection
+                lost = driver is None or driver.pgconn.status != pq.ConnStatus.OK
+                if lost:
+                    self._raw.invalidate()
+                    self._raw.close()
+                    self._raw = None
+                    if repeatable and attempt == 1:
+                        continue
+                raise DBAPIError.instance(
+                    call[1],
+                    call[3],
+                    exc,
+                    pg_errors.Error,
+                    connection_invalidated=lost,
+                    dialect=self._pool.dialect,
                 ) from exc
         raise AssertionError("unreachable")
 
@@ -443,6 +514,12 @@ def _type_oid(type_: Any, dialect: Any) -> int:
     return found.oid if found is not None else 0
 
 
+#: A prepared statement's name (None: sent whole), text, parameter types and values.
+_PreparedCall = tuple[bytes | None, str, list[int], list[bytes | None]]
+#: A statement's name, text, parameter types, and the bind (and item of it) each value is.
+_PreparedForm = tuple[bytes, str, list[int], list[tuple[str, int | None]]]
+
+
 def _as_text(value: Any) -> bytes | None:
     """A parameter in PostgreSQL's text format; the statement's casts give it its type."""
     if value is None:
@@ -451,9 +528,27 @@ def _as_text(value: Any) -> bytes | None:
         return b"t" if value else b"f"
     if isinstance(value, int | str):
         return str(value).encode()
-    if isinstance(value, datetime) and value.tzinfo is not None:
+    if isinstance(value, float):
+        return repr(value).encode()
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise TypeError("DriverStatement sends aware datetimes only")
         return value.isoformat().encode()
-    raise TypeError(f"DriverRead sends str, int, bool or aware datetimes, not {type(value)}")
+    if isinstance(value, date):
+        return value.isoformat().encode()
+    if isinstance(value, list):
+        return _array_text(value).encode()
+    raise TypeError(f"DriverStatement cannot send {type(value).__name__}")
+
+
+def _array_text(items: list[Any]) -> str:
+    """A one-dimensional array literal: ints as they are, strings quoted and escaped."""
+    if all(type(item) is int for item in items):
+        return "{" + ",".join(map(str, items)) + "}"
+    if all(type(item) is str for item in items):
+        quoted = (item.replace("\\", "\\\\").replace('"', '\\"') for item in items)
+        return "{" + ",".join(f'"{item}"' for item in quoted) + "}"
+    raise TypeError("DriverStatement sends arrays of ints or of strings")
 
 
 def dispose(app: Flask) -> None:

@@ -57,24 +57,29 @@ def configure_logging(level: str) -> None:
     root.setLevel(level.upper())
 
 
+def start_request() -> None:
+    """Before anything else: the request's id (the caller's, if it sent a usable one) and clock."""
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    g.started_at = time.perf_counter()
+
+
+def finish_request(response: Response) -> Response:
+    """The id on the response, so a caller can quote it; the request counted and timed."""
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    started = g.get("started_at")
+    if started is not None:
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        REQUEST_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+        REQUEST_COUNT.labels(request.method, route, str(response.status_code)).inc()
+    return response
+
+
 def init_app(app: Flask) -> None:
     configure_logging(app.config.get("LOG_LEVEL", "INFO"))
 
-    @app.before_request
-    def _start() -> None:
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        g.started_at = time.perf_counter()
-
-    @app.after_request
-    def _finish(response: Response) -> Response:
-        response.headers["X-Request-ID"] = g.get("request_id", "")
-        started = g.get("started_at")
-        if started is not None:
-            route = request.url_rule.rule if request.url_rule else "unmatched"
-            REQUEST_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
-            REQUEST_COUNT.labels(request.method, route, str(response.status_code)).inc()
-        return response
+    app.before_request(start_request)
+    app.after_request(finish_request)
 
     @app.get("/metrics")
     def metrics() -> Response:

@@ -122,7 +122,8 @@ _API_DOCS_POLICY = CONTENT_SECURITY_POLICY.replace(
 )
 
 
-def _security_headers(response: Response) -> Response:
+def security_headers(response: Response) -> Response:
+    """What browsers are told about every response: no sniffing, no framing, the CSP, HSTS."""
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
@@ -237,7 +238,6 @@ def trust_proxies(app: Flask) -> None:
 
 def init_app(app: Flask) -> None:
     configure_secret_key(app)
-    trust_proxies(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     # A Redis outage must not lock everyone out of signing in: count in memory meanwhile.
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
@@ -246,5 +246,5 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("SIGN_IN_USER_RATE_LIMIT", "10 per minute")
     limiter.init_app(app)
     app.session_interface = CookieSessions()
-    app.after_request(_security_headers)
+    app.after_request(security_headers)
     app.jinja_env.globals["csp_nonce"] = csp_nonce

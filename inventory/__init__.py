@@ -6,6 +6,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from core import hot_paths
     from core.api import register_api
     from inventory import api, cli, views
     from inventory.reservations import availability_cache, sweeper
@@ -14,6 +15,7 @@ def init_app(app: Flask) -> None:
     register_api(app, api.catalog)
     register_api(app, api.stock)
     register_api(app, api.storefront)
+    hot_paths.register(app, api.HOT_ROUTES)
     views.init_app(app)
     holds_views.init_app(app)
     cli.init_app(app)

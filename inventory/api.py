@@ -6,14 +6,17 @@ import json
 from datetime import date
 from json.encoder import encode_basestring_ascii as quote
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Response, current_app, request, url_for
 from flask.views import MethodView
 from marshmallow import ValidationError
 
 from accounts.auth import current_principal, require
-from core.api import Blueprint, PageArgs, page_of
+from core.api import API_PREFIX, Blueprint, PageArgs, page_of
+from core.hot_paths import HotRoute
 from core.idempotency import idempotent
+from core.inputs import bad_text, check_document
 from core.problems import Invalid
 from inventory import catalog as catalog_service
 from inventory import reservations
@@ -244,23 +247,25 @@ _SKU_LENGTH = range(1, 65)
 _WAREHOUSE_LENGTH = range(1, 33)
 
 
-def _availability_query() -> tuple[list[str], str | None]:
-    """The skus and warehouse of the query string, by ``AvailabilityQuerySchema``'s rules.
-
-    A well-formed query (only ``sku`` and ``warehouse``, 1 to 100 skus of 1 to 64 characters, a
-    warehouse code of 1 to 32) is taken as it is; anything else goes through the schema, which
-    answers the 422 naming the field. Loading the schema on every request of the hottest GET cost
-    more than checking these few rules.
-    """
-    args = request.args
-    skus = args.getlist("sku")
-    warehouse = args.get("warehouse")
-    if (
-        len(args) == (1 if warehouse is None else 2)
+def _plain_query(names: int, skus: list[str], warehouse: str | None) -> bool:
+    """Whether a query is one ``AvailabilityQuerySchema`` takes as it is: only ``sku`` and
+    ``warehouse`` (``names`` distinct parameters), 1 to 100 skus of 1 to 64 characters, a warehouse
+    code of 1 to 32. Loading the schema on every request of the hottest GET cost more than
+    checking these few rules; anything else goes through it, which answers the 422."""
+    return (
+        names == (1 if warehouse is None else 2)
         and 0 < len(skus) <= _MAX_QUERY_SKUS
         and all(len(sku) in _SKU_LENGTH for sku in skus)
         and (warehouse is None or len(warehouse) in _WAREHOUSE_LENGTH)
-    ):
+    )
+
+
+def _availability_query() -> tuple[list[str], str | None]:
+    """The skus and warehouse of the query string, by ``AvailabilityQuerySchema``'s rules."""
+    args = request.args
+    skus = args.getlist("sku")
+    warehouse = args.get("warehouse")
+    if _plain_query(len(args), skus, warehouse):
         return skus, warehouse
     raw = {k: args.getlist(k) if k == "sku" else args[k] for k in args}
     try:
@@ -292,6 +297,10 @@ class Availability(MethodView):
         return _availability_response(
             reservations.availability(data["skus"], data.get("warehouse"))
         )
+
+
+_MAX_BASKET_SKUS = 1000
+_BASKET_FIELDS = frozenset({"skus", "warehouse"})
 
 
 #: One instance for every request: webargs would build (and deep-copy) a schema per request.
@@ -336,6 +345,94 @@ class Reservations(MethodView):
         `destination`, then by priority); if none can, the order is split across the fewest.
         """
         return reservations.reserve_and_respond(current_principal(), data, _reservation_created)
+
+
+# --- the storefront's hot paths (core.hot_paths) ----------------------------------------------
+# The views above, for requests whose input their schemas take as it is; any other request goes
+# through them. Each answer carries its view's decorators that act on the caller (flask-smorest's
+# only document and parse): tests/api/test_hot_paths.py holds the two paths to the same answers.
+
+
+def _storable(text: str) -> bool:
+    return bad_text(text) is None
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _hot_availability_query(_: bytes, query: str) -> tuple[list[str], str | None] | None:
+    """``request.args`` as werkzeug parses them, when ``_plain_query`` holds."""
+    try:
+        pairs = parse_qsl(
+            query.encode("latin-1").decode(), keep_blank_values=True, errors="werkzeug.url_quote"
+        )
+    except UnicodeError:
+        return None
+    skus = [value for name, value in pairs if name == "sku"]
+    warehouses = [value for name, value in pairs if name == "warehouse"]
+    if len(warehouses) > 1:
+        return None
+    warehouse = warehouses[0] if warehouses else None
+    names = len({name for name, _ in pairs})
+    if not _plain_query(names, skus, warehouse) or not _storable("".join(skus) + (warehouse or "")):
+        return None
+    return skus, warehouse
+
+
+def _hot_availability_basket(body: bytes, _: str) -> tuple[list[str], str | None] | None:
+    """The body ``AvailabilityRequestSchema`` takes as it is."""
+    document = _json_object(body)
+    if document is None or not document.keys() <= _BASKET_FIELDS:
+        return None
+    skus = document.get("skus")
+    if (
+        type(skus) is not list
+        or not 0 < len(skus) <= _MAX_BASKET_SKUS
+        or not all(type(sku) is str and len(sku) in _SKU_LENGTH for sku in skus)
+    ):
+        return None
+    warehouse = document.get("warehouse")
+    if "warehouse" in document and (
+        type(warehouse) is not str or len(warehouse) not in _WAREHOUSE_LENGTH
+    ):
+        return None
+    if not _storable("".join(skus) + (warehouse or "")):
+        return None
+    return skus, warehouse
+
+
+@require(*STOREFRONT)
+def _answer_availability(query: tuple[list[str], str | None]) -> Response:
+    return _availability_response(reservations.availability(*query))
+
+
+def _hot_reservation(body: bytes, _: str) -> dict[str, Any] | None:
+    """The body as ``ReservationCreateSchema`` loads it, when it passes."""
+    document = _json_object(body)
+    if document is None or check_document(document):
+        return None
+    try:
+        return _RESERVATION_REQUEST.load(document)  # type: ignore[no-any-return]
+    except ValidationError:
+        return None
+
+
+@require(*STOREFRONT)
+@idempotent(records_itself=True)
+def _answer_reservation(data: dict[str, Any]) -> Response:
+    return reservations.reserve_and_respond(current_principal(), data, _reservation_created)
+
+
+HOT_ROUTES = (
+    HotRoute("GET", f"{API_PREFIX}/availability", _hot_availability_query, _answer_availability),
+    HotRoute("POST", f"{API_PREFIX}/availability", _hot_availability_basket, _answer_availability),
+    HotRoute("POST", f"{API_PREFIX}/reservations", _hot_reservation, _answer_reservation),
+)
 
 
 @storefront.route("/reservations/<bigint:reservation_id>")

@@ -91,7 +91,7 @@ def _availability_statement(one_warehouse: bool, from_array: bool) -> Select[Any
 
 
 _AVAILABILITY = {
-    (one, from_array): db.DriverRead(_availability_statement(one, from_array))
+    (one, from_array): db.DriverStatement(_availability_statement(one, from_array))
     for one in (False, True)
     for from_array in (False, True)
 }
@@ -106,7 +106,7 @@ def availability(skus: Sequence[str], warehouse: str | None = None) -> list[SkuA
     Skus come back once each, in the order first asked.
 
     This is the storefront's hottest call: the statement is compiled once and runs on the driver's
-    cursor (``core.db.DriverRead``): one round trip, no transaction, no ORM. With
+    cursor (``core.db.DriverStatement``): one round trip, no transaction, no ORM. With
     ``AVAILABILITY_CACHE_SECONDS`` set, answers this process gave a moment ago are reused and only
     the others are read (``availability_cache`` says how stale they may be).
     """

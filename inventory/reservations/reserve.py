@@ -36,6 +36,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     true,
     update,
 )
@@ -229,7 +230,9 @@ def _plan_statement(one_warehouse: bool, *, draw_id: bool = False) -> Select[Any
 
 
 _PLAN = {one: _plan_statement(one) for one in (False, True)}
-_PLAN_AND_ID = {one: db.DriverRead(_plan_statement(one, draw_id=True)) for one in (False, True)}
+_PLAN_AND_ID = {
+    one: db.DriverStatement(_plan_statement(one, draw_id=True)) for one in (False, True)
+}
 
 _HOLD = (
     update(levels)
@@ -240,14 +243,18 @@ _HOLD = (
 )
 
 #: The migration's ``reserve_stock``; returns the key's earlier record when there is one.
-_RESERVE_STOCK = (
-    f"SELECT {', '.join(idempotency.EARLIER)} FROM reserve_stock("
-    "%(now)s::timestamptz, %(id)s::bigint, %(order_ref)s::text, %(expires_at)s::timestamptz, "
-    "%(warehouse_id)s::integer, %(latitude)s::double precision, "
-    "%(longitude)s::double precision, %(region)s::text, %(deliver_by)s::date, "
-    "%(created_by_id)s::integer, %(created_by)s::text, %(products)s::integer[], "
-    "%(warehouses)s::integer[], %(line_nos)s::integer[], %(quantities)s::integer[], "
-    "%(lock)s::bigint, %(scope)s::text, %(key)s::text, %(record)s::jsonb)"
+_RESERVE_STOCK = db.DriverStatement(
+    text(
+        f"SELECT {', '.join(idempotency.EARLIER)} FROM reserve_stock("
+        "CAST(:now AS timestamptz), CAST(:id AS bigint), CAST(:order_ref AS text), "
+        "CAST(:expires_at AS timestamptz), CAST(:warehouse_id AS integer), "
+        "CAST(:latitude AS double precision), CAST(:longitude AS double precision), "
+        "CAST(:region AS text), CAST(:deliver_by AS date), CAST(:created_by_id AS integer), "
+        "CAST(:created_by AS text), CAST(:products AS integer[]), "
+        "CAST(:warehouses AS integer[]), CAST(:line_nos AS integer[]), "
+        "CAST(:quantities AS integer[]), CAST(:lock AS bigint), CAST(:scope AS text), "
+        "CAST(:key AS text), CAST(:record AS jsonb))"
+    )
 )
 
 

@@ -3,7 +3,7 @@ availability check, its reserve call, a stock movement or the buyers' order list
 
 Transaction control (BEGIN/COMMIT/ROLLBACK/SAVEPOINT) is not counted in the budgets: it is not a
 query the database plans, and SQLite and PostgreSQL drivers issue it differently. On PostgreSQL
-every statement psycopg sends is seen, from either pool, as is every one ``core.db.DriverRead``
+every statement psycopg sends is seen, from either pool, as is every one ``core.db.DriverStatement``
 runs through libpq itself, and the control psycopg sends (including the BEGIN it adds before the
 first statement of a transaction, and a pool's pre-ping) is counted apart, so that round trips
 can be checked where they matter.

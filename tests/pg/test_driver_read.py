@@ -1,8 +1,8 @@
-"""core.db.DriverRead on PostgreSQL: libpq's prepared statements, with SQLAlchemy's behaviour."""
+"""core.db.DriverStatement on PostgreSQL: libpq's prepared statements, as SQLAlchemy behaves."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import Boolean, DateTime, Integer, String, bindparam, literal, select, text
@@ -28,7 +28,7 @@ PARAMS = {
 
 
 def test_answers_what_sqlalchemy_answers(app):
-    read = db.DriverRead(STATEMENT)
+    read = db.DriverStatement(STATEMENT)
     with app.app_context():
         expected = [tuple(row) for row in db.read_rows(STATEMENT, PARAMS)]
         assert read.rows(PARAMS) == expected
@@ -36,7 +36,7 @@ def test_answers_what_sqlalchemy_answers(app):
 
 
 def test_a_connection_the_database_dropped_is_replaced(app):
-    read = db.DriverRead(STATEMENT)
+    read = db.DriverStatement(STATEMENT)
     with app.app_context():
         assert read.rows(PARAMS)
         with db.engine().connect() as conn:
@@ -50,7 +50,7 @@ def test_a_connection_the_database_dropped_is_replaced(app):
 
 
 def test_a_failing_statement_raises_sqlalchemys_error_and_is_not_repeated(app):
-    read = db.DriverRead(select(literal(1) / bindparam("zero", type_=Integer())))
+    read = db.DriverStatement(select(literal(1) / bindparam("zero", type_=Integer())))
     with app.app_context():
         with pytest.raises(DBAPIError) as raised:
             read.rows({"zero": 0})
@@ -73,7 +73,7 @@ def test_prepares_only_when_the_threshold_allows(database_url, threshold):
             "DB_POOL_SIZE": 1,
         }
     )
-    read = db.DriverRead(STATEMENT)
+    read = db.DriverStatement(STATEMENT)
     try:
         with app.app_context():
             for _ in range(3):
@@ -82,9 +82,56 @@ def test_prepares_only_when_the_threshold_allows(database_url, threshold):
                 prepared = conn.execute(
                     text(
                         "SELECT count(*) FROM pg_prepared_statements "
-                        "WHERE name LIKE 'stockroom_read_%'"
+                        "WHERE name LIKE 'stockroom_statement_%'"
                     )
                 ).scalar()
         assert (prepared == 1) is (threshold is not None), prepared
     finally:
         db.dispose(app)
+
+
+def test_an_expanding_in_is_prepared_once_per_length(app):
+    """The planner sees how many items the list has; each length is one prepared statement."""
+    numbers = select(literal(0) + bindparam("n", type_=Integer())).subquery()
+    statement = (
+        select(numbers.c[0])
+        .where(numbers.c[0].in_(bindparam("wanted", expanding=True)))
+        .where(numbers.c[0] > bindparam("above", type_=Integer()))
+    )
+    read = db.DriverStatement(statement)
+    with app.app_context(), db.driver_connection() as conn:
+        assert conn.rows(read, {"n": 3, "wanted": [1, 3], "above": 0}) == [(3,)]
+        assert conn.rows(read, {"n": 3, "wanted": [3], "above": 2}) == [(3,)]
+        assert conn.rows(read, {"n": 3, "wanted": [3], "above": 3}) == []
+        assert conn.rows(read, {"n": 5, "wanted": [1, 2, 5], "above": 0}) == [(5,)]
+        names = {
+            row[0]
+            for row in conn.rows(
+                "SELECT name FROM pg_prepared_statements WHERE name LIKE %(like)s",
+                {"like": read.name + "%"},
+            )
+        }
+    assert names == {f"{read.name}_2", f"{read.name}_1", f"{read.name}_3"}
+
+
+def test_arrays_dates_and_floats_are_sent_as_postgresql_reads_them(app):
+    """A database function's arguments: the text format of each type, quoting included."""
+    statement = db.DriverStatement(
+        text(
+            "SELECT CAST(:words AS text[]), CAST(:ids AS integer[]), CAST(:day AS date), "
+            "CAST(:ratio AS double precision), CAST(:empty AS integer[]), CAST(:nothing AS text)"
+        )
+    )
+    words = ['a "quoted" word', "back\\slash", "comma, brace}", "NULL", "", "螺丝"]
+    params = {
+        "words": words,
+        "ids": [3, -1, 2_000_000_000],
+        "day": date(2026, 12, 4),
+        "ratio": 0.1 + 0.2,
+        "empty": [],
+        "nothing": None,
+    }
+    with app.app_context(), db.driver_connection() as conn:
+        assert conn.rows(statement, params) == [
+            (words, [3, -1, 2_000_000_000], date(2026, 12, 4), 0.1 + 0.2, [], None)
+        ]

@@ -1,0 +1,161 @@
+"""The storefront's hottest requests, answered without the work every other request pays for.
+
+At a promotion peak nearly every request is one of a few: is this basket available, reserve it.
+Through Flask's ordinary dispatch each of them also ran every application-wide hook (the sign-in
+throttle's bookkeeping, the CSRF check, the session, the remember-me cookie, the input guard's
+walk of the body), webargs' parsing and the full response finalisation: more CPU than the reading
+and writing of stock they exist for. A feature registers such a route here with:
+
+- ``load``: the route's input from the raw body and query string, checked by the same rules as its
+  schema (usually by the schema itself), or None. None sends the request down the ordinary path,
+  untouched, and that path answers it exactly as before, including every 4xx it may deserve: only
+  requests whose input is plainly good, from an API client (a bearer token and no cookie), are
+  answered here;
+- ``answer``: the view's own code, run in a request context of its own (so ``request``, ``g``,
+  ``url_for``, the caller's language and the database session work as in any view), with the
+  route's authorization and idempotency decorators, as on the ordinary path.
+
+What the hooks do for such a request is done here, and nothing else is skipped: the request id
+and metrics (``core.observability``), the security headers (``core.security``), and the error
+handling. Anything the answer raises (401, 403, 409, 422, or a fault) goes through Flask's own
+error handlers and every after-request hook, exactly as the ordinary path would. The sign-in
+throttle, CSRF and the session have nothing to do for a request without a cookie on a route
+without limits; ``HOT_PATHS = False`` sends everything the ordinary way.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response
+from flask.ctx import RequestContext
+from flask.sessions import SecureCookieSession
+
+from core import observability, security
+
+#: A route's input from the body (b"" for a GET) and the raw query string, or None: ordinary path.
+Load = Callable[[bytes, str], Any]
+StartResponse = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class HotRoute:
+    method: str
+    #: The path as the client sends it (no variables), below the application's root.
+    path: str
+    load: Load
+    #: The view's code for the loaded input; authorization included.
+    answer: Callable[[Any], Response]
+
+
+_ROUTES = "stockroom.hot_routes"
+
+
+def register(app: Flask, routes: Iterable[HotRoute]) -> None:
+    """Answer ``routes`` the short way (``init_app`` installs the dispatcher after the features)."""
+    known: dict[tuple[str, str], HotRoute] = app.extensions.setdefault(_ROUTES, {})
+    for route in routes:
+        known[(route.method, route.path)] = route
+
+
+def init_app(app: Flask) -> None:
+    """Put the dispatcher in front of Flask's, inside any middleware installed later."""
+    app.config.setdefault("HOT_PATHS", True)
+    routes = app.extensions.get(_ROUTES)
+    if routes and app.config["HOT_PATHS"]:
+        app.wsgi_app = HotPaths(app, routes, app.wsgi_app)  # type: ignore[method-assign]
+
+
+class HotPaths:
+    """WSGI: a registered route with a bearer token, no cookie and plainly good input is answered
+    here; every other request goes to ``ordinary``, Flask's own dispatch."""
+
+    def __init__(
+        self,
+        app: Flask,
+        routes: dict[tuple[str, str], HotRoute],
+        ordinary: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
+    ) -> None:
+        self.app = app
+        self.routes = routes
+        self.ordinary = ordinary
+        self.max_body = int(app.config.get("MAX_CONTENT_LENGTH") or 0)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        route = self.routes.get((environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")))
+        if route is None or "HTTP_COOKIE" in environ or "HTTP_AUTHORIZATION" not in environ:
+            return self.ordinary(environ, start_response)
+        body = b""
+        if route.method != "GET":
+            body_or_none = self._json_body(environ)
+            if body_or_none is None:
+                return self.ordinary(environ, start_response)
+            body = body_or_none
+        loaded = route.load(body, environ.get("QUERY_STRING", ""))
+        if loaded is None:
+            return self.ordinary(environ, start_response)
+        return self._answer(route, loaded, environ, start_response)
+
+    def _json_body(self, environ: dict[str, Any]) -> bytes | None:
+        """The JSON body, when the request declares one of an acceptable length; the stream is
+        replaced by the bytes read, so that the ordinary path can read them again."""
+        if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != "application/json":
+            return None
+        length = environ.get("CONTENT_LENGTH", "")
+        if not length.isdigit() or not 0 < int(length) <= (self.max_body or int(length)):
+            return None
+        body: bytes = environ["wsgi.input"].read(int(length))
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return body
+
+    def _answer(
+        self, route: HotRoute, loaded: Any, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        app = self.app
+        # No cookie, so no session to read: the empty one the ordinary path would have opened.
+        ctx = RequestContext(app, environ, session=SecureCookieSession())
+        error: BaseException | None = None
+        try:
+            try:
+                ctx.push()
+                observability.start_request()
+                try:
+                    # The success path: the lean finish and write.
+                    return _write(_finish(route.answer(loaded)), start_response)
+                except Exception as raised:
+                    response = app.finalize_request(app.handle_user_exception(raised))
+            except Exception as raised:
+                error = raised
+                response = app.handle_exception(raised)
+            except BaseException:
+                error = sys.exc_info()[1]
+                raise
+            return response(environ, start_response)
+        finally:
+            if error is not None and app.should_ignore_error(error):
+                error = None
+            ctx.pop(error)
+
+
+def _finish(response: Response) -> Response:
+    """The after-request hooks that have something to do for an API client's answer.
+
+    ``Vary: Cookie`` as on the ordinary path (where the session was looked at): the same URL
+    answers a signed-in browser by its cookie.
+    """
+    if "Vary" in response.headers:
+        response.vary.add("Cookie")
+    else:
+        response.headers["Vary"] = "Cookie"
+    return observability.finish_request(security.security_headers(response))
+
+
+def _write(response: Response, start_response: StartResponse) -> list[bytes]:
+    """A finished, in-memory response (no streaming, no range): its status, headers and body."""
+    start_response(response.status, response.headers.to_wsgi_list())
+    return [response.get_data()]
