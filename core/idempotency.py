@@ -133,7 +133,10 @@ def stored(status: int) -> bool:
 
 
 def _key_from_header(raw: str) -> str:
-    if not 1 <= len(raw) <= MAX_KEY_LENGTH or not all(32 < ord(c) < 127 for c in raw):
+    # Visible ASCII: printable ASCII but the space.
+    if not 1 <= len(raw) <= MAX_KEY_LENGTH or not (
+        raw.isascii() and raw.isprintable() and " " not in raw
+    ):
         raise Invalid(
             "The Idempotency-Key header is not valid.",
             errors={HEADER: [f"1 to {MAX_KEY_LENGTH} visible ASCII characters, no spaces"]},
