@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, g, request
 from flask.ctx import RequestContext
 from flask.sessions import SecureCookieSession
 
@@ -126,7 +126,7 @@ class HotPaths:
                 observability.start_request()
                 try:
                     # The success path: the lean finish and write.
-                    return _write(_finish(route.answer(loaded)), start_response)
+                    return _finish(route.answer(loaded), start_response)
                 except Exception as raised:
                     response = app.finalize_request(app.handle_user_exception(raised))
             except Exception as raised:
@@ -142,20 +142,27 @@ class HotPaths:
             ctx.pop(error)
 
 
-def _finish(response: Response) -> Response:
-    """The after-request hooks that have something to do for an API client's answer.
+def _finish(response: Response, start_response: StartResponse) -> list[bytes]:
+    """What the after-request hooks add to an API client's answer, and the answer sent.
 
-    ``Vary: Cookie`` as on the ordinary path (where the session was looked at): the same URL
-    answers a signed-in browser by its cookie.
+    The security headers (``core.security``) and the request id and metrics
+    (``core.observability``), written straight into the header list; ``Vary: Cookie`` as on the
+    ordinary path (where the session was looked at): the same URL answers a signed-in browser by
+    its cookie. A finished, in-memory response (no streaming, no range) is all an answer makes.
     """
-    if "Vary" in response.headers:
+    listed = response.headers.to_wsgi_list()
+    present = {name.lower() for name, _ in listed}
+    for name, value in security.api_headers(request.is_secure):
+        if name.lower() not in present:
+            listed.append((name, value))
+    if "vary" in present:
         response.vary.add("Cookie")
+        listed = [(n, v) for n, v in listed if n.lower() != "vary"]
+        listed.append(("Vary", response.headers["Vary"]))
     else:
-        response.headers["Vary"] = "Cookie"
-    return observability.finish_request(security.security_headers(response))
-
-
-def _write(response: Response, start_response: StartResponse) -> list[bytes]:
-    """A finished, in-memory response (no streaming, no range): its status, headers and body."""
-    start_response(response.status, response.headers.to_wsgi_list())
+        listed.append(("Vary", "Cookie"))
+    listed.append(("X-Request-ID", g.request_id))
+    rule = request.url_rule.rule if request.url_rule else "unmatched"
+    observability.count_request(request.method, rule, response.status_code, g.started_at)
+    start_response(response.status, listed)
     return [response.get_data()]

@@ -109,6 +109,7 @@ def without(document: dict[str, Any], names: set[str]) -> dict[str, Any]:
 AVAILABILITY_CASES = [
     ("GET", "/api/v1/availability", {"query_string": "sku=A&sku=B&sku=Z"}),
     ("GET", "/api/v1/availability", {"query_string": "sku=A&warehouse=W2"}),
+    ("GET", "/api/v1/availability", {"query_string": "sku=A", "base_url": "https://shop.test"}),
     ("GET", "/api/v1/availability", {"query_string": "sku=%E5%95%86%E5%93%81&sku=a+b"}),
     ("POST", "/api/v1/availability", {"json": {"skus": ["A", "B", "C", "Z"]}}),
     ("POST", "/api/v1/availability", {"json": {"skus": ["A"], "warehouse": "W1"}}),
@@ -124,6 +125,7 @@ def test_availability_is_answered_short_and_the_same(paths, stocked, method, pat
     assert short.status == 200
     assert_same(short, ordinary)
     assert short.body == ordinary.body
+    assert ("Strict-Transport-Security" in short.headers) is ("base_url" in kw)
 
 
 def test_a_reservation_is_answered_short_and_the_same(paths, stocked):
