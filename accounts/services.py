@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask import current_app, has_app_context
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -25,6 +26,25 @@ TOKEN_PREFIX = "srk_"
 #: Refreshing last-used on every request would turn every read into a write; a minute is enough
 #: precision for "which tokens are still in use".
 LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+#: werkzeug's default, scrypt with N=2**15, r=8, p=1: about 70 ms of a core per hash or check.
+DEFAULT_PASSWORD_HASH = "scrypt"
+
+
+def _password_hash_method() -> str:
+    """The app's ``PASSWORD_HASH_METHOD``, werkzeug's default unless set.
+
+    Only the test suite sets it (to a cheaper scrypt), through the app's config: it is not read
+    from the environment. Checking needs no setting: a hash names the method it was made with.
+    """
+    if has_app_context():
+        return str(current_app.config.get("PASSWORD_HASH_METHOD") or DEFAULT_PASSWORD_HASH)
+    return DEFAULT_PASSWORD_HASH
+
+
+def _hash_password(password: str) -> str:
+    return generate_password_hash(password, method=_password_hash_method())
 
 
 def hash_token(token: str) -> str:
@@ -87,7 +107,7 @@ def create_user(
             username=username,
             full_name=full_name,
             email=email,
-            password_hash=generate_password_hash(password) if password else None,
+            password_hash=_hash_password(password) if password else None,
         )
         user.roles = [UserRole(role=r) for r in sorted(set(roles))]
         user.warehouses = [UserWarehouse(warehouse_code=w) for w in sorted(set(warehouses or []))]
@@ -167,7 +187,7 @@ def update_user(
                 after={k: after[k] for k in changed},
             )
         if password:
-            user.password_hash = generate_password_hash(password)
+            user.password_hash = _hash_password(password)
             audit.record(s, actor, "user.set_password", "user", user.id, reason=reason)
         uow.commit()
     _forget_user(user_id)
@@ -267,7 +287,7 @@ def _user_by_name(s: Session, username: str) -> User:
 def set_password(username: str, password: str, *, actor: Principal = SYSTEM) -> None:
     with UnitOfWork() as uow:
         user = _user_by_name(uow.session, username)
-        user.password_hash = generate_password_hash(password)
+        user.password_hash = _hash_password(password)
         audit.record(uow.session, actor, "user.set_password", "user", user.id)
         uow.commit()
 
@@ -426,15 +446,16 @@ def authenticate_token(s: Session, secret: str) -> Principal | None:
 
 
 @functools.cache
-def _decoy_hash() -> str:
-    """A hash to check unknown users against, made once rather than on every failed sign-in."""
-    return generate_password_hash(secrets.token_urlsafe(16))
+def _decoy_hash(method: str) -> str:
+    """A hash to check unknown users against, made once (per method) rather than on every
+    failed sign-in."""
+    return generate_password_hash(secrets.token_urlsafe(16), method=method)
 
 
 def authenticate_password(s: Session, username: str, password: str) -> User | None:
     user = s.scalar(select(User).where(User.username == username))
     if user is None or not user.active or not user.password_hash:
         # Spend the same time as a real check so usernames cannot be probed by timing.
-        check_password_hash(_decoy_hash(), password)
+        check_password_hash(_decoy_hash(_password_hash_method()), password)
         return None
     return user if check_password_hash(user.password_hash, password) else None

@@ -162,6 +162,12 @@ def app_config() -> dict[str, Any]:
     return {}
 
 
+#: scrypt at 1/32 of werkzeug's default work factor (N=2**10 instead of 2**15): the suite creates
+#: and signs in a thousand or so people, 70 ms of a core each at full strength. Servers never set
+#: it; tests/security/test_sessions.py checks that they store werkzeug's default.
+TEST_PASSWORD_HASH = "scrypt:1024:8:1"
+
+
 @pytest.fixture
 def app(database_url: str, app_config: dict[str, Any]) -> Iterator[Flask]:
     from app import create_app
@@ -172,6 +178,7 @@ def app(database_url: str, app_config: dict[str, Any]) -> Iterator[Flask]:
         "SECRET_KEY": "test-secret",
         "WTF_CSRF_ENABLED": False,
         "LOG_LEVEL": "WARNING",
+        "PASSWORD_HASH_METHOD": TEST_PASSWORD_HASH,
         **app_config,
     }
     app = create_app(config)

@@ -53,6 +53,34 @@ def test_development_apps_make_a_key_nobody_else_knows(database_url):
     assert len(tests) == 2
 
 
+def test_servers_store_passwords_with_werkzeugs_default_scrypt(database_url):
+    """The suite's apps hash with a cheaper scrypt (tests/conftest.py); an app built from the
+    environment, as servers are, stores werkzeug's default and signs people in with it."""
+    from sqlalchemy import select
+
+    from accounts import services
+    from accounts.models import User
+    from core import db
+
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    try:
+        assert "PASSWORD_HASH_METHOD" not in app.config
+        with app.app_context():
+            services.create_user("strong", ["viewer"], password="pw-strong-123")
+            stored = db.session().scalar(
+                select(User.password_hash).where(User.username == "strong")
+            )
+        assert stored is not None
+        assert stored.startswith("scrypt:32768:8:1$")
+        signed_in = app.test_client().post(
+            "/login", data={"username": "strong", "password": "pw-strong-123"}
+        )
+        assert signed_in.status_code == 302
+        assert "/login" not in signed_in.location
+    finally:
+        db.dispose(app)
+
+
 def test_instance_key_is_shared_by_workers_of_one_installation(tmp_path):
     from core.security import _instance_key
 
