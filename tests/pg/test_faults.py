@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 
 from core import db
 from inventory.models import Reservation, StockMovement
-from tests.e2e.conftest import live_server  # noqa: F401 (the fixture)
+from tests.e2e.conftest import dedicated_live_server  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.pg
 
@@ -52,7 +52,7 @@ def worker_pids(master: int) -> list[int]:
 
 
 def test_killed_worker_and_cut_connections_lose_no_acknowledged_write(
-    live_server,  # noqa: F811
+    dedicated_live_server,  # noqa: F811
     make_product,
     make_warehouse,
     receive,
@@ -64,7 +64,7 @@ def test_killed_worker_and_cut_connections_lose_no_acknowledged_write(
         make_product(sku=sku)
         receive(sku, "W1", 500)
     shop = make_user("storefront")
-    url = live_server.url
+    url = dedicated_live_server.url
     acknowledged: dict[int, str] = {}  # reservation id -> what the server confirmed last
     failures = {"connection": 0, "5xx": 0}
     lock = threading.Lock()
@@ -104,10 +104,10 @@ def test_killed_worker_and_cut_connections_lose_no_acknowledged_write(
     for t in threads:
         t.start()
     time.sleep(SECONDS / 4)
-    killed = worker_pids(live_server.process.pid)[0]
+    killed = worker_pids(dedicated_live_server.process.pid)[0]
     os.kill(killed, signal.SIGKILL)
     time.sleep(SECONDS / 4)
-    with live_server.app.app_context(), db.engine().connect() as conn:
+    with dedicated_live_server.app.app_context(), db.engine().connect() as conn:
         cut = conn.execute(
             text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
@@ -120,12 +120,13 @@ def test_killed_worker_and_cut_connections_lose_no_acknowledged_write(
         t.join(timeout=60)
 
     assert cut, "no server connection was open to cut"
-    assert killed not in worker_pids(live_server.process.pid), "gunicorn did not replace it"
+    replaced = worker_pids(dedicated_live_server.process.pid)
+    assert killed not in replaced, "gunicorn did not replace it"
     assert len(acknowledged) > 50, (len(acknowledged), failures)
     # The server recovers: it answers again once the faults are over.
     assert call(url, shop.token, "GET", "/availability?sku=A")[0] == 200
     check_invariants()
-    with live_server.app.app_context(), db.read_only() as s:
+    with dedicated_live_server.app.app_context(), db.read_only() as s:
         stored = dict(
             s.execute(
                 select(Reservation.id, Reservation.status).where(
