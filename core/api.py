@@ -10,6 +10,7 @@ import base64
 import binascii
 import http
 import json
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,48 @@ def _bounded_int_schema(converter: Any) -> dict[str, Any]:
 
 
 class Api(flask_smorest.Api):
+    """flask-smorest's Api, with the OpenAPI document built when it is first read.
+
+    Documenting a blueprint converts each of its schemas and routes into the document; that was
+    half the cost of building an app, paid by every server process, Celery worker and test app
+    at start, although only ``/api/openapi.json`` (and ``flask openapi``) read the document.
+    Mounting a blueprint now routes it at once and queues its documentation; the first read of
+    ``spec`` documents the queued blueprints in the order they were mounted, as mounting did.
+    """
+
     ERROR_SCHEMA = ProblemSchema
+
+    _document_lock = threading.Lock()
+
+    @property
+    def spec(self) -> Any:
+        if self.__dict__.get("_undocumented"):
+            # A blueprint leaves the queue once documented: a thread arriving meanwhile sees it
+            # still queued and waits for the lock rather than reading a half-built document.
+            with self._document_lock:
+                while self._undocumented:
+                    blueprint, app, name, parameters = self._undocumented[0]
+                    blueprint.register_views_in_doc(
+                        self, app, self._spec, name=name, parameters=parameters
+                    )
+                    self._spec.tag({"name": name, "description": blueprint.description})
+                    del self._undocumented[0]
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: Any) -> None:
+        """A new document (``init_app``) starts with nothing queued."""
+        self._spec = value
+        self._undocumented: list[tuple[flask_smorest.Blueprint, Flask, str, Any]] = []
+
+    def register_blueprint(
+        self, blp: flask_smorest.Blueprint, *, parameters: Any = None, **options: Any
+    ) -> None:
+        """What flask-smorest's does, with the documentation queued for the first read."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._undocumented.append((blp, self._app, name, parameters))
 
     def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
         return errors.handle_http_exception(error)
