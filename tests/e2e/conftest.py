@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from tests.conftest import PgServer, _truncate_all, backend, migrate
+from tests.conftest import PgServer, backend, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -156,13 +156,14 @@ def database_url(request: pytest.FixtureRequest, shared_server: Gunicorn) -> str
 
     SQLite: the migrated template is copied in with SQLite's online backup, which takes the write
     lock and makes the server's connections read the new contents (their statements are prepared
-    again: the backup bumps the schema version). PostgreSQL: every table is truncated.
+    again: the backup bumps the schema version). PostgreSQL: ``PgServer.empty``.
     """
     if shared_server.process.poll() is not None:
         pytest.fail("the shared gunicorn has exited:\n" + shared_server.log_text()[-3000:])
     url = shared_server.database_url
     if backend() == "postgresql":
-        _truncate_all(url)
+        pg: PgServer = request.getfixturevalue("pg_server")
+        pg.empty(url)
     else:
         template: Path = request.getfixturevalue("sqlite_template")
         source = sqlite3.connect(template)
