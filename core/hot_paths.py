@@ -20,7 +20,8 @@ and metrics (``core.observability``), the security headers (``core.security``), 
 handling. Anything the answer raises (401, 403, 409, 422, or a fault) goes through Flask's own
 error handlers and every after-request hook, exactly as the ordinary path would. The sign-in
 throttle, CSRF and the session have nothing to do for a request without a cookie on a route
-without limits; ``HOT_PATHS = False`` sends everything the ordinary way.
+without limits (with default or application-wide limits configured, nothing is answered here);
+``HOT_PATHS = False`` sends everything the ordinary way.
 """
 
 from __future__ import annotations
@@ -63,10 +64,14 @@ def register(app: Flask, routes: Iterable[HotRoute]) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Put the dispatcher in front of Flask's, inside any middleware installed later."""
+    """Put the dispatcher in front of Flask's, inside any middleware installed later.
+
+    Not when the configuration sets rate limits for every request: counting them is the
+    limiter's hook, which only the ordinary path runs.
+    """
     app.config.setdefault("HOT_PATHS", True)
     routes = app.extensions.get(_ROUTES)
-    if routes and app.config["HOT_PATHS"]:
+    if routes and app.config["HOT_PATHS"] and not security.limits_every_request(app):
         app.wsgi_app = HotPaths(app, routes, app.wsgi_app)  # type: ignore[method-assign]
 
 

@@ -280,8 +280,13 @@ def test_requests_answered_short_are_counted_by_route(paths, stocked):
     assert echoed.headers["X-Request-ID"] == "req-7"
 
 
-@pytest.mark.parametrize("app_config", [{"HOT_PATHS": False}])
-def test_the_short_way_can_be_switched_off(app, app_config):
+@pytest.mark.parametrize(
+    "app_config",
+    [{"HOT_PATHS": False}, {"RATELIMIT_DEFAULT": "10000 per minute"}],
+    ids=["switched off", "limits on every request"],
+)
+def test_the_ordinary_way_answers_everything_when_it_must(app, app_config):
+    """Switched off, or when every request is to be counted by the limiter's hook."""
     assert not isinstance(app.wsgi_app, HotPaths)
 
 
