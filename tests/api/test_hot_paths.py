@@ -361,3 +361,14 @@ def test_the_common_order_check_loads_what_the_schema_loads(app):
         }:
             assert check_document(order), f"a common order left to the schema: {order}"
     assert taken >= 10
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+def test_with_csrf_protection_on_an_api_client_is_answered_alike(paths, stocked, app_config):
+    """As in production: the API's blueprints are exempt, a bearer token needs no CSRF token."""
+    order = {"order_ref": "O-9", "lines": [{"sku": "B", "quantity": 1}]}
+    short = paths.short_way("POST", "/api/v1/reservations", json=order)
+    ordinary = paths.ordinary_way("POST", "/api/v1/reservations", json=order)
+    assert short.short
+    assert short.status == ordinary.status == 201
+    assert_same(short, ordinary, PER_RESERVATION_HEADERS)
