@@ -372,3 +372,46 @@ def test_with_csrf_protection_on_an_api_client_is_answered_alike(paths, stocked,
     assert short.short
     assert short.status == ordinary.status == 201
     assert_same(short, ordinary, PER_RESERVATION_HEADERS)
+
+
+def test_only_hooks_with_nothing_to_do_are_left_out(app, paths, stocked):
+    """The application's own hooks are all accounted for: none is left to run on the short way
+    (which is why it is short), and none of the ones left out is unknown."""
+    hooks = paths.hot._hooks_for(["storefront"])
+    assert hooks.before == []
+    assert hooks.after == []
+
+
+@pytest.fixture
+def extra_hooks(app: Flask) -> list[str]:
+    """A hook added by some later feature: the short way must run it like the ordinary one."""
+    seen: list[str] = []
+
+    @app.before_request
+    def _closed_for_stocktake() -> Any:
+        seen.append("before")
+        if app.config.get("STOCKTAKE"):
+            return {"detail": "closed"}, 503
+        return None
+
+    @app.after_request
+    def _stamp(response: Any) -> Any:
+        response.headers["X-Stamp"] = "yes"
+        return response
+
+    return seen
+
+
+def test_hooks_of_later_features_run_on_the_short_way_too(app, paths, stocked, extra_hooks):
+    short = paths.short_way("GET", "/api/v1/availability", query_string="sku=A")
+    ordinary = paths.ordinary_way("GET", "/api/v1/availability", query_string="sku=A")
+    assert short.short
+    assert extra_hooks == ["before", "before"]
+    assert short.headers["X-Stamp"] == "yes"
+    assert_same(short, ordinary)
+    app.config["STOCKTAKE"] = True
+    short = paths.short_way("GET", "/api/v1/availability", query_string="sku=A")
+    ordinary = paths.ordinary_way("GET", "/api/v1/availability", query_string="sku=A")
+    assert short.status == ordinary.status == 503
+    assert short.body == ordinary.body
+    assert_same(short, ordinary)
