@@ -37,6 +37,7 @@ from typing import Any, cast
 from flask import Flask, Response, g, request
 from flask.ctx import RequestContext
 from flask.sessions import SecureCookieSession
+from flask.signals import request_finished, request_started
 
 from core import inputs, observability, security
 
@@ -187,11 +188,17 @@ class HotPaths:
                 ctx.push()
                 observability.start_request()
                 try:
+                    if request_started.receivers:
+                        request_started.send(app, _async_wrapper=app.ensure_sync)
                     hooks = self._hooks_for(request.blueprints)
                     early = hooks.before_request(app)
                     if early is None:
                         # The success path: the lean finish and write.
                         answer = hooks.after_request(ctx, route.answer(loaded))
+                        if request_finished.receivers:
+                            request_finished.send(
+                                app, _async_wrapper=app.ensure_sync, response=answer
+                            )
                         return _finish(answer, start_response)
                     response = app.finalize_request(early)
                 except Exception as raised:

@@ -415,3 +415,21 @@ def test_hooks_of_later_features_run_on_the_short_way_too(app, paths, stocked, e
     assert short.status == ordinary.status == 503
     assert short.body == ordinary.body
     assert_same(short, ordinary)
+
+
+def test_request_signals_are_sent_on_the_short_way(app, paths, stocked):
+    """What an extension listening to Flask's request signals (tracing, error reporting) sees."""
+    from flask import request_finished, request_started
+
+    seen: list[tuple[str, int | None]] = []
+
+    def started(sender: Any, **extra: Any) -> None:
+        seen.append(("started", None))
+
+    def finished(sender: Any, response: Any, **extra: Any) -> None:
+        seen.append(("finished", response.status_code))
+
+    with request_started.connected_to(started, app), request_finished.connected_to(finished, app):
+        answer = paths.short_way("GET", "/api/v1/availability", query_string="sku=A")
+    assert answer.short
+    assert seen == [("started", None), ("finished", 200)]
