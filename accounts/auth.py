@@ -13,7 +13,7 @@ from flask_login import LoginManager, UserMixin, current_user
 from accounts import services, token_cache
 from accounts.models import User
 from accounts.principal import Principal
-from core import db
+from core import db, hot_paths
 from core.api import API_PREFIX
 from core.problems import Forbidden, Unauthorized
 
@@ -159,6 +159,9 @@ def init_app(app: Flask) -> None:
     token_cache.init_app(app)
     login_manager.init_app(app)
     app.before_request(_authenticate_api_request)
+    # The storefront's hot requests (core.hot_paths) check their token through ``require``, and
+    # carry no cookie: no remember-me cookie to renew.
+    hot_paths.covers(app, _authenticate_api_request, login_manager._update_remember_cookie)
 
 
 def idempotency_scope() -> str:

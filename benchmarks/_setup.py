@@ -239,3 +239,13 @@ def server_cpu_seconds(
         elif cmdline.startswith(b"postgres") and database in cmdline:
             spent += used
     return app / ticks, spent / ticks
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy so far (every core; idle and I/O wait left
+    out), from ``/proc/stat``: what one request costs everything involved, load generator and
+    kernel included, when nothing else runs."""
+    with open("/proc/stat") as handle:
+        fields = [int(v) for v in handle.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")

@@ -152,6 +152,9 @@ def from_environment() -> dict[str, Any]:
         "RESERVATION_SWEEP_SECONDS": float(os.environ.get("RESERVATION_SWEEP_SECONDS", "0")),
         # How long a server process trusts a bearer token it has checked (accounts.token_cache).
         "AUTH_CACHE_SECONDS": float(os.environ.get("AUTH_CACHE_SECONDS", "5")),
+        # The storefront's availability and reserve requests answered without the hooks other
+        # requests run (core.hot_paths); false sends them through Flask's ordinary dispatch.
+        "HOT_PATHS": _flag("HOT_PATHS", True),
         # Seconds each server process may reuse an availability answer (0, the default: never).
         # Writes through the same process are seen at once, others' within this many seconds;
         # reserving always checks the database (inventory.reservations.availability_cache).

@@ -15,12 +15,15 @@ and writing of stock they exist for. A feature registers such a route here with:
   ``url_for``, the caller's language and the database session work as in any view), with the
   route's authorization and idempotency decorators, as on the ordinary path.
 
-What the hooks do for such a request is done here, and nothing else is skipped: the request id
-and metrics (``core.observability``), the security headers (``core.security``), and the error
-handling. Anything the answer raises (401, 403, 409, 422, or a fault) goes through Flask's own
-error handlers and every after-request hook, exactly as the ordinary path would. The sign-in
-throttle, CSRF and the session have nothing to do for a request without a cookie on a route
-without limits; ``HOT_PATHS = False`` sends everything the ordinary way.
+What the hooks do for such a request is done here: the request id and metrics
+(``core.observability``), the security headers (``core.security``), and the error handling. Only
+hooks known to have nothing else to do for it are left out (``covers`` names them: the sign-in
+throttle's, CSRF's, the session's remember-me cookie, the input guard's, and the API's token check
+that the route's decorator repeats); any other before- or after-request hook of the application or
+of the route's blueprints runs as it would. Anything the answer raises (401, 403, 409, 422, or a
+fault) goes through Flask's own error handlers and every after-request hook, exactly as the
+ordinary path would. With rate limits configured for every request, nothing is answered here;
+``HOT_PATHS = False`` sends everything the ordinary way.
 """
 
 from __future__ import annotations
@@ -29,13 +32,14 @@ import io
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response, g, request
 from flask.ctx import RequestContext
 from flask.sessions import SecureCookieSession
+from flask.signals import request_finished, request_started
 
-from core import observability, security
+from core import inputs, observability, security
 
 #: A route's input from the body (b"" for a GET) and the raw query string, or None: ordinary path.
 Load = Callable[[bytes, str], Any]
@@ -53,6 +57,10 @@ class HotRoute:
 
 
 _ROUTES = "stockroom.hot_routes"
+_COVERED = "stockroom.hot_paths.covered"
+#: Flask-WTF's check, registered as a closure: known by name. API blueprints are exempt from it,
+#: and a cookie-less request made with a bearer token is not a browser's.
+_CSRF_CHECK = "CSRFProtect.init_app.<locals>.csrf_protect"
 
 
 def register(app: Flask, routes: Iterable[HotRoute]) -> None:
@@ -62,11 +70,39 @@ def register(app: Flask, routes: Iterable[HotRoute]) -> None:
         known[(route.method, route.path)] = route
 
 
+def covers(app: Flask, *hooks: Callable[..., Any]) -> None:
+    """Declare request hooks that have nothing to do for a hot request (a cookie-less API call
+    whose route checks the caller itself): the short way leaves them out."""
+    app.extensions.setdefault(_COVERED, set()).update(hooks)
+
+
+def _covered(app: Flask, hook: Callable[..., Any]) -> bool:
+    if hook in app.extensions.get(_COVERED, ()):
+        return True
+    if getattr(hook, "__qualname__", "") == _CSRF_CHECK:
+        return True
+    # The limiter's own hooks: with no limit on every request (checked before installing), a
+    # storefront request has none to count or to report.
+    owner = getattr(hook, "__self__", None) or next(iter(getattr(hook, "args", ())), None)
+    return owner is security.limiter
+
+
 def init_app(app: Flask) -> None:
-    """Put the dispatcher in front of Flask's, inside any middleware installed later."""
+    """Put the dispatcher in front of Flask's, inside any middleware installed later.
+
+    Not when the configuration sets rate limits for every request: counting them is the
+    limiter's hook, which only the ordinary path runs.
+    """
     app.config.setdefault("HOT_PATHS", True)
+    covers(
+        app,
+        observability.start_request,
+        observability.finish_request,
+        security.security_headers,
+        inputs.guard_request,
+    )
     routes = app.extensions.get(_ROUTES)
-    if routes and app.config["HOT_PATHS"]:
+    if routes and app.config["HOT_PATHS"] and not security.limits_every_request(app):
         app.wsgi_app = HotPaths(app, routes, app.wsgi_app)  # type: ignore[method-assign]
 
 
@@ -84,6 +120,33 @@ class HotPaths:
         self.routes = routes
         self.ordinary = ordinary
         self.max_body = int(app.config.get("MAX_CONTENT_LENGTH") or 0)
+        #: The hooks to run, per route's blueprints (known once the first request matched).
+        self._hooks: dict[tuple[str, ...], _Hooks] = {}
+
+    def _hooks_for(self, blueprints: list[str]) -> _Hooks:
+        """The before- and after-request hooks Flask would run for a request of ``blueprints``,
+        in Flask's order, but for the covered ones."""
+        key = tuple(blueprints)
+        hooks = self._hooks.get(key)
+        if hooks is None:
+            app = self.app
+            names: list[str | None] = [None, *reversed(blueprints)]
+            before = [
+                (f, True) for name in names for f in app.url_value_preprocessors.get(name, ())
+            ] + [
+                (f, False)
+                for name in names
+                for f in app.before_request_funcs.get(name, ())
+                if not _covered(app, f)
+            ]
+            after = [
+                f
+                for name in [*blueprints, None]
+                for f in reversed(app.after_request_funcs.get(name, []))
+                if not _covered(app, f)
+            ]
+            hooks = self._hooks[key] = _Hooks(before, after)
+        return hooks
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         route = self.routes.get((environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")))
@@ -125,8 +188,19 @@ class HotPaths:
                 ctx.push()
                 observability.start_request()
                 try:
-                    # The success path: the lean finish and write.
-                    return _finish(route.answer(loaded), start_response)
+                    if request_started.receivers:
+                        request_started.send(app, _async_wrapper=app.ensure_sync)
+                    hooks = self._hooks_for(request.blueprints)
+                    early = hooks.before_request(app)
+                    if early is None:
+                        # The success path: the lean finish and write.
+                        answer = hooks.after_request(ctx, route.answer(loaded))
+                        if request_finished.receivers:
+                            request_finished.send(
+                                app, _async_wrapper=app.ensure_sync, response=answer
+                            )
+                        return _finish(answer, start_response)
+                    response = app.finalize_request(early)
                 except Exception as raised:
                     response = app.finalize_request(app.handle_user_exception(raised))
             except Exception as raised:
@@ -140,6 +214,29 @@ class HotPaths:
             if error is not None and app.should_ignore_error(error):
                 error = None
             ctx.pop(error)
+
+
+@dataclass(frozen=True)
+class _Hooks:
+    #: (hook, is a URL value preprocessor), in the order Flask runs them
+    before: list[tuple[Callable[..., Any], bool]]
+    after: list[Callable[[Response], Response]]
+
+    def before_request(self, app: Flask) -> Any:
+        """What Flask's ``preprocess_request`` does with these hooks: a value is the answer."""
+        for hook, preprocesses_values in self.before:
+            if preprocesses_values:
+                hook(request.endpoint, request.view_args)
+                continue
+            answer = app.ensure_sync(hook)()
+            if answer is not None:
+                return answer
+        return None
+
+    def after_request(self, ctx: RequestContext, response: Response) -> Response:
+        for hook in [*ctx._after_request_functions, *self.after]:
+            response = cast(Response, hook(response))
+        return response
 
 
 def _finish(response: Response, start_response: StartResponse) -> list[bytes]:

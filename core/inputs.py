@@ -113,7 +113,7 @@ def _refuse(problems: dict[str, list[str]]) -> None:
     )
 
 
-def _guard_request() -> None:
+def guard_request() -> None:
     """Check query, form and JSON input of every request before a view sees it."""
     problems: dict[str, list[str]] = {}
     sources = [request.args]
@@ -249,4 +249,4 @@ def decimal_problems(schema: ma.Schema, data: Any) -> dict[str, list[str]]:
 
 
 def init_app(app: Flask) -> None:
-    app.before_request(_guard_request)
+    app.before_request(guard_request)

@@ -234,12 +234,17 @@ def throttle_sign_in(view: F) -> F:
 _THROTTLED: set[Callable[..., Any]] = set()
 
 
+def limits_every_request(app: Flask) -> bool:
+    """Whether the configuration sets limits beyond the sign-in's (default or application-wide
+    ones, which then apply to every request)."""
+    return bool(app.config.get("RATELIMIT_DEFAULT") or app.config.get("RATELIMIT_APPLICATION"))
+
+
 @limiter.request_filter
 def _not_throttled() -> bool:
     """Requests to every other view skip the limiter's per-request bookkeeping, which found no
     limit to apply yet cost a tenth of the CPU of a storefront reservation."""
-    config = current_app.config
-    if config.get("RATELIMIT_DEFAULT") or config.get("RATELIMIT_APPLICATION"):
+    if limits_every_request(current_app):
         return False
     return current_app.view_functions.get(request.endpoint or "") not in _THROTTLED
 

@@ -280,8 +280,13 @@ def test_requests_answered_short_are_counted_by_route(paths, stocked):
     assert echoed.headers["X-Request-ID"] == "req-7"
 
 
-@pytest.mark.parametrize("app_config", [{"HOT_PATHS": False}])
-def test_the_short_way_can_be_switched_off(app, app_config):
+@pytest.mark.parametrize(
+    "app_config",
+    [{"HOT_PATHS": False}, {"RATELIMIT_DEFAULT": "10000 per minute"}],
+    ids=["switched off", "limits on every request"],
+)
+def test_the_ordinary_way_answers_everything_when_it_must(app, app_config):
+    """Switched off, or when every request is to be counted by the limiter's hook."""
     assert not isinstance(app.wsgi_app, HotPaths)
 
 
@@ -356,3 +361,75 @@ def test_the_common_order_check_loads_what_the_schema_loads(app):
         }:
             assert check_document(order), f"a common order left to the schema: {order}"
     assert taken >= 10
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+def test_with_csrf_protection_on_an_api_client_is_answered_alike(paths, stocked, app_config):
+    """As in production: the API's blueprints are exempt, a bearer token needs no CSRF token."""
+    order = {"order_ref": "O-9", "lines": [{"sku": "B", "quantity": 1}]}
+    short = paths.short_way("POST", "/api/v1/reservations", json=order)
+    ordinary = paths.ordinary_way("POST", "/api/v1/reservations", json=order)
+    assert short.short
+    assert short.status == ordinary.status == 201
+    assert_same(short, ordinary, PER_RESERVATION_HEADERS)
+
+
+def test_only_hooks_with_nothing_to_do_are_left_out(app, paths, stocked):
+    """The application's own hooks are all accounted for: none is left to run on the short way
+    (which is why it is short), and none of the ones left out is unknown."""
+    hooks = paths.hot._hooks_for(["storefront"])
+    assert hooks.before == []
+    assert hooks.after == []
+
+
+@pytest.fixture
+def extra_hooks(app: Flask) -> list[str]:
+    """A hook added by some later feature: the short way must run it like the ordinary one."""
+    seen: list[str] = []
+
+    @app.before_request
+    def _closed_for_stocktake() -> Any:
+        seen.append("before")
+        if app.config.get("STOCKTAKE"):
+            return {"detail": "closed"}, 503
+        return None
+
+    @app.after_request
+    def _stamp(response: Any) -> Any:
+        response.headers["X-Stamp"] = "yes"
+        return response
+
+    return seen
+
+
+def test_hooks_of_later_features_run_on_the_short_way_too(app, paths, stocked, extra_hooks):
+    short = paths.short_way("GET", "/api/v1/availability", query_string="sku=A")
+    ordinary = paths.ordinary_way("GET", "/api/v1/availability", query_string="sku=A")
+    assert short.short
+    assert extra_hooks == ["before", "before"]
+    assert short.headers["X-Stamp"] == "yes"
+    assert_same(short, ordinary)
+    app.config["STOCKTAKE"] = True
+    short = paths.short_way("GET", "/api/v1/availability", query_string="sku=A")
+    ordinary = paths.ordinary_way("GET", "/api/v1/availability", query_string="sku=A")
+    assert short.status == ordinary.status == 503
+    assert short.body == ordinary.body
+    assert_same(short, ordinary)
+
+
+def test_request_signals_are_sent_on_the_short_way(app, paths, stocked):
+    """What an extension listening to Flask's request signals (tracing, error reporting) sees."""
+    from flask import request_finished, request_started
+
+    seen: list[tuple[str, int | None]] = []
+
+    def started(sender: Any, **extra: Any) -> None:
+        seen.append(("started", None))
+
+    def finished(sender: Any, response: Any, **extra: Any) -> None:
+        seen.append(("finished", response.status_code))
+
+    with request_started.connected_to(started, app), request_finished.connected_to(finished, app):
+        answer = paths.short_way("GET", "/api/v1/availability", query_string="sku=A")
+    assert answer.short
+    assert seen == [("started", None), ("finished", 200)]
