@@ -392,45 +392,38 @@ class DriverConnection:
         if isinstance(statement, DriverStatement):
             prepared = statement.prepared_call(self._pool, params)
             if prepared is not None:
-                return self._run(prepared, repeatable=repeatable)
+                name, sql, types, values = prepared
+                return self._attempt(
+                    lambda raw: _run_prepared(raw, name, sql, types, values),
+                    sql,
+                    values,
+                    repeatable,
+                )
             sql, parameters = statement.expand(self._pool.dialect, params)
         else:
             sql, parameters = statement, params
-        dbapi = self._pool.dialect.loaded_dbapi
-        for attempt in (1, 2):
-            if self._raw is None:
-                self._raw = self._pool.raw_connection()
-            try:
-                cursor = self._raw.cursor()
-                try:
-                    cursor.execute(sql, parameters)
-                    return cursor.fetchall()  # type: ignore[no-any-return]
-                finally:
-                    cursor.close()
-            except dbapi.Error as exc:
-                driver = self._raw.driver_connection
-                lost = bool(getattr(driver, "broken", False) or getattr(driver, "closed", False))
-                if lost:
-                    self._raw.invalidate()
-                    self._raw.close()
-                    self._raw = None
-                    if repeatable and attempt == 1:
-                        continue
-                raise DBAPIError.instance(
-                    sql, parameters, exc, dbapi.Error, connection_invalidated=lost
-                ) from exc
-        raise AssertionError("unreachable")
+        return self._attempt(
+            lambda raw: _cursor_rows(raw, sql, parameters), sql, parameters, repeatable
+        )
 
-    def _run(self, call: _PreparedCall, *, repeatable: bool) -> list[Any]:
-        """A prepared statement through libpq on this connection; the same failures as above."""
+    def _attempt(
+        self, send: Callable[[Any], list[Any]], sql: str, parameters: Any, repeatable: bool
+    ) -> list[Any]:
+        """``send`` on this block's connection; on a connection found dead, once more on a fresh
+        one if the statement is ``repeatable``."""
         for attempt in (1, 2):
             if self._raw is None:
                 self._raw = self._pool.raw_connection()
             try:
-                return _run_prepared(self._raw, *call)
+                return send(self._raw)
             except pg_errors.Error as exc:
                 driver = self._raw.driver_connection
-                lost = driver is None or driver.pgconn.status != pq.ConnStatus.OK
+                lost = (
+                    driver is None
+                    or driver.broken
+                    or driver.closed
+                    or driver.pgconn.status != pq.ConnStatus.OK
+                )
                 if lost:
                     self._raw.invalidate()
                     self._raw.close()
@@ -438,8 +431,8 @@ class DriverConnection:
                     if repeatable and attempt == 1:
                         continue
                 raise DBAPIError.instance(
-                    call[1],
-                    call[3],
+                    sql,
+                    parameters,
                     exc,
                     pg_errors.Error,
                     connection_invalidated=lost,
@@ -451,6 +444,15 @@ class DriverConnection:
         if self._raw is not None:
             self._raw.close()
             self._raw = None
+
+
+def _cursor_rows(raw: Any, sql: str, parameters: Any) -> list[Any]:
+    cursor = raw.cursor()
+    try:
+        cursor.execute(sql, parameters)
+        return cursor.fetchall()  # type: ignore[no-any-return]
+    finally:
+        cursor.close()
 
 
 @contextmanager
