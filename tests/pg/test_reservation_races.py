@@ -144,11 +144,15 @@ def test_twenty_requests_with_one_idempotency_key_have_one_effect(
 
 
 def wait_until_someone_waits_for_a_lock(blocker: Any, timeout: float = 20) -> None:
-    """Poll PostgreSQL until another backend of this database waits for a lock."""
+    """Poll PostgreSQL until another backend waits for a lock that ``blocker`` holds.
+
+    Not through ``pg_stat_activity``: inside the blocker's transaction it is a snapshot taken at
+    its first reading, which never shows a backend that connected later.
+    """
     deadline = time.monotonic() + timeout
     query = text(
-        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE NOT l.granted AND a.datname = current_database() AND a.pid <> pg_backend_pid()"
+        "SELECT count(*) FROM pg_locks "
+        "WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
     )
     while blocker.execute(query).scalar() == 0:
         assert time.monotonic() < deadline, "the service never waited for the lock"
