@@ -22,6 +22,7 @@ then handled by ``core.idempotency`` around it).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -31,14 +32,18 @@ from typing import Any, TypeVar, cast
 from flask import Response
 from sqlalchemy import (
     Select,
+    String,
     and_,
     bindparam,
+    column,
     func,
     insert,
+    literal_column,
     select,
     text,
     true,
     update,
+    values,
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -188,14 +193,33 @@ def _sites(s: Session, request: _Request) -> dict[int, allocation.Site]:
     return {r.id: allocation.Site(r.code, r.priority, r.latitude, r.longitude) for r in rows}
 
 
-def _plan_statement(one_warehouse: bool, *, draw_id: bool = False) -> Select[Any]:
+def _plan_statement(one_warehouse: bool, *, listed: int | None = None) -> Select[Any]:
     """Products, their stock per open warehouse and the lapsed units there, in one query.
 
     Warehouses without a level for the basket's skus have nothing to offer, so allocation only
-    needs the ones this returns. ``draw_id`` adds the next reservation id (PostgreSQL), drawn
-    once per query, for the response made before the reservation is written.
+    needs the ones this returns. With ``listed`` (PostgreSQL's optimistic read, through libpq)
+    the skus come as that many parameters ``sku_0``, ``sku_1``..., the query adds the next
+    reservation id, drawn once per query, for the response made before the reservation is
+    written, and each sku is found by an index probe of its own: a LATERAL subquery whose LIMIT
+    keeps the planner from flattening it into a join. Flattened, a catalog of a thousand
+    products is small enough for the planner to read all of it for a basket of two skus, on
+    every reservation. A VALUES list of parameters (rather than an array) lets the plan prepared
+    for each basket size know its number of rows, so it is planned once, not at every call.
     """
-    level_on = levels.c.product_id == products.c.id
+    product: Any = products
+    source: Any = products
+    if listed is not None:
+        wanted = values(column("sku", String), name="wanted").data(
+            [(bindparam(f"sku_{i}", type_=String),) for i in range(listed)]
+        )
+        product = (
+            select(products.c.id, products.c.sku)
+            .where(products.c.sku == wanted.c.sku)
+            .limit(literal_column("1"))
+            .lateral("product")
+        )
+        source = wanted.join(product, true())
+    level_on = levels.c.product_id == product.c.id
     if one_warehouse:
         level_on = and_(
             level_on,
@@ -206,8 +230,8 @@ def _plan_statement(one_warehouse: bool, *, draw_id: bool = False) -> Select[Any
         )
     lapsed = holds.lapsed_units(bindparam("now", type_=UTCDateTime()))
     columns: list[Any] = [
-        products.c.sku,
-        products.c.id,
+        product.c.sku,
+        product.c.id,
         warehouses.c.id,
         warehouses.c.code,
         warehouses.c.priority,
@@ -217,22 +241,28 @@ def _plan_statement(one_warehouse: bool, *, draw_id: bool = False) -> Select[Any
         levels.c.on_hand - levels.c.reserved,
         lapsed,
     ]
-    if draw_id:
+    if listed is not None:
         sequence = func.pg_get_serial_sequence(reservations.name, reservations.c.id.name)
         columns.append(select(func.nextval(sequence)).scalar_subquery())
-    return (
+    stmt = (
         select(*columns)
-        .select_from(products)
+        .select_from(source)
         .outerjoin(levels, level_on)
         .outerjoin(warehouses, warehouses.c.id == levels.c.warehouse_id)
-        .where(products.c.sku.in_(bindparam("skus", expanding=True)))
     )
+    if listed is None:
+        stmt = stmt.where(products.c.sku.in_(bindparam("skus", expanding=True)))
+    return stmt
 
 
 _PLAN = {one: _plan_statement(one) for one in (False, True)}
-_PLAN_AND_ID = {
-    one: db.DriverStatement(_plan_statement(one, draw_id=True)) for one in (False, True)
-}
+
+
+@functools.cache
+def _optimistic_read(one_warehouse: bool, skus: int) -> db.DriverStatement:
+    """The optimistic read for a basket of ``skus`` skus (a statement prepared per size)."""
+    return db.DriverStatement(_plan_statement(one_warehouse, listed=skus))
+
 
 _HOLD = (
     update(levels)
@@ -365,11 +395,13 @@ def _reserve_in_one_statement(
     its units meanwhile. Either way nothing was changed.
     """
     now = db.now()
-    params: dict[str, Any] = {"now": now, "skus": request.skus}
+    params: dict[str, Any] = {f"sku_{i}": sku for i, sku in enumerate(request.skus)}
+    params["now"] = now
     if request.warehouse is not None:
         params["warehouse"] = request.warehouse
+    read = _optimistic_read(request.warehouse is not None, len(request.skus))
     with db.driver_connection() as conn:
-        rows = conn.rows(_PLAN_AND_ID[request.warehouse is not None], params, repeatable=True)
+        rows = conn.rows(read, params, repeatable=True)
         found = _stock_of(rows)
         _unknown_skus(request, found.product_ids)
         if request.warehouse is not None and not found.sites:
