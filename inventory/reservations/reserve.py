@@ -85,6 +85,10 @@ class _Request:
 
 
 T = TypeVar("T")
+#: The sequence behind ``reservations.id`` (its serial column's), as a constant the server
+#: resolves once when it prepares the read: ``pg_get_serial_sequence`` with the table's name as
+#: parameters would look the sequence up in the catalog at every reservation.
+ID_SEQUENCE = literal_column("'reservations_id_seq'::regclass")
 #: SQLSTATE of ``reserve_stock`` when a level no longer has the units the plan took from it.
 STALE_PLAN = "SR001"
 
@@ -242,8 +246,7 @@ def _plan_statement(one_warehouse: bool, *, listed: int | None = None) -> Select
         lapsed,
     ]
     if listed is not None:
-        sequence = func.pg_get_serial_sequence(reservations.name, reservations.c.id.name)
-        columns.append(select(func.nextval(sequence)).scalar_subquery())
+        columns.append(select(func.nextval(ID_SEQUENCE)).scalar_subquery())
     stmt = (
         select(*columns)
         .select_from(source)

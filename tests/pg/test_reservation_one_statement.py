@@ -341,3 +341,15 @@ def _scans(node: dict[str, Any]) -> Iterator[tuple[str, str]]:
         yield node["Node Type"], node["Relation Name"]
     for child in node.get("Plans", []):
         yield from _scans(child)
+
+
+def test_the_read_draws_ids_from_the_sequence_behind_reservations_id(app):
+    """The optimistic read names the sequence as a constant; a migration that changed the
+    column's sequence would otherwise leave it drawing ids from the wrong one."""
+    with app.app_context(), db.engine().connect() as conn:
+        assert conn.scalar(
+            text(
+                "SELECT pg_get_serial_sequence('reservations', 'id')::regclass = "
+                f"{reserve_module.ID_SEQUENCE.name}"
+            )
+        )
