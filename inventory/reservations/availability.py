@@ -14,7 +14,9 @@ from sqlalchemy import (
     case,
     cast,
     func,
+    literal_column,
     select,
+    true,
 )
 from sqlalchemy.dialects import postgresql
 
@@ -44,18 +46,45 @@ class SkuAvailability(NamedTuple):
     warehouses: tuple[tuple[str, int], ...]
 
 
-def _availability_statement(one_warehouse: bool, from_array: bool) -> Select[Any]:
+#: Baskets up to this many skus look each one up by itself (see ``_availability_statement``).
+PROBE_EACH_UP_TO = 50
+
+
+def _availability_statement(one_warehouse: bool, from_array: bool, probe_each: bool) -> Select[Any]:
     """The single query behind availability, built once: per call only the parameters change.
 
     On PostgreSQL the skus come as one JSON array, unnested and joined: one statement for every
-    basket size, which psycopg prepares once, and whose plan (an index probe per sku) is linear
-    whatever the size. An IN list would be a statement per size, and the plan cached for
-    ``= ANY(:array)`` compares every product with every sku asked (over 100 ms for 1,000 skus).
-    SQLite has no arrays and takes ``sku IN (...)``.
+    basket size, which psycopg prepares once. An IN list would be a statement per size, and the
+    plan cached for ``= ANY(:array)`` compares every product with every sku asked (over 100 ms
+    for 1,000 skus). SQLite has no arrays and takes ``sku IN (...)``.
+
+    ``probe_each`` (PostgreSQL, a basket of at most ``PROBE_EACH_UP_TO`` skus: the storefront's
+    everyday question) finds each sku by an index probe of its own, in a LATERAL subquery whose
+    LIMIT keeps the planner from turning it into a join: joined, a catalog of a thousand
+    products is small enough for the planner to read all of it for a basket of three skus. A
+    batch of a thousand skus is better served by that join.
 
     The lapsed-hold correction (``holds.lapsed_units``) is part of the same statement.
     """
-    level_on = levels.c.product_id == products.c.id
+    product: Any = products
+    if from_array:
+        # unnest(ARRAY(SELECT json_array_elements_text(:skus))): the skus travel as one JSON
+        # text, which the driver sends as it is (an array parameter is dumped item by item).
+        listed = select(
+            func.json_array_elements_text(cast(bindparam("skus", type_=String), postgresql.JSON))
+        ).scalar_subquery()
+        wanted = func.unnest(func.array(listed)).table_valued("sku").render_derived(name="wanted")
+        if probe_each:
+            product = (
+                select(products.c.id, products.c.sku)
+                .where(products.c.sku == wanted.c.sku)
+                .limit(literal_column("1"))
+                .lateral("product")
+            )
+            source = wanted.join(product, true())
+        else:
+            source = wanted.join(products, products.c.sku == wanted.c.sku)
+    level_on = levels.c.product_id == product.c.id
     if one_warehouse:
         level_on = and_(
             level_on,
@@ -66,21 +95,14 @@ def _availability_statement(one_warehouse: bool, from_array: bool) -> Select[Any
         )
     lapsed = holds.lapsed_units(bindparam("now", type_=UTCDateTime()))
     stmt = select(
-        products.c.sku,
-        products.c.id,
+        product.c.sku,
+        product.c.id,
         # Only open warehouses are offered: a closed one comes back without its code.
         case((warehouses.c.active, warehouses.c.code)),
         levels.c.on_hand - levels.c.reserved + lapsed,
     )
     if from_array:
-        # unnest(ARRAY(SELECT json_array_elements_text(:skus))): the skus travel as one JSON
-        # text, which the driver sends as it is (an array parameter is dumped item by item), and
-        # unnest keeps the planner's small estimate that makes the plan probe the index per sku.
-        listed = select(
-            func.json_array_elements_text(cast(bindparam("skus", type_=String), postgresql.JSON))
-        ).scalar_subquery()
-        wanted = func.unnest(func.array(listed)).table_valued("sku").render_derived(name="wanted")
-        stmt = stmt.select_from(wanted).join(products, products.c.sku == wanted.c.sku)
+        stmt = stmt.select_from(source)
     else:
         stmt = stmt.select_from(products).where(
             products.c.sku.in_(bindparam("skus", expanding=True))
@@ -91,9 +113,12 @@ def _availability_statement(one_warehouse: bool, from_array: bool) -> Select[Any
 
 
 _AVAILABILITY = {
-    (one, from_array): db.DriverStatement(_availability_statement(one, from_array))
+    (one, from_array, probe_each): db.DriverStatement(
+        _availability_statement(one, from_array, probe_each)
+    )
     for one in (False, True)
     for from_array in (False, True)
+    for probe_each in ((False, True) if from_array else (False,))
 }
 
 
@@ -136,7 +161,8 @@ def _read(
     params: dict[str, Any] = {"now": db.now(), "skus": json.dumps(wanted) if from_array else wanted}
     if warehouse is not None:
         params["warehouse"] = warehouse
-    statement = _AVAILABILITY[(warehouse is not None, from_array)]
+    probe_each = from_array and len(wanted) <= PROBE_EACH_UP_TO
+    statement = _AVAILABILITY[(warehouse is not None, from_array, probe_each)]
     sites: dict[str, tuple[int, list[tuple[str, int]]]] = {}
     for sku, product_id, code, units in statement.rows(params):
         found = sites.get(sku)

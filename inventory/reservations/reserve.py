@@ -31,6 +31,7 @@ from typing import Any, TypeVar, cast
 
 from flask import Response
 from sqlalchemy import (
+    ColumnClause,
     Select,
     String,
     and_,
@@ -88,7 +89,7 @@ T = TypeVar("T")
 #: The sequence behind ``reservations.id`` (its serial column's), as a constant the server
 #: resolves once when it prepares the read: ``pg_get_serial_sequence`` with the table's name as
 #: parameters would look the sequence up in the catalog at every reservation.
-ID_SEQUENCE = literal_column("'reservations_id_seq'::regclass")
+ID_SEQUENCE: ColumnClause[Any] = literal_column("'reservations_id_seq'::regclass")
 #: SQLSTATE of ``reserve_stock`` when a level no longer has the units the plan took from it.
 STALE_PLAN = "SR001"
 

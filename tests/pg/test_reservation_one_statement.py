@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -272,75 +272,6 @@ def test_without_a_key_the_last_units_are_never_oversold(app, hot_sku, check_inv
     assert len(won) == 12  # 25 units, 2 each: 24 held, one left over
     assert sum(r for _, r in levels_of(app).values()) == 24
     check_invariants()
-
-
-def test_the_optimistic_read_probes_the_catalog_per_sku_with_a_plan_made_once(
-    app, world, check_invariants
-):
-    """A catalog of about a thousand products is small enough for PostgreSQL's planner to prefer
-    reading all of it over two index probes; the read must look each sku up by itself, and its
-    plan must be one the server keeps, not one made again at every reservation."""
-    with app.app_context():
-        read_pool = db._read_engine()
-        with db.engine().begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO products (sku, name, uom, currency, active, created_at, "
-                    "updated_at) SELECT 'FILL-' || i, 'Filler', 'ea', 'CNY', true, now(), now() "
-                    "FROM generate_series(1, 1050) AS i"
-                )
-            )
-            conn.execute(text("ANALYZE products"))
-        body = {
-            "order_ref": "",
-            "lines": [{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": 1}],
-        }
-        for i in range(7):  # the sixth call on a connection may take the kept plan
-            reservations.reserve(SHOP, {**body, "order_ref": f"ORD-{i}"})
-        call = reserve_module._optimistic_read(False, 2).prepared_call(
-            read_pool, {"now": db.now(), "sku_0": "A", "sku_1": "B"}
-        )
-        assert call is not None
-        name, sql, types, values = call
-        raw = read_pool.raw_connection()
-        try:
-            driver = raw.driver_connection
-            kept = driver.execute(
-                "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = %s",
-                [name.decode()],
-            ).fetchall()
-            driver.execute("SET plan_cache_mode = force_generic_plan")
-            driver.execute(f"PREPARE probe ({', '.join(_type_names(driver, types))}) AS {sql}")
-            arguments = ", ".join(
-                "NULL" if v is None else "'" + v.decode().replace("'", "''") + "'" for v in values
-            )
-            (plan,) = driver.execute(f"EXPLAIN (FORMAT JSON) EXECUTE probe({arguments})").fetchone()
-            driver.execute("DEALLOCATE probe")
-            driver.execute("RESET plan_cache_mode")
-        finally:
-            raw.close()
-    # Planned at most five times (PostgreSQL tries custom plans first), then kept.
-    assert kept, "the read was not prepared on the connection"
-    assert kept[0][0] >= 1, kept
-    scans = list(_scans(plan[0]["Plan"]))
-    assert ("Index Scan", "products") in scans or ("Index Only Scan", "products") in scans, scans
-    assert ("Seq Scan", "products") not in scans, scans
-    check_invariants()
-
-
-def _type_names(driver: Any, oids: list[int]) -> list[str]:
-    """Each placeholder's type as PREPARE takes it (``unknown`` where the server infers it)."""
-    return [
-        driver.execute("SELECT format_type(%s, NULL)", [oid]).fetchone()[0] if oid else "unknown"
-        for oid in oids
-    ]
-
-
-def _scans(node: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    if "Relation Name" in node:
-        yield node["Node Type"], node["Relation Name"]
-    for child in node.get("Plans", []):
-        yield from _scans(child)
 
 
 def test_the_read_draws_ids_from_the_sequence_behind_reservations_id(app):

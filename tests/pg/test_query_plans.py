@@ -1,0 +1,136 @@
+"""The plans PostgreSQL keeps for the storefront's two hottest reads.
+
+A catalog of about a thousand products is small enough for the planner to prefer reading all of
+it over a few index probes, on every call: 0.05-0.1 ms of the database's CPU per reservation or
+availability question. These tests build such a catalog, run the statements as the service
+does, and read the plan the server keeps for them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from accounts.principal import Principal
+from core import db
+from inventory import reservations
+
+pytestmark = pytest.mark.pg
+
+#: The modules (the package re-exports their functions under the same names).
+reserve_module = importlib.import_module("inventory.reservations.reserve")
+availability = importlib.import_module("inventory.reservations.availability")
+SHOP = Principal(user_id=None, username="shop", roles=frozenset({"storefront"}))
+#: About the benchmark's catalog: small enough for the planner to read it whole if it may.
+FILLER = 1050
+
+
+@pytest.fixture
+def catalog(app, make_product, make_warehouse, receive):
+    for sku in ("A", "B"):
+        make_product(sku=sku)
+    make_warehouse(code="W1")
+    receive("A", "W1", 20)
+    receive("B", "W1", 20)
+    with app.app_context(), db.engine().begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO products (sku, name, uom, currency, active, created_at, updated_at) "
+                "SELECT 'FILL-' || i, 'Filler', 'ea', 'CNY', true, now(), now() "
+                f"FROM generate_series(1, {FILLER}) AS i"
+            )
+        )
+        conn.execute(text("ANALYZE products"))
+
+
+def kept_plan(statement: db.DriverStatement, params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """How many generic and custom plans the pool's connection made for ``statement``, and the
+    generic plan of the same text, as ``EXPLAIN (FORMAT JSON)`` shows it."""
+    read_pool = db._read_engine()
+    call = statement.prepared_call(read_pool, params)
+    assert call is not None
+    name, sql, types, values = call
+    raw = read_pool.raw_connection()
+    try:
+        driver = raw.driver_connection
+        counts = driver.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = %s",
+            [name.decode()],
+        ).fetchone()
+        driver.execute("SET plan_cache_mode = force_generic_plan")
+        driver.execute(f"PREPARE probe ({', '.join(type_names(driver, types))}) AS {sql}")
+        arguments = ", ".join(
+            "NULL" if v is None else "'" + v.decode().replace("'", "''") + "'" for v in values
+        )
+        (plan,) = driver.execute(f"EXPLAIN (FORMAT JSON) EXECUTE probe({arguments})").fetchone()
+        driver.execute("DEALLOCATE probe")
+        driver.execute("RESET plan_cache_mode")
+    finally:
+        raw.close()
+    return counts, plan[0]["Plan"]
+
+
+def type_names(driver: Any, oids: list[int]) -> list[str]:
+    """Each placeholder's type as PREPARE takes it (``unknown`` where the server infers it)."""
+    return [
+        driver.execute("SELECT format_type(%s, NULL)", [oid]).fetchone()[0] if oid else "unknown"
+        for oid in oids
+    ]
+
+
+def scans(node: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    if "Relation Name" in node:
+        yield node["Node Type"], node["Relation Name"]
+    for child in node.get("Plans", []):
+        yield from scans(child)
+
+
+def test_the_reservation_read_probes_each_sku_with_a_plan_made_once(app, catalog, check_invariants):
+    with app.app_context():
+        body = {"lines": [{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": 1}]}
+        for i in range(7):  # from the sixth call on a connection, PostgreSQL may keep a plan
+            reservations.reserve(SHOP, {**body, "order_ref": f"ORD-{i}"})
+        counts, plan = kept_plan(
+            reserve_module._optimistic_read(False, 2),
+            {"now": db.now(), "sku_0": "A", "sku_1": "B"},
+        )
+    assert counts is not None, "the read was not prepared on the pool's connection"
+    generic, custom = counts
+    assert generic >= 1, (generic, custom)  # planned a few times, then kept
+    found = list(scans(plan))
+    assert ("Index Scan", "products") in found, found
+    assert ("Seq Scan", "products") not in found, found
+    check_invariants()
+
+
+def test_availability_of_a_basket_probes_each_sku_and_of_a_batch_joins(app, catalog):
+    basket = ["A", "B", "FILL-7"]
+    batch = [f"FILL-{i}" for i in range(1, availability.PROBE_EACH_UP_TO + 2)]
+    with app.app_context():
+        for _ in range(7):
+            answers = availability.availability(basket)
+        assert [(a.sku, a.available) for a in answers] == [("A", 20), ("B", 20), ("FILL-7", 0)]
+        counts, plan = kept_plan(
+            availability._AVAILABILITY[(False, True, True)],
+            {"now": db.now(), "skus": json.dumps(basket)},
+        )
+        assert counts is not None
+        assert counts[0] >= 1, counts
+        found = list(scans(plan))
+        assert ("Index Scan", "products") in found, found
+        assert ("Seq Scan", "products") not in found, found
+
+        # A batch takes the join, and answers the same way.
+        answers = availability.availability(batch)
+        assert len(answers) == len(batch)
+        assert all(a.known for a in answers)
+        _, plan = kept_plan(
+            availability._AVAILABILITY[(False, True, False)],
+            {"now": db.now(), "skus": json.dumps(batch)},
+        )
+        assert ("Index Scan", "products") not in list(scans(plan))
