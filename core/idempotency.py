@@ -121,6 +121,7 @@ ScopeResolver = Callable[[], str]
 
 #: Response headers a replay repeats besides Location: what a client acts on next.
 REPLAYED_HEADERS = ("ETag", "Last-Modified")
+_REPLAYED_BY_LOWER = {name.lower(): name for name in REPLAYED_HEADERS}
 
 
 def init_app(app: Flask, scope_of_caller: ScopeResolver) -> None:
@@ -243,12 +244,21 @@ def _record_of(
         "content_type": response.content_type or "application/json",
         "body": response.get_data(as_text=True),
         "location": response.headers.get("Location"),
-        "headers": json.dumps(
-            {name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers}
-        ),
+        "headers": json.dumps(_replayed_headers(response)),
         "created_at": now,
         "expires_at": now + timedelta(seconds=current_app.config["IDEMPOTENCY_TTL"]),
     }
+
+
+def _replayed_headers(response: Response) -> dict[str, str]:
+    """The response's headers in ``REPLAYED_HEADERS``, read in one pass over its headers: asking
+    werkzeug's ``Headers`` for an absent one raises (and builds) an HTTP exception."""
+    found: dict[str, str] = {}
+    for name, value in response.headers.items():
+        canonical = _REPLAYED_BY_LOWER.get(name.lower())
+        if canonical is not None:
+            found.setdefault(canonical, value)
+    return found
 
 
 def _earlier(values: Sequence[Any]) -> Any:
