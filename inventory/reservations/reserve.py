@@ -262,10 +262,18 @@ def _plan_statement(one_warehouse: bool, *, listed: int | None = None) -> Select
 _PLAN = {one: _plan_statement(one) for one in (False, True)}
 
 
+def _listed_size(skus: int) -> int:
+    """How many sku parameters the read for a basket of ``skus`` has: the size itself for the
+    everyday baskets, else the next power of two (the rest sent as NULL, which matches no
+    product). A basket may have up to 500 lines, and every size would otherwise be a statement
+    of its own on every connection."""
+    return skus if skus <= 8 else 1 << (skus - 1).bit_length()
+
+
 @functools.cache
-def _optimistic_read(one_warehouse: bool, skus: int) -> db.DriverStatement:
-    """The optimistic read for a basket of ``skus`` skus (a statement prepared per size)."""
-    return db.DriverStatement(_plan_statement(one_warehouse, listed=skus))
+def _optimistic_read(one_warehouse: bool, listed: int) -> db.DriverStatement:
+    """The optimistic read with ``listed`` sku parameters (``_listed_size``)."""
+    return db.DriverStatement(_plan_statement(one_warehouse, listed=listed))
 
 
 _HOLD = (
@@ -399,11 +407,14 @@ def _reserve_in_one_statement(
     its units meanwhile. Either way nothing was changed.
     """
     now = db.now()
-    params: dict[str, Any] = {f"sku_{i}": sku for i, sku in enumerate(request.skus)}
+    listed = _listed_size(len(request.skus))
+    params: dict[str, Any] = {
+        f"sku_{i}": request.skus[i] if i < len(request.skus) else None for i in range(listed)
+    }
     params["now"] = now
     if request.warehouse is not None:
         params["warehouse"] = request.warehouse
-    read = _optimistic_read(request.warehouse is not None, len(request.skus))
+    read = _optimistic_read(request.warehouse is not None, listed)
     with db.driver_connection() as conn:
         rows = conn.rows(read, params, repeatable=True)
         found = _stock_of(rows)

@@ -120,6 +120,28 @@ def test_one_statement_and_the_locked_fallback_reserve_the_same(
     check_invariants()
 
 
+def test_a_large_basket_is_read_with_a_statement_shared_by_its_size_class(
+    app, storefront, make_product, make_warehouse, receive, paths, check_invariants
+):
+    """Eleven lines are read with the sixteen-parameter statement (five sent as NULL, which
+    match nothing): every line is held once, and an unknown sku is still named."""
+    make_warehouse(code="W1")
+    skus = [f"L{i:02d}" for i in range(11)]
+    for sku in skus:
+        make_product(sku=sku)
+        receive(sku, "W1", 5)
+    lines = {sku: 1 + i % 3 for i, sku in enumerate(skus)}
+    made = reserve(storefront, lines, key="eleven")
+    assert made.status_code == 201, made.json
+    assert paths == {"one statement": 1}
+    assert {ln["sku"]: ln["quantity"] for ln in made.json["lines"]} == lines
+    assert reserve_module._listed_size(11) == 16
+    assert sum(reserved for _, reserved in levels_of(app).values()) == sum(lines.values())
+    unknown = reserve(storefront, {**lines, "NOPE": 1}, key="twelve")
+    assert_problem(unknown, 422, "lines.11.sku")
+    check_invariants()
+
+
 def test_a_line_found_short_by_the_statement_rolls_back_every_line(
     app, storefront, world, paths, monkeypatch, receive, check_invariants
 ):
