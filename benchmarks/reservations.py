@@ -4,7 +4,8 @@
 
 1. Baseline: ``pgbench`` simple-update (``-N``: one UPDATE, one SELECT, one INSERT per
    transaction) with ``--clients`` clients on a throwaway database of the same server.
-2. ``gunicorn wsgi:app`` on a throwaway database seeded with 5 warehouses, driven by ``wrk`` with
+2. ``gunicorn wsgi:app`` on a throwaway database seeded with 5 warehouses (then analyzed, as
+   autovacuum would soon after a bulk load), driven by ``wrk`` with
    ``--clients`` connections, each request ``POST /api/v1/reservations`` with its own
    ``Idempotency-Key``, in three modes of ``--duration`` seconds each:
 
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from _setup import (
     PG_ADMIN_URL,
+    analyze,
     gunicorn,
     machine_busy_seconds,
     seed,
@@ -326,6 +328,7 @@ def main() -> None:
         ]
         last = seed_last_units(url)
         token = storefront_token(url)
+        analyze(url)
         outcomes = []
         with gunicorn(url, gunicorn_args) as base:
             run_wrk(base + "/", lua_reserve(modes[0].skus, token, 3, 2), args.clients, 3)  # warm-up
