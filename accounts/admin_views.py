@@ -7,11 +7,22 @@ admin's name and the reason they typed; the pages run no queries of their own.
 from __future__ import annotations
 
 import functools
+import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from typing import ParamSpec, TypeVar
 
-from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -152,6 +163,14 @@ class TokenForm(FlaskForm):
     )
     expires = SelectField(_l("Expires"), default="")
     reason = _reason_field()
+    #: Drawn when the form is shown: the same value sent again is the same form sent again.
+    submission = HiddenField()
+
+
+#: The session keeps the last few token forms that issued a token: reloading the page that shows
+#: a new secret sends its form again, which must not issue a second token.
+_ISSUED_FORMS = "issued_token_forms"
+_REMEMBERED_FORMS = 20
 
 
 class ReasonForm(FlaskForm):
@@ -322,6 +341,8 @@ def _token_form(fixed_user: User | None = None) -> TokenForm:
             SelectChoice(u.username, u.username) for u in services.list_users() if u.active
         ]
     form.expires.choices = [SelectChoice(v, _(label)) for v, label in TOKEN_LIFETIMES]
+    if not form.submission.data:
+        form.submission.data = secrets.token_urlsafe(16)
     return form
 
 
@@ -341,10 +362,14 @@ def tokens() -> ResponseReturnValue:
 @admin_page
 def token_create() -> ResponseReturnValue:
     """Issue a token and show its secret on this response only: it is stored hashed, and this
-    page is neither cached nor reachable again."""
+    page is neither cached nor reachable again. The same form sent again (the page reloaded)
+    issues nothing: the secret of the token it issued cannot be shown a second time."""
     fixed = request.form.get("token-fixed_user")
     user = services.get_user(int(fixed)) if fixed and fixed.isdigit() else None
     form = _token_form(fixed_user=user)
+    submission = request.form.get("token-submission", "")
+    if submission and submission in session.get(_ISSUED_FORMS, []):
+        return render_template("accounts/token_sent_again.html", user=user), 409
     if form.validate_on_submit():
         days = form.expires.data or ""
         try:
@@ -358,6 +383,9 @@ def token_create() -> ResponseReturnValue:
         except Problem as problem:
             _show(form, problem)
         else:
+            if submission:
+                issued_forms = session.get(_ISSUED_FORMS, [])[-(_REMEMBERED_FORMS - 1) :]
+                session[_ISSUED_FORMS] = [*issued_forms, submission]
             response = current_app.make_response(
                 render_template("accounts/token_created.html", issued=issued, user=user)
             )

@@ -351,3 +351,37 @@ def test_token_pages_read_in_chinese(app, people):
     assert "新建用户" in html
     r = create_token_on_page(client, "staff", "scanner")
     assert "请立即复制密钥" in r.get_data(as_text=True)
+
+
+def submission_on(html: str) -> str:
+    return re.search(r'name="token-submission" type="hidden" value="([^"]+)"', html).group(1)
+
+
+def test_sending_the_token_form_again_issues_no_second_token(app, boss):
+    """Reloading the page that shows a new secret sends its form again."""
+    form = submission_on(boss.get("/admin/tokens").get_data(as_text=True))
+    first = create_token_on_page(boss, "watcher", "feed", **{"token-submission": form})
+    secret = secret_on(first.get_data(as_text=True))
+    again = create_token_on_page(boss, "watcher", "feed", **{"token-submission": form})
+    html = again.get_data(as_text=True)
+    assert again.status_code == 409
+    assert 'data-testid="token-sent-again"' in html
+    assert 'data-testid="token-secret"' not in html
+    assert secret not in html
+    assert len(accounts_tokens(app)) == 1
+    # The form shown anew is another form: it issues another token.
+    fresh = submission_on(boss.get("/admin/tokens").get_data(as_text=True))
+    assert fresh != form
+    other = create_token_on_page(boss, "watcher", "feed-2", **{"token-submission": fresh})
+    assert secret_on(other.get_data(as_text=True)) != secret
+    assert len(accounts_tokens(app)) == 2
+
+
+def test_a_refused_token_form_keeps_its_submission_for_the_corrected_send(app, boss):
+    form = submission_on(boss.get("/admin/tokens").get_data(as_text=True))
+    refused = create_token_on_page(boss, "watcher", "", **{"token-submission": form})
+    assert refused.status_code == 200
+    assert submission_on(refused.get_data(as_text=True)) == form
+    made = create_token_on_page(boss, "watcher", "feed", **{"token-submission": form})
+    assert secret_on(made.get_data(as_text=True))
+    assert len(accounts_tokens(app)) == 1
