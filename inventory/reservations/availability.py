@@ -14,9 +14,7 @@ from sqlalchemy import (
     case,
     cast,
     func,
-    literal_column,
     select,
-    true,
 )
 from sqlalchemy.dialects import postgresql
 
@@ -27,6 +25,7 @@ from inventory import holds
 from inventory.reservations import availability_cache
 from inventory.reservations.tables import (
     levels,
+    product_per_sku,
     products,
     warehouses,
 )
@@ -59,10 +58,8 @@ def _availability_statement(one_warehouse: bool, from_array: bool, probe_each: b
     for 1,000 skus). SQLite has no arrays and takes ``sku IN (...)``.
 
     ``probe_each`` (PostgreSQL, a basket of at most ``PROBE_EACH_UP_TO`` skus: the storefront's
-    everyday question) finds each sku by an index probe of its own, in a LATERAL subquery whose
-    LIMIT keeps the planner from turning it into a join: joined, a catalog of a thousand
-    products is small enough for the planner to read all of it for a basket of three skus. A
-    batch of a thousand skus is better served by that join.
+    everyday question) finds each sku by an index probe of its own (``tables.product_per_sku``).
+    A batch of a thousand skus is better served by the join.
 
     The lapsed-hold correction (``holds.lapsed_units``) is part of the same statement.
     """
@@ -75,13 +72,7 @@ def _availability_statement(one_warehouse: bool, from_array: bool, probe_each: b
         ).scalar_subquery()
         wanted = func.unnest(func.array(listed)).table_valued("sku").render_derived(name="wanted")
         if probe_each:
-            product = (
-                select(products.c.id, products.c.sku)
-                .where(products.c.sku == wanted.c.sku)
-                .limit(literal_column("1"))
-                .lateral("product")
-            )
-            source = wanted.join(product, true())
+            product, source = product_per_sku(wanted)
         else:
             source = wanted.join(products, products.c.sku == wanted.c.sku)
     level_on = levels.c.product_id == product.c.id

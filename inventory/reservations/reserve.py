@@ -61,6 +61,7 @@ from inventory.reservations.tables import (
     destination_of,
     levels,
     lines,
+    product_per_sku,
     products,
     reference_of,
     reservations,
@@ -205,10 +206,8 @@ def _plan_statement(one_warehouse: bool, *, listed: int | None = None) -> Select
     needs the ones this returns. With ``listed`` (PostgreSQL's optimistic read, through libpq)
     the skus come as that many parameters ``sku_0``, ``sku_1``..., the query adds the next
     reservation id, drawn once per query, for the response made before the reservation is
-    written, and each sku is found by an index probe of its own: a LATERAL subquery whose LIMIT
-    keeps the planner from flattening it into a join. Flattened, a catalog of a thousand
-    products is small enough for the planner to read all of it for a basket of two skus, on
-    every reservation. A VALUES list of parameters (rather than an array) lets the plan prepared
+    written, and each sku is found by an index probe of its own (``tables.product_per_sku``).
+    A VALUES list of parameters (rather than an array) lets the plan prepared
     for each basket size know its number of rows, so it is planned once, not at every call.
     """
     product: Any = products
@@ -217,13 +216,7 @@ def _plan_statement(one_warehouse: bool, *, listed: int | None = None) -> Select
         wanted = values(column("sku", String), name="wanted").data(
             [(bindparam(f"sku_{i}", type_=String),) for i in range(listed)]
         )
-        product = (
-            select(products.c.id, products.c.sku)
-            .where(products.c.sku == wanted.c.sku)
-            .limit(literal_column("1"))
-            .lateral("product")
-        )
-        source = wanted.join(product, true())
+        product, source = product_per_sku(wanted)
     level_on = levels.c.product_id == product.c.id
     if one_warehouse:
         level_on = and_(

@@ -11,7 +11,12 @@ from typing import Any, cast
 
 from flask import current_app
 from sqlalchemy import (
+    FromClause,
+    Join,
     Table,
+    literal_column,
+    select,
+    true,
 )
 
 from core.problems import Invalid
@@ -33,6 +38,21 @@ lines = cast(Table, ReservationLine.__table__)
 
 ACTIVE = ReservationStatus.ACTIVE.value
 Key = holds.Key
+
+
+def product_per_sku(wanted: FromClause) -> tuple[Any, Join]:
+    """``wanted`` (a list of skus in its column ``sku``) joined to each sku's product, found by
+    an index probe of its own: a LATERAL subquery whose LIMIT keeps the planner from flattening it
+    into a join. Flattened, a catalog of a thousand products without statistics (loaded or
+    restored minutes ago) is small enough for the planner to read all of it for a basket of two
+    skus, on every call. The product's ``id`` and ``sku`` are columns of the first handle."""
+    product = (
+        select(products.c.id, products.c.sku)
+        .where(products.c.sku == wanted.c.sku)
+        .limit(literal_column("1"))
+        .lateral("product")
+    )
+    return product, wanted.join(product, true())
 
 
 def reference_of(reservation_id: int) -> str:
