@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
+import select
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar, cast
 
 from flask import Flask, current_app, g, has_app_context
 from psycopg import errors as pg_errors
@@ -364,6 +365,42 @@ class DriverStatement:
                 raw.close()
         raise AssertionError("unreachable")
 
+    def rows_side_by_side(self, calls: Sequence[dict[str, Any]]) -> list[list[Any]]:
+        """The rows of several calls of this read, each sent on a connection of its own before
+        any answer is awaited: the database works on them at once, on as many of its cores, so a
+        large read split in parts answers sooner than in one piece. Where libpq is not used
+        directly (``prepared_call``) the calls run one after another.
+
+        Any failure discards every connection that may still have an answer on its way (it is
+        not worth draining), and comes out as SQLAlchemy's exception; a read on a connection the
+        database dropped is not retried here, unlike ``rows``: the caller may send it again.
+        """
+        read = _read_engine()
+        prepared = [self.prepared_call(read, params) for params in calls]
+        if len(calls) < 2 or any(call is None for call in prepared):
+            return [self.rows(params) for params in calls]
+        sent: list[Any] = []
+        answers: list[list[Any]] = []
+        try:
+            for call in prepared:
+                sent.append(read.raw_connection())
+                _send_prepared(sent[-1], *cast(_PreparedCall, call))
+            for raw in sent:
+                answers.append(_receive(raw))
+            return answers
+        except BaseException as exc:
+            for raw in sent[len(answers) :]:
+                raw.invalidate()
+            if not isinstance(exc, pg_errors.Error):
+                raise
+            _, sql, _, values = cast(_PreparedCall, prepared[len(answers)])
+            raise DBAPIError.instance(
+                sql, values, exc, pg_errors.Error, connection_invalidated=True, dialect=read.dialect
+            ) from exc
+        finally:
+            for raw in sent:
+                raw.close()
+
 
 class DriverConnection:
     """One connection of the autocommit pool, driven through psycopg's own cursor (PostgreSQL).
@@ -478,6 +515,16 @@ def _run_prepared(
     raw: Any, name: bytes | None, sql: str, types: list[int], values: list[bytes | None]
 ) -> list[Any]:
     """Rows of ``sql``: prepared as ``name`` on this connection once, or sent whole (no name)."""
+    pgconn, loaders = _prepared_on(raw, name, sql, types)
+    if name is None:
+        result = pgconn.exec_params(sql.encode(), values, types)
+    else:
+        result = pgconn.exec_prepared(name, values)
+    return _rows_of(pgconn, loaders, result)
+
+
+def _prepared_on(raw: Any, name: bytes | None, sql: str, types: list[int]) -> tuple[Any, Any]:
+    """The connection's libpq handle and result loaders, with ``name`` prepared on it."""
     connection = raw.driver_connection
     pgconn = connection.pgconn
     kept = raw.info.get(_PREPARED)
@@ -485,18 +532,50 @@ def _run_prepared(
         # What this connection has prepared, and the loaders that read its results.
         kept = raw.info[_PREPARED] = (pgconn, set(), Transformer(connection))
     _, prepared, loaders = kept
-    if name is None:
-        result = pgconn.exec_params(sql.encode(), values, types)
-    else:
-        if name not in prepared:
-            _check(pgconn, pgconn.prepare(name, sql.encode(), types), pq.ExecStatus.COMMAND_OK)
-            prepared.add(name)
-        result = pgconn.exec_prepared(name, values)
+    if name is not None and name not in prepared:
+        _check(pgconn, pgconn.prepare(name, sql.encode(), types), pq.ExecStatus.COMMAND_OK)
+        prepared.add(name)
+    return pgconn, loaders
+
+
+def _rows_of(pgconn: Any, loaders: Any, result: Any) -> list[Any]:
     _check(pgconn, result, pq.ExecStatus.TUPLES_OK)
     loaders.set_pgresult(result)
     rows: list[Any] = loaders.load_rows(0, result.ntuples, tuple)
     loaders.set_pgresult(None)
     return rows
+
+
+def _send_prepared(
+    raw: Any, name: bytes | None, sql: str, types: list[int], values: list[bytes | None]
+) -> None:
+    """Send the call without waiting for its rows (``_receive`` collects them)."""
+    pgconn, _ = _prepared_on(raw, name, sql, types)
+    if name is None:
+        pgconn.send_query_params(sql.encode(), values, types)
+    else:
+        pgconn.send_query_prepared(name, values)
+    while pgconn.flush():  # psycopg's connections are non-blocking: send what is left
+        select.select([], [pgconn.socket], [])
+
+
+def _receive(raw: Any) -> list[Any]:
+    """The rows of the call ``_send_prepared`` sent on this connection. The waits are in
+    ``select``, which lets other threads run; libpq's own reads then never block."""
+    pgconn, loaders = raw.info[_PREPARED][0], raw.info[_PREPARED][2]
+    result = None
+    while True:
+        pgconn.consume_input()
+        if pgconn.is_busy():
+            select.select([pgconn.socket], [], [])
+            continue
+        got = pgconn.get_result()
+        if got is None:
+            break
+        result = result or got
+    if result is None:
+        raise pg_errors.OperationalError(pgconn.get_error_message())
+    return _rows_of(pgconn, loaders, result)
 
 
 def _check(pgconn: Any, result: Any, expected: Any) -> None:

@@ -1,9 +1,11 @@
-"""Availability: what the storefront may sell now, one cheap query per call."""
+"""Availability: what the storefront may sell now, one cheap round trip per call."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -47,6 +49,11 @@ class SkuAvailability(NamedTuple):
 
 #: Baskets up to this many skus look each one up by itself (see ``_availability_statement``).
 PROBE_EACH_UP_TO = 50
+#: Batches of this many skus or more are read in two halves sent at once (PostgreSQL,
+#: ``DriverStatement.rows_side_by_side``): the database reads one half on another core while it
+#: reads the other. Measured with ``benchmarks/availability.py``'s batch, a 1,000-sku POST went
+#: from 21 to 17 ms at p50 on 2 cores. Smaller batches gain less than the second query costs.
+SPLIT_FROM = 200
 
 
 def _availability_statement(one_warehouse: bool, from_array: bool, probe_each: bool) -> Select[Any]:
@@ -114,7 +121,7 @@ _AVAILABILITY = {
 
 
 def availability(skus: Sequence[str], warehouse: str | None = None) -> list[SkuAvailability]:
-    """Units the storefront can reserve now, per sku and warehouse: one query, no ORM objects.
+    """Units the storefront can reserve now, per sku and warehouse: one wait for the database.
 
     ``available`` is never negative here (a warehouse allowed to go below zero has nothing to
     sell). Without ``warehouse``, each known sku lists the open warehouses that have a stock
@@ -122,7 +129,8 @@ def availability(skus: Sequence[str], warehouse: str | None = None) -> list[SkuA
     Skus come back once each, in the order first asked.
 
     This is the storefront's hottest call: the statement is compiled once and runs on the driver's
-    cursor (``core.db.DriverStatement``): one round trip, no transaction, no ORM. With
+    cursor (``core.db.DriverStatement``): one round trip, no transaction, no ORM (a batch of
+    ``SPLIT_FROM`` skus or more: two queries of half the skus each, sent at once). With
     ``AVAILABILITY_CACHE_SECONDS`` set, answers this process gave a moment ago are reused and only
     the others are read (``availability_cache`` says how stale they may be).
     """
@@ -149,13 +157,18 @@ def _read(
 ) -> dict[str, tuple[int | None, SkuAvailability]]:
     """Each sku's product id (None when unknown) and answer, from the database."""
     from_array = not db.is_sqlite()
-    params: dict[str, Any] = {"now": db.now(), "skus": json.dumps(wanted) if from_array else wanted}
-    if warehouse is not None:
-        params["warehouse"] = warehouse
+    now = db.now()
     probe_each = from_array and len(wanted) <= PROBE_EACH_UP_TO
     statement = _AVAILABILITY[(warehouse is not None, from_array, probe_each)]
+    if from_array and len(wanted) >= SPLIT_FROM:
+        half = (len(wanted) + 1) // 2
+        parts = statement.rows_side_by_side(
+            [_params(skus, warehouse, now, from_array) for skus in (wanted[:half], wanted[half:])]
+        )
+    else:
+        parts = [statement.rows(_params(wanted, warehouse, now, from_array))]
     sites: dict[str, tuple[int, list[tuple[str, int]]]] = {}
-    for sku, product_id, code, units in statement.rows(params):
+    for sku, product_id, code, units in itertools.chain.from_iterable(parts):
         found = sites.get(sku)
         if found is None:
             found = sites[sku] = (product_id, [])
@@ -178,6 +191,15 @@ def _read(
             total += units
         answers[sku] = (product_id, SkuAvailability(sku, True, total, tuple(offered)))
     return answers
+
+
+def _params(
+    skus: list[str], warehouse: str | None, now: datetime, from_array: bool
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"now": now, "skus": json.dumps(skus) if from_array else skus}
+    if warehouse is not None:
+        params["warehouse"] = warehouse
+    return params
 
 
 def _ensure_warehouse_exists(code: str) -> None:

@@ -135,3 +135,66 @@ def test_arrays_dates_and_floats_are_sent_as_postgresql_reads_them(app):
         assert conn.rows(statement, params) == [
             (words, [3, -1, 2_000_000_000], date(2026, 12, 4), 0.1 + 0.2, [], None)
         ]
+
+
+SLEEPER = db.DriverStatement(
+    text(
+        "SELECT pg_backend_pid(), clock_timestamp(), pg_sleep(CAST(:seconds AS double precision)), "
+        "clock_timestamp(), CAST(:part AS integer)"
+    )
+)
+
+
+def test_reads_side_by_side_run_at_once_on_connections_of_their_own(app):
+    """Each part is sent before any answer is awaited, so the database works on them at the
+    same time: two parts that each sleep overlap, where one after the other could not."""
+    with app.app_context():
+        first, second = SLEEPER.rows_side_by_side(
+            [{"seconds": 0.3, "part": 1}, {"seconds": 0.3, "part": 2}]
+        )
+    (pid_1, start_1, _, end_1, part_1), (pid_2, start_2, _, end_2, part_2) = first[0], second[0]
+    assert (part_1, part_2) == (1, 2)  # answers in the order of the calls
+    assert pid_1 != pid_2
+    assert start_2 < end_1
+    assert start_1 < end_2
+
+
+def test_a_part_that_fails_raises_sqlalchemys_error_and_poisons_no_connection(app):
+    """The other part's answer may still be on its way when one fails: those connections are
+    discarded, so the next reads, on whatever connection the pool hands out, answer correctly."""
+    read = db.DriverStatement(
+        select(literal(12) / bindparam("d", type_=Integer()), bindparam("tag", type_=String()))
+    )
+    with app.app_context():
+        with pytest.raises(DBAPIError) as raised:
+            read.rows_side_by_side([{"d": 0, "tag": "a"}, {"d": 4, "tag": "b"}])
+        assert "division by zero" in str(raised.value)
+        for i in (1, 2, 3, 4, 6):
+            assert read.rows({"d": i, "tag": f"t{i}"}) == [(12 / i, f"t{i}")]
+            assert read.rows_side_by_side([{"d": 1, "tag": "x"}, {"d": 4, "tag": "y"}]) == [
+                [(12, "x")],
+                [(3, "y")],
+            ]
+
+
+def test_reads_side_by_side_without_prepared_statements(database_url):
+    """``DB_PREPARE_THRESHOLD=none`` sends each part whole; the answers are the same."""
+    from app import create_app
+
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "TESTING": True,
+            "LOG_LEVEL": "WARNING",
+            "DB_PREPARE_THRESHOLD": None,
+        }
+    )
+    try:
+        with app.app_context():
+            answers = SLEEPER.rows_side_by_side(
+                [{"seconds": 0, "part": 1}, {"seconds": 0, "part": 2}, {"seconds": 0, "part": 3}]
+            )
+        assert [rows[0][-1] for rows in answers] == [1, 2, 3]
+        assert len({rows[0][0] for rows in answers}) == 3
+    finally:
+        db.dispose(app)

@@ -134,3 +134,27 @@ def test_availability_of_a_basket_probes_each_sku_and_of_a_batch_joins(app, cata
             {"now": db.now(), "skus": json.dumps(batch)},
         )
         assert ("Index Scan", "products") not in list(scans(plan))
+
+
+def test_a_batch_read_in_two_parts_answers_as_one_piece_does(app, catalog, monkeypatch):
+    """From ``SPLIT_FROM`` skus the batch is read in halves at once; in order, once each."""
+    batch = ["B", "NOT-A-SKU", *(f"FILL-{i}" for i in range(1, 400)), "A", "B", "FILL-3"]
+    parts: list[int] = []
+    side_by_side = db.DriverStatement.rows_side_by_side
+
+    def spy(self: db.DriverStatement, calls: list[dict[str, Any]]) -> list[list[Any]]:
+        parts.append(len(calls))
+        return side_by_side(self, calls)
+
+    monkeypatch.setattr(db.DriverStatement, "rows_side_by_side", spy)
+    with app.app_context():
+        reservations.reserve(SHOP, {"order_ref": "ORD-1", "lines": [{"sku": "A", "quantity": 5}]})
+        in_parts = availability.availability(batch)
+        monkeypatch.setattr(availability, "SPLIT_FROM", len(batch) + 1)
+        whole = availability.availability(batch)
+    assert parts == [2]  # the second read, below SPLIT_FROM, was one piece
+    assert in_parts == whole
+    assert [a.sku for a in in_parts] == list(dict.fromkeys(batch))
+    assert in_parts[0].available == 20
+    assert in_parts[-1].available == 15
+    assert in_parts[1].known is False
