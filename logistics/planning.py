@@ -21,7 +21,13 @@ from logistics.models import (
     CarrierService,
     Shipment,
 )
-from logistics.shipments import ST, current_ship_date, on_time_rates
+from logistics.shipments import (
+    ST,
+    current_ship_date,
+    days_before_pickup,
+    dock_now,
+    on_time_rates,
+)
 
 PLANNABLE = (ST.PLANNED.value, ST.ASSIGNED.value)
 
@@ -146,10 +152,14 @@ def _assign_warehouse(
     )
     cards = rate_cards(s, services)
     history = on_time_rates(s)
+    now = dock_now()
+    # A service whose cut-off has passed collects tomorrow: a day more to deliver by.
+    cutoffs = {sv.code: sv.cutoff_hour for sv in services}
+    waits = {code: days_before_pickup(hour, ship_date, now) for code, hour in cutoffs.items()}
     pure_services = [
         assignment.Service(
             code=sv.code,
-            transit_days=sv.transit_days,
+            transit_days=sv.transit_days + waits[sv.code],
             max_shipments=sv.daily_max_shipments,
             max_kg=sv.daily_max_kg,
             on_time_rate=history.get(sv.id, 1.0),
@@ -185,6 +195,8 @@ def _assign_warehouse(
     for choice in plan.choices:
         sh = by_id[choice.shipment_id]
         sh.reason = choice.reason
+        if choice.service is not None and waits[choice.service]:
+            sh.reason += f"; collected tomorrow (past its {cutoffs[choice.service]:02d}:00 cut-off)"
         if choice.service is None:
             sh.status, sh.service_id, sh.cost, sh.eta = ST.PLANNED.value, None, None, None
         else:
@@ -204,7 +216,7 @@ def _assign_warehouse(
                 "penalty": _money(choice.penalty),
                 "eta": sh.eta.isoformat() if sh.eta else None,
                 "days_late": choice.days_late,
-                "reason": choice.reason,
+                "reason": sh.reason,
             }
         )
     return plan, baseline, rows

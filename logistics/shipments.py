@@ -74,10 +74,22 @@ def current_ship_date(s: Session) -> date:
     service yet, 17:00 stands in.
     """
     latest = s.scalar(select(func.max(CarrierService.cutoff_hour)).where(CarrierService.active))
-    zone = ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE", "Asia/Shanghai"))
-    local = utcnow().astimezone(zone)
+    local = dock_now()
     cutoff = latest if latest is not None else 17
     return local.date() + timedelta(days=1) if local.hour >= cutoff else local.date()
+
+
+def dock_now() -> datetime:
+    """Now in the warehouses' time zone (``DISPLAY_TIMEZONE``), whose hours cut-offs are."""
+    zone = ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE", "Asia/Shanghai"))
+    return utcnow().astimezone(zone)
+
+
+def days_before_pickup(cutoff_hour: int, ship_date: date, now: datetime) -> int:
+    """Days a service's parcels of ``ship_date`` wait at the dock: one when that date is today
+    (``now`` at the dock) and the service's cut-off hour has passed, since its next collection is
+    tomorrow's; else none. The day still ships with the services whose cut-off is later."""
+    return 1 if ship_date == now.date() and now.hour >= cutoff_hour else 0
 
 
 def _weight(s: Session, lines: Iterable[tuple[int, int]]) -> Decimal:

@@ -383,3 +383,39 @@ def test_a_new_shipment_leaves_today_until_the_last_cutoff(
     # Assigning "today" means the dock's day, so the evening's shipments are not missed.
     job = wait_for_job(staff, staff.post("/shipments/assign", json={}).json["job_id"])
     assert [row["id"] for row in job["result"]["shipments"]] == [r.json["id"]]
+
+
+@pytest.mark.parametrize("local_hour", [9, 14])
+def test_a_service_past_its_cutoff_collects_tomorrow_and_plans_a_day_longer(
+    app, admin_api, make_user, carrier, local_hour
+):
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    # SF-AM is the cheapest on-time service, but its van comes before noon.
+    body = {"code": "SF-AM", "name": "Morning", "transit_days": 2, "cutoff_hour": 12}
+    assert admin_api.post("/carriers/SF/services", json=body).status_code == 201
+    assert put_rates(admin_api, "SF-AM", RATES).status_code == 200
+    local = datetime(2031, 5, 6, local_hour, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    app.config["CLOCK"] = lambda: local.astimezone(UTC)
+    staff = make_user("warehouse", warehouses=["W1"])
+    due = (local.date() + timedelta(days=2)).isoformat()
+    body = {"warehouse": "W1", "region": "EAST", "weight_kg": "1", "deliver_by": due}
+    ids = [staff.post("/shipments", json=body).json["id"] for _ in range(3)]
+    job = wait_for_job(staff, staff.post("/shipments/assign", json={}).json["job_id"])
+    rows = sorted(job["result"]["shipments"], key=lambda row: row["service"])
+    assert sorted(row["id"] for row in rows) == ids
+    if local_hour == 9:
+        assert {row["service"] for row in rows} == {"SF-AM"}
+        assert {row["eta"] for row in rows} == {due}
+        assert not any("collected tomorrow" in row["reason"] for row in rows)
+        return
+    # After noon SF-AM delivers a day late: SF-STD takes what it can (2 a day), the third goes
+    # SF-AM, a day late, rather than SF-ECO, two days late.
+    assert [row["service"] for row in rows] == ["SF-AM", "SF-STD", "SF-STD"]
+    late = rows[0]
+    assert late["days_late"] == 1
+    assert late["eta"] == (local.date() + timedelta(days=3)).isoformat()
+    assert late["reason"].endswith("collected tomorrow (past its 12:00 cut-off)")
+    assert staff.get(f"/shipments/{late['id']}").json["reason"] == late["reason"]
+    assert all("SF-AM" in row["reason"] for row in rows[1:])  # the cheaper one, a day late
