@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     event,
     false,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -54,6 +55,9 @@ class Product(Base):
         ),
         CheckConstraint("weight_kg IS NULL OR weight_kg >= 0", name="weight_not_negative"),
         CheckConstraint("volume_m3 IS NULL OR volume_m3 >= 0", name="volume_not_negative"),
+        # A sku typed in another case (``bolt-10`` for ``BOLT-10``), and the check that a new
+        # sku is not an existing one in another case, are looked up by their lower case.
+        Index("ix_products_sku_lower", func.lower(sku)),
     )
 
 

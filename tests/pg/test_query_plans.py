@@ -158,3 +158,23 @@ def test_a_batch_read_in_two_parts_answers_as_one_piece_does(app, catalog, monke
     assert in_parts[0].available == 20
     assert in_parts[-1].available == 15
     assert in_parts[1].known is False
+
+
+def test_a_sku_typed_in_another_case_is_found_through_the_index(app, catalog):
+    """``find_product`` and the check every new product makes read ``lower(sku)`` by index."""
+    from sqlalchemy import func, select
+    from sqlalchemy.dialects import postgresql
+
+    from inventory import catalog as catalog_service
+    from inventory.models import Product
+
+    with app.app_context():
+        assert catalog_service.find_product("fill-7").sku == "FILL-7"
+        query = select(Product.id).where(func.lower(Product.sku) == "fill-7")
+        literal = {"literal_binds": True}
+        sql = str(query.compile(dialect=postgresql.dialect(), compile_kwargs=literal))
+        with db.engine().connect() as conn:
+            (plan,) = conn.execute(text(f"EXPLAIN (FORMAT JSON) {sql}")).scalar_one()
+    found = list(scans(plan["Plan"]))
+    assert ("Seq Scan", "products") not in found, found
+    assert any(relation == "products" for _, relation in found), found
