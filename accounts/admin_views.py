@@ -20,7 +20,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -163,14 +162,13 @@ class TokenForm(FlaskForm):
     )
     expires = SelectField(_l("Expires"), default="")
     reason = _reason_field()
-    #: Drawn when the form is shown: the same value sent again is the same form sent again.
+    #: Drawn when the form is shown: the same value sent again is the same form sent again (a
+    #: reload of the page that shows the new secret, a double click), which issues no token.
     submission = HiddenField()
 
 
-#: The session keeps the last few token forms that issued a token: reloading the page that shows
-#: a new secret sends its form again, which must not issue a second token.
-_ISSUED_FORMS = "issued_token_forms"
-_REMEMBERED_FORMS = 20
+#: Longest form value kept with a token (``ApiToken.form_submission``); the page draws 22.
+_SUBMISSION_LENGTH = 32
 
 
 class ReasonForm(FlaskForm):
@@ -368,8 +366,6 @@ def token_create() -> ResponseReturnValue:
     user = services.get_user(int(fixed)) if fixed and fixed.isdigit() else None
     form = _token_form(fixed_user=user)
     submission = request.form.get("token-submission", "")
-    if submission and submission in session.get(_ISSUED_FORMS, []):
-        return render_template("accounts/token_sent_again.html", user=user), 409
     if form.validate_on_submit():
         days = form.expires.data or ""
         try:
@@ -379,13 +375,13 @@ def token_create() -> ResponseReturnValue:
                 actor=page_principal(),
                 expires_at=utcnow() + timedelta(days=int(days)) if days else None,
                 reason=(form.reason.data or "").strip(),
+                form_submission=submission if 0 < len(submission) <= _SUBMISSION_LENGTH else None,
             )
+        except services.TokenFormSentAgain:
+            return render_template("accounts/token_sent_again.html", user=user), 409
         except Problem as problem:
             _show(form, problem)
         else:
-            if submission:
-                issued_forms = session.get(_ISSUED_FORMS, [])[-(_REMEMBERED_FORMS - 1) :]
-                session[_ISSUED_FORMS] = [*issued_forms, submission]
             response = current_app.make_response(
                 render_template("accounts/token_created.html", issued=issued, user=user)
             )

@@ -103,6 +103,9 @@ class ApiToken(Base):
     #: Refreshed at most once a minute (``services.LAST_USED_PRECISION``), not on every request.
     last_used_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+    #: The value the admin page's token form drew when it was shown, for a token issued there:
+    #: the same form sent twice, even by a double click, issues one token.
+    form_submission: Mapped[str | None] = mapped_column(String(32), unique=True)
 
     user: Mapped[User] = relationship(lazy="joined")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import current_app, has_app_context
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -301,6 +302,11 @@ class IssuedToken:
     expires_at: datetime | None = None
 
 
+class TokenFormSentAgain(Conflict):
+    """The admin page's token form, sent again after it issued a token (a reload, a double
+    click): its token's secret was shown once and cannot be shown again."""
+
+
 def create_token(
     username: str,
     name: str = "default",
@@ -308,8 +314,12 @@ def create_token(
     actor: Principal = SYSTEM,
     expires_at: datetime | None = None,
     reason: str | None = None,
+    form_submission: str | None = None,
 ) -> IssuedToken:
-    """Issue a token; its secret is returned here once and cannot be recovered later."""
+    """Issue a token; its secret is returned here once and cannot be recovered later.
+
+    ``form_submission`` (the admin page's form) is unique: a form that already issued a token
+    raises ``TokenFormSentAgain`` and issues nothing, whichever request got there first."""
     name = name.strip()
     if not name or len(name) > 64:
         raise Invalid(
@@ -331,9 +341,15 @@ def create_token(
             token_hash=hash_token(secret),
             prefix=secret[:12],
             expires_at=expires_at,
+            form_submission=form_submission,
         )
         s.add(token)
-        s.flush()
+        try:
+            s.flush()
+        except IntegrityError:
+            if form_submission is None:
+                raise
+            raise TokenFormSentAgain("This form has issued its token already.") from None
         audit.record(
             s,
             actor,

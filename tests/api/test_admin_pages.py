@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -384,4 +385,39 @@ def test_a_refused_token_form_keeps_its_submission_for_the_corrected_send(app, b
     assert submission_on(refused.get_data(as_text=True)) == form
     made = create_token_on_page(boss, "watcher", "feed", **{"token-submission": form})
     assert secret_on(made.get_data(as_text=True))
+    assert len(accounts_tokens(app)) == 1
+
+
+def test_the_form_sent_again_from_another_session_issues_no_second_token(app, boss):
+    """A double click sends the form twice before the first answer has set any cookie: the
+    second request knows nothing of the first, and only the database can tell."""
+    form = submission_on(boss.get("/admin/tokens").get_data(as_text=True))
+    first = create_token_on_page(boss, "watcher", "feed", **{"token-submission": form})
+    assert secret_on(first.get_data(as_text=True))
+    other_tab = signed_in(app, "boss", "pw-boss-1")
+    again = create_token_on_page(other_tab, "watcher", "feed", **{"token-submission": form})
+    assert again.status_code == 409
+    assert 'data-testid="token-sent-again"' in again.get_data(as_text=True)
+    assert len(accounts_tokens(app)) == 1
+
+
+def test_the_same_form_sent_twice_at_once_issues_one_token(app, people):
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def send() -> None:
+        with app.app_context():
+            barrier.wait()
+            try:
+                accounts.create_token("watcher", "feed", form_submission="same-form")
+                outcomes.append("issued")
+            except accounts.TokenFormSentAgain:
+                outcomes.append("refused")
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["issued", "refused"]
     assert len(accounts_tokens(app)) == 1
