@@ -38,6 +38,7 @@ from flask import Flask, Response, g, request
 from flask.ctx import RequestContext
 from flask.sessions import SecureCookieSession
 from flask.signals import request_finished, request_started
+from werkzeug.datastructures import Headers
 
 from core import inputs, observability, security
 
@@ -195,11 +196,14 @@ class HotPaths:
                     if early is None:
                         # The success path: the lean finish and write.
                         answer = hooks.after_request(ctx, route.answer(loaded))
+                        listed = _final_headers(answer)
                         if request_finished.receivers:
+                            # Listeners see the headers the client gets, as on the ordinary path.
+                            answer.headers = Headers(listed)
                             request_finished.send(
                                 app, _async_wrapper=app.ensure_sync, response=answer
                             )
-                        return _finish(answer, start_response)
+                        return _send(answer, listed, start_response)
                     response = app.finalize_request(early)
                 except Exception as raised:
                     response = app.finalize_request(app.handle_user_exception(raised))
@@ -239,13 +243,12 @@ class _Hooks:
         return response
 
 
-def _finish(response: Response, start_response: StartResponse) -> list[bytes]:
-    """What the after-request hooks add to an API client's answer, and the answer sent.
+def _final_headers(response: Response) -> list[tuple[str, str]]:
+    """The answer's headers with what the after-request hooks add to an API client's answer.
 
-    The security headers (``core.security``) and the request id and metrics
-    (``core.observability``), written straight into the header list; ``Vary: Cookie`` as on the
-    ordinary path (where the session was looked at): the same URL answers a signed-in browser by
-    its cookie. A finished, in-memory response (no streaming, no range) is all an answer makes.
+    The security headers (``core.security``) and the request id (``core.observability``),
+    written straight into the header list; ``Vary: Cookie`` as on the ordinary path (where the
+    session was looked at): the same URL answers a signed-in browser by its cookie.
     """
     listed = response.headers.to_wsgi_list()
     present = {name.lower() for name, _ in listed}
@@ -259,6 +262,14 @@ def _finish(response: Response, start_response: StartResponse) -> list[bytes]:
     else:
         listed.append(("Vary", "Cookie"))
     listed.append(("X-Request-ID", g.request_id))
+    return listed
+
+
+def _send(
+    response: Response, listed: list[tuple[str, str]], start_response: StartResponse
+) -> list[bytes]:
+    """The answer sent, with its metrics counted (``core.observability``). A finished,
+    in-memory response (no streaming, no range) is all an answer makes."""
     rule = request.url_rule.rule if request.url_rule else "unmatched"
     observability.count_request(request.method, rule, response.status_code, g.started_at)
     start_response(response.status, listed)

@@ -426,10 +426,17 @@ def test_request_signals_are_sent_on_the_short_way(app, paths, stocked):
     def started(sender: Any, **extra: Any) -> None:
         seen.append(("started", None))
 
+    finished_with: list[dict[str, str]] = []
+
     def finished(sender: Any, response: Any, **extra: Any) -> None:
         seen.append(("finished", response.status_code))
+        finished_with.append(dict(response.headers))
 
     with request_started.connected_to(started, app), request_finished.connected_to(finished, app):
         answer = paths.short_way("GET", "/api/v1/availability", query_string="sku=A")
     assert answer.short
     assert seen == [("started", None), ("finished", 200)]
+    # The response as the client gets it: security headers and the request id included.
+    assert finished_with == [dict(answer.headers)]
+    assert "X-Request-ID" in finished_with[0]
+    assert "X-Content-Type-Options" in finished_with[0]
