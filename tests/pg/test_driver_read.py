@@ -85,7 +85,10 @@ def test_prepares_only_when_the_threshold_allows(database_url, threshold):
                         "WHERE name LIKE 'stockroom_statement_%'"
                     )
                 ).scalar()
+                plans = conn.execute(text("SHOW plan_cache_mode")).scalar()
         assert (prepared == 1) is (threshold is not None), prepared
+        # What is prepared is planned once and kept; behind PgBouncer nothing is set.
+        assert plans == ("force_generic_plan" if threshold is not None else "auto")
     finally:
         db.dispose(app)
 
