@@ -134,6 +134,59 @@ def add_holds(url: str, *, active: int, lapsed: int, skus: list[str]) -> None:
     dispose(app)
 
 
+def seed_peak_holds(url: str, *, holds: int, skus: list[str], seed_value: int = 13) -> None:
+    """``holds`` active reservations of one unit each, spread over ``skus`` and every warehouse,
+    written straight to the tables with the levels' ``reserved`` to match: a promotion already
+    under way. Their lines are held and expire in an hour, so every hold the service checks for
+    lapsing compares its request time with held lines that have not lapsed, as at a real peak.
+    """
+    rng = random.Random(seed_value)
+    engine = sa.create_engine(normalise_database_url(url))
+    with engine.begin() as conn:
+        product_ids = [
+            row[0]
+            for row in conn.execute(
+                sa.text("SELECT id FROM products WHERE sku = ANY(:skus)"), {"skus": skus}
+            )
+        ]
+        warehouse_ids = [row[0] for row in conn.execute(sa.text("SELECT id FROM warehouses"))]
+        ids = (
+            conn.execute(
+                sa.text(
+                    "INSERT INTO reservations (order_ref, status, expires_at, created_by, created_at, "
+                    "updated_at) SELECT 'PEAK-' || g, 'active', now() + interval '1 hour', 'bench', "
+                    "now(), now() FROM generate_series(1, :n) AS g RETURNING id"
+                ),
+                {"n": holds},
+            )
+            .scalars()
+            .all()
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO reservation_lines (reservation_id, product_id, warehouse_id, line_no, "
+                "quantity, held, expires_at) SELECT r, p, w, 0, 1, true, now() + interval '1 hour' "
+                "FROM unnest(CAST(:r AS bigint[]), CAST(:p AS integer[]), CAST(:w AS integer[])) "
+                "AS l(r, p, w)"
+            ),
+            {
+                "r": list(ids),
+                "p": [rng.choice(product_ids) for _ in ids],
+                "w": [rng.choice(warehouse_ids) for _ in ids],
+            },
+        )
+        conn.execute(
+            sa.text(
+                "UPDATE stock_levels s SET reserved = s.reserved + h.units FROM (SELECT "
+                "product_id, warehouse_id, sum(quantity) AS units FROM reservation_lines WHERE "
+                "held AND reservation_id = ANY(:r) GROUP BY product_id, warehouse_id) AS h "
+                "WHERE s.product_id = h.product_id AND s.warehouse_id = h.warehouse_id"
+            ),
+            {"r": list(ids)},
+        )
+    engine.dispose()
+
+
 def analyze(url: str, tables: tuple[str, ...] = ()) -> None:
     """Table statistics, as autovacuum gathers them soon after a bulk load in a live database.
 
