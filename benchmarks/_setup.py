@@ -150,18 +150,12 @@ def seed_peak_holds(url: str, *, holds: int, skus: list[str], seed_value: int = 
             )
         ]
         warehouse_ids = [row[0] for row in conn.execute(sa.text("SELECT id FROM warehouses"))]
-        ids = (
-            conn.execute(
-                sa.text(
-                    "INSERT INTO reservations (order_ref, status, expires_at, created_by, created_at, "
-                    "updated_at) SELECT 'PEAK-' || g, 'active', now() + interval '1 hour', 'bench', "
-                    "now(), now() FROM generate_series(1, :n) AS g RETURNING id"
-                ),
-                {"n": holds},
-            )
-            .scalars()
-            .all()
+        insert = sa.text(
+            "INSERT INTO reservations (order_ref, status, expires_at, created_by, created_at, "
+            "updated_at) SELECT 'PEAK-' || g, 'active', now() + interval '1 hour', 'bench', "
+            "now(), now() FROM generate_series(1, :n) AS g RETURNING id"
         )
+        ids = conn.execute(insert, {"n": holds}).scalars().all()
         conn.execute(
             sa.text(
                 "INSERT INTO reservation_lines (reservation_id, product_id, warehouse_id, line_no, "
