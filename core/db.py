@@ -578,18 +578,18 @@ def _send_prepared(
     else:
         pgconn.send_query_prepared(name, values)
     while pgconn.flush():  # psycopg's connections are non-blocking: send what is left
-        select.select([], [pgconn.socket], [])
+        _wait_for(pgconn.socket, select.POLLOUT)
 
 
 def _receive(raw: Any) -> list[Any]:
     """The rows of the call ``_send_prepared`` sent on this connection. The waits are in
-    ``select``, which lets other threads run; libpq's own reads then never block."""
+    ``poll``, which lets other threads run; libpq's own reads then never block."""
     pgconn, loaders = raw.info[_PREPARED][0], raw.info[_PREPARED][2]
     result = None
     while True:
         pgconn.consume_input()
         if pgconn.is_busy():
-            select.select([pgconn.socket], [], [])
+            _wait_for(pgconn.socket, select.POLLIN)
             continue
         got = pgconn.get_result()
         if got is None:
@@ -598,6 +598,13 @@ def _receive(raw: Any) -> list[Any]:
     if result is None:
         raise pg_errors.OperationalError(pgconn.get_error_message())
     return _rows_of(pgconn, loaders, result)
+
+
+def _wait_for(fd: int, event: int) -> None:
+    """Until the socket is ready (``poll``, unlike ``select``, takes descriptors above 1023)."""
+    poller = select.poll()
+    poller.register(fd, event)
+    poller.poll()
 
 
 def _check(pgconn: Any, result: Any, expected: Any) -> None:
