@@ -584,7 +584,7 @@ def _send_prepared(
 def _receive(raw: Any) -> list[Any]:
     """The rows of the call ``_send_prepared`` sent on this connection. The waits are in
     ``poll``, which lets other threads run; libpq's own reads then never block."""
-    pgconn, loaders = raw.info[_PREPARED][0], raw.info[_PREPARED][2]
+    pgconn, _, loaders = raw.info[_PREPARED]
     result = None
     while True:
         pgconn.consume_input()
@@ -594,7 +594,8 @@ def _receive(raw: Any) -> list[Any]:
         got = pgconn.get_result()
         if got is None:
             break
-        result = result or got
+        if result is None:  # the statement's result; what follows ends the call
+            result = got
     if result is None:
         raise pg_errors.OperationalError(pgconn.get_error_message())
     return _rows_of(pgconn, loaders, result)
