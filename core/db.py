@@ -12,7 +12,7 @@ import itertools
 import logging
 import select
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -40,6 +40,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column
 
 log = logging.getLogger(__name__)
+
+#: libpq 17 is the first to hand a result over in chunks; an older one hands it over whole.
+_CHUNKED_ROWS = pq.version() >= 170000
 
 #: Stable constraint names so Alembic migrations are the same on every database.
 NAMING_CONVENTION = {
@@ -387,40 +390,71 @@ class DriverStatement:
                 raw.close()
         raise AssertionError("unreachable")
 
-    def rows_side_by_side(self, calls: Sequence[dict[str, Any]]) -> list[list[Any]]:
-        """The rows of several calls of this read, each sent on a connection of its own before
-        any answer is awaited: the database works on them at once, on as many of its cores, so a
-        large read split in parts answers sooner than in one piece. Where libpq is not used
-        directly (``prepared_call``) the calls run one after another.
+    def chunks_side_by_side(
+        self, calls: Sequence[dict[str, Any]], chunk_rows: int = 100
+    ) -> Generator[tuple[int, list[Any]], None, None]:
+        """The rows of several calls of this read, as ``(call's index, rows)`` in the order they
+        arrive, in chunks of up to ``chunk_rows`` rows.
 
-        Any failure discards every connection that may still have an answer on its way (it is
-        not worth draining), and comes out as SQLAlchemy's exception; a read on a connection the
-        database dropped is not retried here, unlike ``rows``: the caller may send it again.
+        Each call is sent on a connection of its own before any answer is awaited, so the
+        database works on them at once, on as many of its cores; and each chunk is handed over as
+        soon as it has come (libpq's chunked rows mode), so the caller turns rows into answers
+        while the database is still producing the others. A large read split in parts this way
+        answers sooner than in one piece, where the database's work and then the caller's would
+        follow each other. Where libpq is not used directly (``prepared_call``) the calls run one
+        after another and each comes whole.
+
+        Any failure, or a caller that stops reading early, discards every connection that may
+        still have an answer on its way (it is not worth draining); a database error comes out as
+        SQLAlchemy's exception. A read on a connection the database dropped is not retried here,
+        unlike ``rows``: the caller may send it again.
         """
         read = _read_engine()
         prepared = [self.prepared_call(read, params) for params in calls]
         if len(calls) < 2 or any(call is None for call in prepared):
-            return [self.rows(params) for params in calls]
+            for index, params in enumerate(calls):
+                yield index, self.rows(params)
+            return
+        chunk = chunk_rows if _CHUNKED_ROWS else 0
         sent: list[Any] = []
-        answers: list[list[Any]] = []
+        finished: set[int] = set()
+        failed = 0  # the call being sent or read when something fails
         try:
             for call in prepared:
+                failed = len(sent)
                 sent.append(read.raw_connection())
-                _send_prepared(sent[-1], *cast(_PreparedCall, call))
-            for raw in sent:
-                answers.append(_receive(raw))
-            return answers
-        except BaseException as exc:
-            for raw in sent[len(answers) :]:
-                raw.invalidate()
-            if not isinstance(exc, pg_errors.Error):
-                raise
-            _, sql, _, values = cast(_PreparedCall, prepared[len(answers)])
+                _send_prepared(sent[-1], *cast(_PreparedCall, call), chunk_rows=chunk)
+            while len(finished) < len(sent):
+                for index, raw in enumerate(sent):
+                    if index in finished:
+                        continue
+                    failed = index
+                    pgconn, _, loaders = raw.info[_PREPARED]
+                    pgconn.consume_input()
+                    while not pgconn.is_busy():
+                        result = pgconn.get_result()
+                        if result is None:
+                            finished.add(index)
+                            break
+                        if result.status != pq.ExecStatus.TUPLES_CHUNK:
+                            _check(pgconn, result, pq.ExecStatus.TUPLES_OK)
+                        if result.ntuples:
+                            yield index, _loaded(loaders, result)
+                if len(finished) < len(sent):
+                    _wait_for_any(
+                        raw.info[_PREPARED][0].socket
+                        for index, raw in enumerate(sent)
+                        if index not in finished
+                    )
+        except pg_errors.Error as exc:
+            _, sql, _, values = cast(_PreparedCall, prepared[failed])
             raise DBAPIError.instance(
                 sql, values, exc, pg_errors.Error, connection_invalidated=True, dialect=read.dialect
             ) from exc
         finally:
-            for raw in sent:
+            for index, raw in enumerate(sent):
+                if index not in finished:
+                    raw.invalidate()
                 raw.close()
 
 
@@ -562,6 +596,10 @@ def _prepared_on(raw: Any, name: bytes | None, sql: str, types: list[int]) -> tu
 
 def _rows_of(pgconn: Any, loaders: Any, result: Any) -> list[Any]:
     _check(pgconn, result, pq.ExecStatus.TUPLES_OK)
+    return _loaded(loaders, result)
+
+
+def _loaded(loaders: Any, result: Any) -> list[Any]:
     loaders.set_pgresult(result)
     rows: list[Any] = loaders.load_rows(0, result.ntuples, tuple)
     loaders.set_pgresult(None)
@@ -569,42 +607,33 @@ def _rows_of(pgconn: Any, loaders: Any, result: Any) -> list[Any]:
 
 
 def _send_prepared(
-    raw: Any, name: bytes | None, sql: str, types: list[int], values: list[bytes | None]
+    raw: Any,
+    name: bytes | None,
+    sql: str,
+    types: list[int],
+    values: list[bytes | None],
+    *,
+    chunk_rows: int = 0,
 ) -> None:
-    """Send the call without waiting for its rows (``_receive`` collects them)."""
+    """Send the call without waiting for its rows; with ``chunk_rows``, its rows come in
+    results of that many as they arrive (libpq's chunked rows mode)."""
     pgconn, _ = _prepared_on(raw, name, sql, types)
     if name is None:
         pgconn.send_query_params(sql.encode(), values, types)
     else:
         pgconn.send_query_prepared(name, values)
+    if chunk_rows:
+        pgconn.set_chunked_rows_mode(chunk_rows)
     while pgconn.flush():  # psycopg's connections are non-blocking: send what is left
-        _wait_for(pgconn.socket, select.POLLOUT)
+        _wait_for_any([pgconn.socket], select.POLLOUT)
 
 
-def _receive(raw: Any) -> list[Any]:
-    """The rows of the call ``_send_prepared`` sent on this connection. The waits are in
-    ``poll``, which lets other threads run; libpq's own reads then never block."""
-    pgconn, _, loaders = raw.info[_PREPARED]
-    result = None
-    while True:
-        pgconn.consume_input()
-        if pgconn.is_busy():
-            _wait_for(pgconn.socket, select.POLLIN)
-            continue
-        got = pgconn.get_result()
-        if got is None:
-            break
-        if result is None:  # the statement's result; what follows ends the call
-            result = got
-    if result is None:
-        raise pg_errors.OperationalError(pgconn.get_error_message())
-    return _rows_of(pgconn, loaders, result)
-
-
-def _wait_for(fd: int, event: int) -> None:
-    """Until the socket is ready (``poll``, unlike ``select``, takes descriptors above 1023)."""
+def _wait_for_any(sockets: Iterable[int], event: int = select.POLLIN) -> None:
+    """Until one of the sockets is ready. ``poll`` lets other threads run meanwhile and, unlike
+    ``select``, takes descriptors above 1023; libpq's own reads then never block."""
     poller = select.poll()
-    poller.register(fd, event)
+    for fd in sockets:
+        poller.register(fd, event)
     poller.poll()
 
 

@@ -128,6 +128,48 @@ def test_large_basket_by_post(storefront, make_product, receive, world):
     assert items["BULK-0999"]["known"] is False
 
 
+@pytest.mark.parametrize("warehouse", [None, "W1", "W2"])
+def test_a_large_basket_answers_each_sku_as_a_small_one_does(
+    admin, storefront, world, clock, warehouse
+):
+    """A basket of 1,000 skus is read in parts, their rows taken as they arrive, on PostgreSQL
+    by another statement than a few skus': each sku's answer is the same either way. Here with
+    a closed warehouse, one below zero, held and lapsed units, a product stocked nowhere and
+    unknown skus; for one warehouse, a closed one and one that stocks nothing of a sku."""
+    assert reserve(storefront, {"A": 5}, warehouse="W1", ttl_seconds=60).status_code == 201
+    assert reserve(storefront, {"B": 1}, warehouse="W2", ttl_seconds=600).status_code == 201
+    clock.advance(seconds=61)  # A's hold has lapsed, B's has not
+    admin.post(
+        "/stock/movements", json={"type": "issue", "sku": "A", "warehouse": "NEG", "quantity": 2}
+    )
+    assert admin.patch("/warehouses/W2", json={"active": False}).status_code == 200
+    listed = ["C", "B", "A", *(f"NOPE-{i:03d}" for i in range(997))]
+    where = {} if warehouse is None else {"warehouse": warehouse}
+    large = storefront.post("/availability", json={"skus": listed, **where})
+    small = storefront.post("/availability", json={"skus": listed[:4], **where})
+    assert large.status_code == small.status_code == 200
+    assert large.json["items"][:4] == small.json["items"]
+    assert [item["sku"] for item in large.json["items"]] == listed
+    items = by_sku(large)
+    if warehouse is None:
+        assert items["A"]["warehouses"] == [
+            {"code": "NEG", "available": 0},
+            {"code": "W1", "available": 7},
+        ]
+        assert items["B"] == {"sku": "B", "known": True, "available": 0, "warehouses": []}
+    else:
+        stocked = {"W1": {"A": 7, "B": 0, "C": 0}, "W2": {"A": 0, "B": 0, "C": 0}}[warehouse]
+        for sku, units in stocked.items():
+            assert items[sku]["warehouses"] == [{"code": warehouse, "available": units}]
+    assert items["C"]["known"] is True
+    assert items["NOPE-996"] == {
+        "sku": "NOPE-996",
+        "known": False,
+        "available": 0,
+        "warehouses": [],
+    }
+
+
 def test_an_expired_hold_counts_again_the_moment_it_expires(storefront, world, clock):
     assert reserve(storefront, {"A": 7}, warehouse="W1", ttl_seconds=60).status_code == 201
     assert by_sku(storefront.get("/availability?sku=A"))["A"]["available"] == 3

@@ -11,6 +11,7 @@ can be checked where they matter.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ from tests.conftest import backend
 from tests.factories import ApiClient, MakeUser
 from tests.procurement_factories import create_order
 from tests.reservation_factories import reserve
+
+#: The module, not the function ``inventory.reservations`` exports under the same name.
+availability = importlib.import_module("inventory.reservations.availability")
 
 CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 #: What a pool sends to check a connection before lending it (pre-ping): a round trip, not a query.
@@ -86,9 +90,9 @@ def _psycopg_sends(sent: Sent) -> Iterator[None]:
         sent.record(sql)
         return run_prepared(raw, name, sql, types, values)
 
-    def counted_send_prepared(raw, name, sql, types, values):  # type: ignore[no-untyped-def]
+    def counted_send_prepared(raw, name, sql, types, values, **kwargs):  # type: ignore[no-untyped-def]
         sent.record(sql)
-        return send_prepared(raw, name, sql, types, values)
+        return send_prepared(raw, name, sql, types, values, **kwargs)
 
     def in_transaction(conn: Any) -> bool:
         return conn.info.transaction_status != TransactionStatus.IDLE
@@ -180,15 +184,16 @@ def test_availability_of_several_skus_is_one_query(app, stocked, storefront):
 def test_a_basket_of_1000_skus_is_one_query_with_the_lapsed_holds_in_it(
     app, stocked, storefront, clock
 ):
-    """PostgreSQL reads it as two halves sent at once (``availability.SPLIT_FROM``): a query
-    each, one wait."""
+    """PostgreSQL reads it in parts sent at once (``availability.PART_SKUS``): a query each, one
+    wait."""
     assert reserve(storefront, {"A": 5}, warehouse="W1", ttl_seconds=60).status_code == 201
     clock.advance(seconds=61)  # the hold has lapsed but nothing has released it
     skus = ["A", "B", "C"] + [f"NOPE-{i:03d}" for i in range(997)]
     with counting(app) as statements:
         r = storefront.post("/availability", json={"skus": skus})
     assert r.status_code == 200
-    assert len(statements) == (2 if backend() == "postgresql" else 1), statements
+    parts = -(-len(skus) // availability.PART_SKUS) if backend() == "postgresql" else 1
+    assert len(statements) == parts, statements
     items = r.json["items"]
     assert [i["sku"] for i in items] == skus
     assert items[0]["warehouses"] == [

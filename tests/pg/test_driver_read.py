@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
+from contextlib import closing
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import Boolean, DateTime, Integer, String, bindparam, literal, select, text
@@ -148,18 +152,67 @@ SLEEPER = db.DriverStatement(
 )
 
 
+def _by_call(chunks: Iterable[tuple[int, list[Any]]]) -> dict[int, list[Any]]:
+    answers: dict[int, list[Any]] = {}
+    for index, rows in chunks:
+        answers.setdefault(index, []).extend(rows)
+    return answers
+
+
 def test_reads_side_by_side_run_at_once_on_connections_of_their_own(app):
     """Each part is sent before any answer is awaited, so the database works on them at the
     same time: two parts that each sleep overlap, where one after the other could not."""
     with app.app_context():
-        first, second = SLEEPER.rows_side_by_side(
-            [{"seconds": 0.3, "part": 1}, {"seconds": 0.3, "part": 2}]
+        answers = _by_call(
+            SLEEPER.chunks_side_by_side([{"seconds": 0.3, "part": 1}, {"seconds": 0.3, "part": 2}])
         )
-    (pid_1, start_1, _, end_1, part_1), (pid_2, start_2, _, end_2, part_2) = first[0], second[0]
-    assert (part_1, part_2) == (1, 2)  # answers in the order of the calls
+    (pid_1, start_1, _, end_1, part_1), (pid_2, start_2, _, end_2, part_2) = (
+        answers[0][0],
+        answers[1][0],
+    )
+    assert (part_1, part_2) == (1, 2)  # each answer under its call's index
     assert pid_1 != pid_2
     assert start_2 < end_1
     assert start_1 < end_2
+
+
+#: 1,000 rows wide enough that the database sends the first ones while it is still producing the
+#: others; at row ``:pause`` it sleeps for ``:seconds`` (and fails, divided by ``:zero`` = 0).
+ROWS = db.DriverStatement(
+    text(
+        "SELECT g, repeat('x', 100), CAST(:part AS integer), "
+        "CASE WHEN g = CAST(:pause AS integer) "
+        "THEN pg_sleep(CAST(:seconds AS double precision))::text || (1 / CAST(:zero AS integer)) "
+        "END FROM generate_series(1, 1000) AS g"
+    )
+)
+
+
+def test_rows_are_handed_over_in_chunks_as_they_arrive(app):
+    """The caller gets the first rows while the database is still working on the rest (libpq's
+    chunked rows mode): here a part that pauses half-way has delivered its first chunks long
+    before its last; each chunk has at most ``chunk_rows`` rows, a part's rows in their order."""
+    calls = [{"part": part, "pause": 600, "seconds": 0.4, "zero": 1} for part in (1, 2)]
+    arrivals: list[tuple[float, int, list[Any]]] = []
+    with app.app_context():
+        for index, rows in ROWS.chunks_side_by_side(calls, chunk_rows=100):
+            arrivals.append((time.monotonic(), index, rows))
+    assert all(0 < len(rows) <= 100 for _, _, rows in arrivals)
+    answers = _by_call((index, rows) for _, index, rows in arrivals)
+    assert [[row[0] for row in answers[i]] for i in (0, 1)] == [list(range(1, 1001))] * 2
+    assert {row[2] for row in answers[1]} == {2}
+    first, last = arrivals[0][0], arrivals[-1][0]
+    assert last - first >= 0.3, "the first rows waited for the last"
+
+
+def test_with_a_libpq_older_than_17_each_part_comes_whole(app, monkeypatch):
+    """Before libpq 17 there is no chunked rows mode: the same rows, a part at a time."""
+    monkeypatch.setattr(db, "_CHUNKED_ROWS", False)
+    calls = [{"part": part, "pause": 0, "seconds": 0, "zero": 1} for part in (1, 2, 3)]
+    with app.app_context():
+        chunks = list(ROWS.chunks_side_by_side(calls, chunk_rows=100))
+    assert sorted((index, len(rows)) for index, rows in chunks) == [(0, 1000), (1, 1000), (2, 1000)]
+    assert [row[0] for row in chunks[0][1]] == list(range(1, 1001))
 
 
 def test_a_part_that_fails_raises_sqlalchemys_error_and_poisons_no_connection(app):
@@ -170,14 +223,56 @@ def test_a_part_that_fails_raises_sqlalchemys_error_and_poisons_no_connection(ap
     )
     with app.app_context():
         with pytest.raises(DBAPIError) as raised:
-            read.rows_side_by_side([{"d": 0, "tag": "a"}, {"d": 4, "tag": "b"}])
+            _by_call(read.chunks_side_by_side([{"d": 0, "tag": "a"}, {"d": 4, "tag": "b"}]))
         assert "division by zero" in str(raised.value)
         for i in (1, 2, 3, 4, 6):
             assert read.rows({"d": i, "tag": f"t{i}"}) == [(12 / i, f"t{i}")]
-            assert read.rows_side_by_side([{"d": 1, "tag": "x"}, {"d": 4, "tag": "y"}]) == [
-                [(12, "x")],
-                [(3, "y")],
-            ]
+            answers = _by_call(
+                read.chunks_side_by_side([{"d": 1, "tag": "x"}, {"d": 4, "tag": "y"}])
+            )
+            assert answers == {0: [(12, "x")], 1: [(3, "y")]}
+        assert db._read_engine().pool.checkedout() == 0
+
+
+def test_a_part_that_fails_after_its_first_chunks_raises_and_poisons_no_connection(app):
+    """A failure half-way through a part's rows comes after chunks already handed over."""
+    calls = [
+        {"part": 1, "pause": 700, "seconds": 0, "zero": 0},
+        {"part": 2, "pause": 0, "seconds": 0, "zero": 1},
+    ]
+    handed: list[int] = []
+
+    def read_all() -> None:
+        for index, rows in ROWS.chunks_side_by_side(calls, chunk_rows=100):
+            handed.extend(row[0] for row in rows if index == 0)
+
+    with app.app_context():
+        with pytest.raises(DBAPIError) as raised:
+            read_all()
+        assert "division by zero" in str(raised.value)
+        assert handed, "no chunk came before the failure"
+        assert max(handed) < 700
+        assert db._read_engine().pool.checkedout() == 0
+        ok = [{**call, "zero": 1} for call in calls]
+        assert {i: len(rows) for i, rows in _by_call(ROWS.chunks_side_by_side(ok)).items()} == {
+            0: 1000,
+            1: 1000,
+        }
+
+
+def test_a_caller_that_stops_reading_early_leaves_the_pool_sound(app):
+    """Leaving after the first chunk discards the connections still answering: the next reads
+    get fresh ones, not a connection with someone else's rows still to come."""
+    calls = [{"part": part, "pause": 0, "seconds": 0, "zero": 1} for part in (1, 2)]
+    with app.app_context():
+        with closing(ROWS.chunks_side_by_side(calls, chunk_rows=100)) as chunks:
+            _, rows = next(chunks)
+            assert len(rows) == 100
+        assert db._read_engine().pool.checkedout() == 0
+        for _ in range(3):
+            answers = _by_call(ROWS.chunks_side_by_side(calls))
+            assert [len(answers[i]) for i in (0, 1)] == [1000, 1000]
+            assert answers[1][0][:1] + answers[1][0][2:3] == (1, 2)
 
 
 def test_reads_side_by_side_without_prepared_statements(database_url):
@@ -194,10 +289,10 @@ def test_reads_side_by_side_without_prepared_statements(database_url):
     )
     try:
         with app.app_context():
-            answers = SLEEPER.rows_side_by_side(
-                [{"seconds": 0, "part": 1}, {"seconds": 0, "part": 2}, {"seconds": 0, "part": 3}]
+            answers = _by_call(
+                SLEEPER.chunks_side_by_side([{"seconds": 0, "part": p} for p in (1, 2, 3)])
             )
-        assert [rows[0][-1] for rows in answers] == [1, 2, 3]
-        assert len({rows[0][0] for rows in answers}) == 3
+        assert [answers[i][0][-1] for i in (0, 1, 2)] == [1, 2, 3]
+        assert len({answers[i][0][0] for i in (0, 1, 2)}) == 3
     finally:
         db.dispose(app)

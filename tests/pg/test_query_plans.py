@@ -142,23 +142,25 @@ def test_availability_of_a_basket_probes_each_sku_and_of_a_batch_joins(app, cata
         assert ("Index Scan", "products") not in list(scans(plan))
 
 
-def test_a_batch_read_in_two_parts_answers_as_one_piece_does(app, catalog, monkeypatch):
-    """From ``SPLIT_FROM`` skus the batch is read in halves at once; in order, once each."""
+def test_a_batch_read_in_parts_answers_as_one_piece_does(app, catalog, monkeypatch):
+    """Above ``PART_SKUS`` skus the batch is read in parts at once, their rows taken in chunks
+    as they come; the answer is the one piece's, in the order asked, each sku once."""
     batch = ["B", "NOT-A-SKU", *(f"FILL-{i}" for i in range(1, 400)), "A", "B", "FILL-3"]
     parts: list[int] = []
-    side_by_side = db.DriverStatement.rows_side_by_side
+    side_by_side = db.DriverStatement.chunks_side_by_side
 
-    def spy(self: db.DriverStatement, calls: list[dict[str, Any]]) -> list[list[Any]]:
+    def spy(self: db.DriverStatement, calls: list[dict[str, Any]], chunk_rows: int) -> Any:
         parts.append(len(calls))
-        return side_by_side(self, calls)
+        return side_by_side(self, calls, chunk_rows=7)
 
-    monkeypatch.setattr(db.DriverStatement, "rows_side_by_side", spy)
+    monkeypatch.setattr(db.DriverStatement, "chunks_side_by_side", spy)
+    monkeypatch.setattr(availability, "PART_SKUS", 150)
     with app.app_context():
         reservations.reserve(SHOP, {"order_ref": "ORD-1", "lines": [{"sku": "A", "quantity": 5}]})
         in_parts = availability.availability(batch)
-        monkeypatch.setattr(availability, "SPLIT_FROM", len(batch) + 1)
+        monkeypatch.setattr(availability, "PART_SKUS", len(batch))
         whole = availability.availability(batch)
-    assert parts == [2]  # the second read, below SPLIT_FROM, was one piece
+    assert parts == [3]  # 402 distinct skus; the second read, of one part, was one piece
     assert in_parts == whole
     assert [a.sku for a in in_parts] == list(dict.fromkeys(batch))
     assert in_parts[0].available == 20
