@@ -171,9 +171,11 @@ def seed_peak_holds(url: str, *, holds: int, skus: list[str], seed_value: int = 
         )
         conn.execute(
             sa.text(
-                "UPDATE stock_levels s SET reserved = s.reserved + h.units FROM (SELECT "
-                "product_id, warehouse_id, sum(quantity) AS units FROM reservation_lines WHERE "
-                "held AND reservation_id = ANY(:r) GROUP BY product_id, warehouse_id) AS h "
+                "UPDATE stock_levels s SET reserved = s.reserved + h.units, "
+                "earliest_hold_expiry = LEAST(s.earliest_hold_expiry, h.first) FROM (SELECT "
+                "product_id, warehouse_id, sum(quantity) AS units, min(expires_at) AS first "
+                "FROM reservation_lines WHERE held AND reservation_id = ANY(:r) "
+                "GROUP BY product_id, warehouse_id) AS h "
                 "WHERE s.product_id = h.product_id AND s.warehouse_id = h.warehouse_id"
             ),
             {"r": list(ids)},

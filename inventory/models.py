@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base, BigId, Qty, Timestamp, utcnow
+from core.db import Base, BigId, Qty, Timestamp, UTCDateTime, utcnow
 
 
 class Product(Base):
@@ -108,6 +108,9 @@ class StockLevel(Base):
     #: the level is then over-reserved (on hand below reserved) until stock arrives or holds go.
     #: Only then may the database hold ``on_hand < reserved``; staff see these levels flagged.
     over_reserved: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: No held line on this level lapses before this moment (a lower bound; None: not known).
+    #: Reads check for lapsed holds only on levels where it has passed (``holds.lapsed_units``).
+    earliest_hold_expiry: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     updated_at: Mapped[Timestamp] = mapped_column(default=utcnow, onupdate=utcnow)
 
     product: Mapped[Product] = relationship(lazy="raise")

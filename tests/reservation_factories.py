@@ -63,7 +63,8 @@ def levels_of(app: Flask) -> dict[tuple[int, int], tuple[int, int]]:
 
 @pytest.fixture
 def check_invariants(app: Flask) -> Callable[[], None]:
-    """DESIGN.md's invariants, plus: ``reserved`` equals the held reservation lines."""
+    """The ledger's invariants, plus: ``reserved`` equals the held reservation lines, and no
+    level's ``earliest_hold_expiry`` is later than one of its held lines'."""
 
     def check() -> None:
         with app.app_context(), read_only() as s:
@@ -78,10 +79,25 @@ def check_invariants(app: Flask) -> Callable[[], None]:
                 )
             }
             held = holds.held_total(s)
+            earliest = {
+                (p, w): first
+                for p, w, first in s.execute(
+                    select(
+                        ReservationLine.product_id,
+                        ReservationLine.warehouse_id,
+                        func.min(ReservationLine.expires_at),
+                    )
+                    .where(ReservationLine.held.is_(True))
+                    .group_by(ReservationLine.product_id, ReservationLine.warehouse_id)
+                )
+            }
             for lv in s.scalars(select(StockLevel)):
                 key = (lv.product_id, lv.warehouse_id)
                 assert lv.on_hand == sums.get(key, 0), key
                 assert lv.reserved == held.get(key, 0), key
+                # Never later than a held line's expiry: reads would miss that hold lapsing.
+                bound = lv.earliest_hold_expiry
+                assert bound is None or key not in earliest or bound <= earliest[key], key
                 assert lv.reserved >= 0, key
                 assert lv.allow_negative or lv.over_reserved or lv.reserved <= lv.on_hand, key
             assert set(held) <= {

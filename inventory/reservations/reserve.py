@@ -273,7 +273,13 @@ _HOLD = (
     update(levels)
     .where(levels.c.product_id == bindparam("p"), levels.c.warehouse_id == bindparam("w"))
     .where(levels.c.on_hand - levels.c.reserved >= bindparam("q"))
-    .values(reserved=levels.c.reserved + bindparam("q"), updated_at=bindparam("now"))
+    .values(
+        reserved=levels.c.reserved + bindparam("q"),
+        earliest_hold_expiry=holds.hold_expiry_bound(
+            bindparam("expires_at", type_=UTCDateTime()), bindparam("now", type_=UTCDateTime())
+        ),
+        updated_at=bindparam("now"),
+    )
     .returning(levels.c.reserved)
 )
 
@@ -511,7 +517,10 @@ def _reserve_in_transaction(
         holds.release_lapsed(s, lapsed, now)
     conn = s.connection()
     for (p, w), pick in sorted(need.items()):
-        held = conn.execute(_HOLD, {"p": p, "w": w, "q": pick.quantity, "now": now}).first()
+        held = conn.execute(
+            _HOLD,
+            {"p": p, "w": w, "q": pick.quantity, "now": now, "expires_at": now + request.ttl},
+        ).first()
         if held is None:
             raise _StalePlan
     events.availability_changed.send("inventory", session=s, product_ids={p for p, _ in need})

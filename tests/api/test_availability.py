@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import jsonschema
 import pytest
 import sqlalchemy as sa
@@ -9,6 +11,9 @@ import sqlalchemy as sa
 from core.config import normalise_database_url
 from tests.factories import assert_problem
 from tests.reservation_factories import reserve
+
+#: The module (``inventory.reservations`` re-exports its function under the same name).
+reserve_module = importlib.import_module("inventory.reservations.reserve")
 
 
 @pytest.fixture
@@ -179,6 +184,39 @@ def test_an_expired_hold_counts_again_the_moment_it_expires(storefront, world, c
     assert by_sku(storefront.get("/availability?sku=A"))["A"]["available"] == 10
     items = by_sku(storefront.post("/availability", json={"skus": ["A"], "warehouse": "W1"}))
     assert items["A"]["available"] == 7
+
+
+@pytest.mark.parametrize("path", ["as deployed", "under row locks"])
+def test_a_shorter_hold_after_a_longer_one_counts_again_the_moment_it_expires(
+    storefront, world, clock, monkeypatch, check_invariants, path
+):
+    """Reads look for lapsed holds only on levels whose earliest hold expiry has passed: a hold
+    that lapses sooner than those already on the level brings that moment forward, whichever
+    way the reservation was written (PostgreSQL's function, or the statements it falls back on
+    under row locks, which are SQLite's)."""
+    if path == "under row locks":
+
+        def stale(*_: object) -> None:
+            raise reserve_module._StalePlan
+
+        monkeypatch.setattr(reserve_module, "_reserve_in_one_statement", stale)
+    for ttl, quantity in ((600, 2), (30, 3)):
+        reply = reserve(
+            storefront, {"A": quantity}, warehouse="W1", ttl_seconds=ttl, order_ref=f"T{ttl}"
+        )
+        assert reply.status_code == 201, reply.json
+    check_invariants()
+    basket = ["A", *(f"NOPE-{i:03d}" for i in range(999))]
+    clock.advance(seconds=29)
+    assert by_sku(storefront.get("/availability?sku=A"))["A"]["warehouses"][0]["available"] == 2
+    clock.advance(seconds=1)
+    for reply in (
+        storefront.get("/availability?sku=A"),
+        storefront.post("/availability", json={"skus": basket}),
+    ):
+        assert by_sku(reply)["A"]["warehouses"][0] == {"code": "W1", "available": 5}
+    clock.advance(seconds=600)
+    assert by_sku(storefront.get("/availability?sku=A"))["A"]["warehouses"][0]["available"] == 7
 
 
 def test_off_by_default_every_answer_reads_the_database(app, database_url, storefront, world):

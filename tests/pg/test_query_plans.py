@@ -168,6 +168,61 @@ def test_a_batch_read_in_parts_answers_as_one_piece_does(app, catalog, monkeypat
     assert in_parts[1].known is False
 
 
+def lapsed_checks(statement: db.DriverStatement, params: dict[str, Any]) -> int:
+    """How many times a run of the read looked for lapsed holds: its probes of held lines."""
+    read_pool = db._read_engine()
+    call = statement.prepared_call(read_pool, params)
+    assert call is not None
+    _, sql, types, values = call
+    raw = read_pool.raw_connection()
+    try:
+        driver = raw.driver_connection
+        driver.execute(f"PREPARE checks ({', '.join(type_names(driver, types))}) AS {sql}")
+        arguments = ", ".join(
+            "NULL" if v is None else "'" + v.decode().replace("'", "''") + "'" for v in values
+        )
+        (plan,) = driver.execute(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE checks({arguments})"
+        ).fetchone()
+        driver.execute("DEALLOCATE checks")
+    finally:
+        raw.close()
+
+    def loops(node: dict[str, Any]) -> int:
+        own = node["Actual Loops"] if node.get("Relation Name") == "reservation_lines" else 0
+        return own + sum(loops(child) for child in node.get("Plans", []))
+
+    return loops(plan[0]["Plan"])
+
+
+def test_reads_look_for_lapsed_holds_only_where_one_may_have_lapsed(app, catalog, clock):
+    """At a promotion's peak most levels hold something and nothing on them has lapsed: the
+    read looks only at levels whose earliest hold expiry has passed, and once the lapsed holds
+    are released, at none."""
+    batch = ["A", "B", *(f"FILL-{i}" for i in range(1, 60))]
+    with app.app_context():
+        for sku, ttl in (("A", 600), ("B", 30)):
+            reservations.reserve(
+                SHOP,
+                {"order_ref": sku, "ttl_seconds": ttl, "lines": [{"sku": sku, "quantity": 5}]},
+            )
+        join, probes = (availability._AVAILABILITY[(False, True, each)] for each in (False, True))
+
+        def checks() -> tuple[int, int]:
+            return (
+                lapsed_checks(join, {"now": db.now(), "skus": json.dumps(batch)}),
+                lapsed_checks(probes, {"now": db.now(), "skus": json.dumps(["A", "B"])}),
+            )
+
+        assert checks() == (0, 0)
+        clock.advance(seconds=30)
+        assert checks() == (1, 1)  # B's level, whose hold has lapsed
+        assert [a.available for a in availability.availability(batch[:2])] == [15, 20]
+        assert reservations.release_expired().reservations == 1
+        assert checks() == (0, 0)
+        assert [a.available for a in availability.availability(batch[:2])] == [15, 20]
+
+
 def test_a_sku_typed_in_another_case_is_found_through_the_index(app, catalog):
     """``find_product`` and the check every new product makes read ``lower(sku)`` by index."""
     from sqlalchemy import func, select
