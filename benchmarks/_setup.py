@@ -16,7 +16,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -113,16 +113,18 @@ def add_holds(url: str, *, active: int, lapsed: int, skus: list[str]) -> None:
     """Reservations through the service (so levels stay consistent), some already lapsed."""
     from accounts.principal import Principal
     from app import create_app
-    from core.db import dispose, utcnow
+    from core.db import dispose
     from inventory import reservations
 
-    clock = {"now": utcnow() - timedelta(hours=1)}
+    clock = {"now": datetime.now(UTC)}
     app = create_app({"DATABASE_URL": url, "LOG_LEVEL": "WARNING", "CLOCK": lambda: clock["now"]})
     shop = Principal(None, "bench", frozenset({"storefront"}))
     rng = random.Random(11)
     with app.app_context():
         for i in range(active + lapsed):
-            clock["now"] = utcnow() - timedelta(hours=1) if i < lapsed else utcnow()
+            # The wall clock: inside the app, ``utcnow`` is this clock itself.
+            wall = datetime.now(UTC)
+            clock["now"] = wall - timedelta(hours=1) if i < lapsed else wall
             reservations.reserve(
                 shop,
                 {

@@ -3,9 +3,10 @@
     python benchmarks/availability.py [--duration 15] [--connections 64] [--workers 2] [--threads 8]
 
 What it does, on PostgreSQL (the production database): creates a throwaway database, seeds
-``--skus`` products stocked in ``--warehouses`` warehouses plus a few hundred reservations (some
-of them lapsed, so the lapsed-hold correction has rows to find), starts ``gunicorn wsgi:app`` once,
-and drives it with ``wrk`` at ``--connections`` concurrent keep-alive connections:
+``--skus`` products stocked in ``--warehouses`` warehouses, a few hundred reservations (some of
+them lapsed, so the lapsed-hold correction has rows to find) and ``--peak-holds`` active holds (a
+promotion under way: most stock levels hold something), starts ``gunicorn wsgi:app`` once, and
+drives it with ``wrk`` at ``--connections`` concurrent keep-alive connections:
 
 1. the bare endpoint ``/healthz`` (same app, same gunicorn settings, no database, no auth);
 2. ``GET /api/v1/availability`` with three random skus per request, authenticated;
@@ -41,6 +42,7 @@ from _setup import (
     analyze,
     gunicorn,
     seed,
+    seed_peak_holds,
     server_cpu_seconds,
     storefront_token,
     throwaway_database,
@@ -200,6 +202,7 @@ def main() -> None:
     parser.add_argument("--skus", type=int, default=5000)
     parser.add_argument("--warehouses", type=int, default=5)
     parser.add_argument("--skus-per-request", type=int, default=3)
+    parser.add_argument("--peak-holds", type=int, default=20_000, help="active holds seeded")
     parser.add_argument(
         "--cache-seconds",
         type=float,
@@ -228,11 +231,13 @@ def main() -> None:
     with throwaway_database("bench_avail") as url:
         skus = seed(url, skus=args.skus, warehouses=args.warehouses, units=50)
         add_holds(url, active=300, lapsed=100, skus=skus)
+        seed_peak_holds(url, holds=args.peak_holds, skus=skus)
         analyze(url)
         token = storefront_token(url)
         print(
             f"  data: {args.skus} skus x {args.warehouses} warehouses, 300 active and 100 lapsed "
-            f"holds; {args.skus_per_request} random skus per GET"
+            f"holds, then {args.peak_holds} more active; {args.skus_per_request} random skus "
+            "per GET"
         )
         server_env = (
             {}
