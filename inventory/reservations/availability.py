@@ -71,15 +71,16 @@ def _availability_statement(one_warehouse: bool, from_array: bool, probe_each: b
     plan cached for ``= ANY(:array)`` compares every product with every sku asked (over 100 ms
     for 1,000 skus). SQLite has no arrays and takes ``sku IN (...)``.
 
-    On PostgreSQL a known sku is one row: its product and, gathered by a LATERAL aggregate over
-    its stock levels, the codes of the open warehouses that stock it and the units each has to
-    sell (never below zero), unordered. A row per stock level would repeat the sku in each and
-    leave the grouping to Python, which for a 1,000-sku basket cost more than the database's
-    whole read. SQLite returns a row per stock level, grouped by ``_read``.
-
     ``probe_each`` (PostgreSQL, a basket of at most ``PROBE_EACH_UP_TO`` skus: the storefront's
     everyday question) finds each sku by an index probe of its own (``tables.product_per_sku``).
     A batch of a thousand skus is better served by the join.
+
+    A larger basket's row is a known sku: its product and, gathered by a LATERAL aggregate over
+    its stock levels, the codes of the open warehouses that stock it and the units each has to
+    sell (never below zero), unordered. A row per stock level would repeat the sku in each and
+    leave the grouping to Python, which for a 1,000-sku basket cost more than the database's
+    whole read. For a few skus the aggregate costs the database more than grouping a few rows
+    costs Python: a basket, and SQLite, get a row per stock level, grouped by ``_per_sku``.
 
     The lapsed-hold correction (``holds.lapsed_units``) is part of the same statement.
     """
@@ -109,7 +110,7 @@ def _availability_statement(one_warehouse: bool, from_array: bool, probe_each: b
         - levels.c.reserved
         + holds.lapsed_units(bindparam("now", type_=UTCDateTime()))
     )
-    if from_array:
+    if from_array and not probe_each:
         # Only open warehouses are offered.
         stocked = (
             select(
@@ -125,18 +126,21 @@ def _availability_statement(one_warehouse: bool, from_array: bool, probe_each: b
         return select(product.c.sku, product.c.id, stocked.c.codes, stocked.c.units).select_from(
             source.join(stocked, true())
         )
-    return (
-        select(
-            products.c.sku,
-            products.c.id,
-            # A closed warehouse comes back without its code.
-            case((warehouses.c.active, warehouses.c.code)),
-            units,
+    per_level = select(
+        product.c.sku,
+        product.c.id,
+        # A closed warehouse comes back without its code.
+        case((warehouses.c.active, warehouses.c.code)),
+        units,
+    )
+    if from_array:
+        per_level = per_level.select_from(source)
+    else:
+        per_level = per_level.select_from(products).where(
+            products.c.sku.in_(bindparam("skus", expanding=True))
         )
-        .select_from(products)
-        .where(products.c.sku.in_(bindparam("skus", expanding=True)))
-        .outerjoin(levels, level_on)
-        .outerjoin(warehouses, warehouses.c.id == levels.c.warehouse_id)
+    return per_level.outerjoin(levels, level_on).outerjoin(
+        warehouses, warehouses.c.id == levels.c.warehouse_id
     )
 
 
@@ -193,10 +197,13 @@ def _read(
             _params(wanted, warehouse, db.now(), False)
         )
         _answer(answers, product_ids, _per_sku(rows))
+    elif len(wanted) <= PROBE_EACH_UP_TO:
+        statement = _AVAILABILITY[(warehouse is not None, True, True)]
+        rows = statement.rows(_params(wanted, warehouse, db.now(), True))
+        _answer(answers, product_ids, _per_sku(rows))
     else:
         now = db.now()
-        probe_each = len(wanted) <= PROBE_EACH_UP_TO
-        statement = _AVAILABILITY[(warehouse is not None, True, probe_each)]
+        statement = _AVAILABILITY[(warehouse is not None, True, False)]
         parts = -(-len(wanted) // PART_SKUS)
         if parts == 1:
             _answer(answers, product_ids, statement.rows(_params(wanted, warehouse, now, True)))
@@ -240,7 +247,7 @@ def _answer(
 
 
 def _per_sku(rows: list[Any]) -> list[tuple[str, int, list[str], list[int]]]:
-    """Rows per stock level (SQLite's) as the rows per sku PostgreSQL returns."""
+    """Rows per stock level as rows per sku, as the LATERAL aggregate returns them."""
     found: dict[str, tuple[str, int, list[str], list[int]]] = {}
     for sku, product_id, code, units in rows:
         entry = found.get(sku)
