@@ -186,17 +186,22 @@ def seed_peak_holds(url: str, *, holds: int, skus: list[str], seed_value: int = 
 
 
 def analyze(url: str, tables: tuple[str, ...] = ()) -> None:
-    """Table statistics, as autovacuum gathers them soon after a bulk load in a live database.
+    """Table statistics and no dead rows, as autovacuum leaves them soon after a bulk load in a
+    live database (``VACUUM (ANALYZE)``).
 
-    Without them the planner guesses from the tables' sizes on disk, and a measurement taken in
-    the first minute after seeding is of plans no running installation would use. ``tables``
-    limits it to the ones seeded: a table analyzed while empty is planned for as empty (a
-    sequential scan) until autovacuum analyzes it again, a minute or more into a run that fills
-    it, which no running installation's tables are.
+    Without statistics the planner guesses from the tables' sizes on disk, and a measurement
+    taken in the first minute after seeding is of plans no running installation would use.
+    Without the vacuum, the seeding's updates (the peak's holds rewrite most stock levels) leave
+    a dead version of each row for every read to step over until autovacuum comes, or for the
+    whole run on a server with autovacuum off. ``tables`` limits it to the ones seeded: a table
+    analyzed while empty is planned for as empty (a sequential scan) until autovacuum analyzes it
+    again, a minute or more into a run that fills it, which no running installation's tables are.
     """
     engine = sa.create_engine(normalise_database_url(url), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.exec_driver_sql(f"ANALYZE {', '.join(tables)}" if tables else "ANALYZE")
+        conn.exec_driver_sql(
+            f"VACUUM (ANALYZE) {', '.join(tables)}" if tables else "VACUUM (ANALYZE)"
+        )
     engine.dispose()
 
 
