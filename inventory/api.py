@@ -218,25 +218,32 @@ class _WarehouseEntries(dict[tuple[str, int], str]):
         return entry
 
 
-def _availability_response(items: list[reservations.SkuAvailability]) -> Response:
+def _availability_response(skus: list[str], warehouse: str | None) -> Response:
     """The hottest response of the service, written as JSON text directly.
 
     Exactly ``AvailabilitySchema``'s shape (the OpenAPI document describes it, and the tests
     compare the two), without building a dict per sku and per warehouse to dump: for a 1,000-sku
     basket that was most of the time the request spent in Python. Strings are quoted as
     ``json.dumps`` quotes them (``encode_basestring_ascii`` is what it runs for a string); the
-    figures are ints. Warehouses with the same units in many skus are written once.
+    figures are ints. Warehouses with the same units in many skus are written once. Each sku's
+    text is written as soon as its answer is known, while the database is still reading the
+    rest of a large basket, and put in order at the end.
     """
     entries = _WarehouseEntries()
-    parts = []
-    for sku, known, available, sites in items:
+    written: dict[str, str] = {}
+
+    def write(answer: reservations.SkuAvailability) -> None:
+        sku, known, available, sites = answer
         listed = ",".join([entries[site] for site in sites])
-        parts.append(
+        written[sku] = (
             f'{{"sku":{quote(sku)},"known":{"true" if known else "false"},'
             f'"available":{int(available)},"warehouses":[{listed}]}}'
         )
+
+    items = reservations.availability(skus, warehouse, each=write)
     return current_app.response_class(
-        '{"items":[' + ",".join(parts) + "]}", mimetype="application/json"
+        '{"items":[' + ",".join([written[item.sku] for item in items]) + "]}",
+        mimetype="application/json",
     )
 
 
@@ -287,16 +294,14 @@ class Availability(MethodView):
     def get(self) -> Any:
         """Units available now per sku, in total and per warehouse; unknown skus have 0."""
         skus, warehouse = _availability_query()
-        return _availability_response(reservations.availability(skus, warehouse))
+        return _availability_response(skus, warehouse)
 
     @require(*STOREFRONT)
     @storefront.arguments(AvailabilityRequestSchema)
     @storefront.response(200, AvailabilitySchema)
     def post(self, data: dict[str, Any]) -> Any:
         """The same for a large basket: up to 1000 skus in the body."""
-        return _availability_response(
-            reservations.availability(data["skus"], data.get("warehouse"))
-        )
+        return _availability_response(data["skus"], data.get("warehouse"))
 
 
 _MAX_BASKET_SKUS = 1000
@@ -408,7 +413,7 @@ def _hot_availability_basket(body: bytes, _: str) -> tuple[list[str], str | None
 
 @require(*STOREFRONT)
 def _answer_availability(query: tuple[list[str], str | None]) -> Response:
-    return _availability_response(reservations.availability(*query))
+    return _availability_response(*query)
 
 
 _ORDER_FIELDS = frozenset({"order_ref", "lines", "ttl_seconds", "warehouse"})

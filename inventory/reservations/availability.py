@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -154,7 +154,12 @@ _AVAILABILITY = {
 }
 
 
-def availability(skus: Sequence[str], warehouse: str | None = None) -> list[SkuAvailability]:
+def availability(
+    skus: Sequence[str],
+    warehouse: str | None = None,
+    *,
+    each: Callable[[SkuAvailability], object] | None = None,
+) -> list[SkuAvailability]:
     """Units the storefront can reserve now, per sku and warehouse: one wait for the database.
 
     ``available`` is never negative here (a warehouse allowed to go below zero has nothing to
@@ -167,83 +172,113 @@ def availability(skus: Sequence[str], warehouse: str | None = None) -> list[SkuA
     than ``PART_SKUS`` skus: a query per part, all sent at once, one wait). With
     ``AVAILABILITY_CACHE_SECONDS`` set, answers this process gave a moment ago are reused and only
     the others are read (``availability_cache`` says how stale they may be).
+
+    ``each``, if given, is called with every answer as soon as it is known, in no particular
+    order: the caller can write a large basket's response while the database is still reading
+    the rest, instead of after it.
     """
     wanted = list(dict.fromkeys(skus))
     cache = availability_cache.current()
     if cache is None:
-        found = _read(wanted, warehouse, {})
+        found = _read(wanted, warehouse, each).by_sku
         return [found[sku] for sku in wanted]
     known, generation = cache.lookup(wanted, warehouse)
+    if each is not None:
+        for answer in known.values():
+            each(answer)
     missing = [sku for sku in wanted if sku not in known]
     if missing:
-        product_ids: dict[str, int] = {}
-        found = _read(missing, warehouse, product_ids)
+        read = _read(missing, warehouse, each)
         cache.store(
-            ((sku, product_ids.get(sku), answer) for sku, answer in found.items()),
+            ((sku, read.product_ids.get(sku), answer) for sku, answer in read.by_sku.items()),
             warehouse,
             generation,
         )
-        known.update(found)
+        known.update(read.by_sku)
     return [known[sku] for sku in wanted]
 
 
+class _Answers:
+    """The answers of one read, each final as soon as its row has come."""
+
+    __slots__ = ("by_sku", "each", "product_ids", "unstocked", "warehouse")
+
+    def __init__(
+        self, warehouse: str | None, each: Callable[[SkuAvailability], object] | None
+    ) -> None:
+        self.by_sku: dict[str, SkuAvailability] = {}
+        self.product_ids: dict[str, int] = {}
+        self.warehouse = warehouse
+        self.each = each
+        #: A known sku that the one warehouse asked about does not offer.
+        self.unstocked = False
+
+    def add(self, rows: Iterable[Any]) -> None:
+        """Answer each known sku of rows of (sku, product id, warehouse codes, units)."""
+        by_sku, product_ids, each, warehouse = (
+            self.by_sku,
+            self.product_ids,
+            self.each,
+            self.warehouse,
+        )
+        for sku, product_id, codes, units in rows:
+            product_ids[sku] = product_id
+            if codes:
+                offered = tuple(sorted(zip(codes, units, strict=True)))
+                answer = _new_answer((sku, True, sum(units), offered))
+            elif warehouse is None:
+                answer = _new_answer((sku, True, 0, ()))
+            else:
+                # The warehouse does not stock it, or is closed: 0 there, if it exists at all.
+                self.unstocked = True
+                answer = _new_answer((sku, True, 0, ((warehouse, 0),)))
+            by_sku[sku] = answer
+            if each is not None:
+                each(answer)
+
+    def add_unknown(self, wanted: list[str]) -> None:
+        if len(self.by_sku) == len(wanted):
+            return
+        for sku in wanted:
+            if sku not in self.by_sku:
+                answer = self.by_sku[sku] = SkuAvailability(sku, False, 0, ())
+                if self.each is not None:
+                    self.each(answer)
+
+
 def _read(
-    wanted: list[str], warehouse: str | None, product_ids: dict[str, int]
-) -> dict[str, SkuAvailability]:
-    """Each sku's answer from the database; each known sku's product id into ``product_ids``."""
-    answers: dict[str, SkuAvailability] = {}
+    wanted: list[str], warehouse: str | None, each: Callable[[SkuAvailability], object] | None
+) -> _Answers:
+    """Each sku's answer, and each known sku's product id, from the database."""
+    answers = _Answers(warehouse, each)
     if db.is_sqlite():
         rows = _AVAILABILITY[(warehouse is not None, False, False)].rows(
             _params(wanted, warehouse, db.now(), False)
         )
-        _answer(answers, product_ids, _per_sku(rows))
+        answers.add(_per_sku(rows))
     elif len(wanted) <= PROBE_EACH_UP_TO:
         statement = _AVAILABILITY[(warehouse is not None, True, True)]
-        rows = statement.rows(_params(wanted, warehouse, db.now(), True))
-        _answer(answers, product_ids, _per_sku(rows))
+        answers.add(_per_sku(statement.rows(_params(wanted, warehouse, db.now(), True))))
     else:
         now = db.now()
         statement = _AVAILABILITY[(warehouse is not None, True, False)]
         parts = -(-len(wanted) // PART_SKUS)
         if parts == 1:
-            _answer(answers, product_ids, statement.rows(_params(wanted, warehouse, now, True)))
+            answers.add(statement.rows(_params(wanted, warehouse, now, True)))
         else:
             calls = [_params(wanted[part::parts], warehouse, now, True) for part in range(parts)]
             with closing(statement.chunks_side_by_side(calls, CHUNK_ROWS)) as chunks:
                 for _, rows in chunks:
-                    _answer(answers, product_ids, rows)
-    if len(answers) < len(wanted):
-        for sku in wanted:
-            if sku not in answers:
-                answers[sku] = SkuAvailability(sku, False, 0, ())
-    if warehouse is not None:
-        unstocked = [
-            sku for sku, answer in answers.items() if answer.known and not answer.warehouses
-        ]
-        if unstocked:
-            # Asked about one warehouse that does not stock them (or is closed): 0 there.
-            _ensure_warehouse_exists(warehouse)
-            for sku in unstocked:
-                answers[sku] = SkuAvailability(sku, True, 0, ((warehouse, 0),))
+                    answers.add(rows)
+    if answers.unstocked:
+        _ensure_warehouse_exists(warehouse)  # type: ignore[arg-type]
+    answers.add_unknown(wanted)
     return answers
 
 
 #: ``SkuAvailability(...)`` without the Python frame a named tuple's ``__new__`` costs: a
 #: 1,000-sku basket builds a thousand of them.
 _new_answer = functools.partial(tuple.__new__, SkuAvailability)
-
-
-def _answer(
-    answers: dict[str, SkuAvailability], product_ids: dict[str, int], rows: Iterable[Any]
-) -> None:
-    """The answer of each known sku in rows of (sku, product id, warehouse codes, units)."""
-    for sku, product_id, codes, units in rows:
-        product_ids[sku] = product_id
-        if codes:
-            offered = tuple(sorted(zip(codes, units, strict=True)))
-            answers[sku] = _new_answer((sku, True, sum(units), offered))
-        else:
-            answers[sku] = _new_answer((sku, True, 0, ()))
 
 
 def _per_sku(rows: list[Any]) -> list[tuple[str, int, list[str], list[int]]]:

@@ -168,6 +168,36 @@ def test_a_batch_read_in_parts_answers_as_one_piece_does(app, catalog, monkeypat
     assert in_parts[1].known is False
 
 
+def test_a_large_basket_answers_each_sku_while_the_rest_is_still_being_read(
+    app, catalog, monkeypatch
+):
+    """``each`` hears of every sku once, the unknown included, and the first answers come before
+    the last rows do: the caller writes them while the database reads on."""
+    batch = ["NOT-A-SKU", "A", *(f"FILL-{i}" for i in range(1, 400)), "B", "A"]
+    events: list[str] = []
+    side_by_side = db.DriverStatement.chunks_side_by_side
+
+    def spy(self: db.DriverStatement, calls: list[dict[str, Any]], chunk_rows: int) -> Any:
+        for chunk in side_by_side(self, calls, chunk_rows=7):
+            events.append("rows")
+            yield chunk
+
+    monkeypatch.setattr(db.DriverStatement, "chunks_side_by_side", spy)
+    monkeypatch.setattr(availability, "PART_SKUS", 150)
+    heard: list[str] = []
+
+    def each(answer: availability.SkuAvailability) -> None:
+        events.append("answer")
+        heard.append(answer.sku)
+
+    with app.app_context():
+        answers = availability.availability(batch, each=each)
+    assert sorted(heard) == sorted(dict.fromkeys(batch))
+    assert [a.sku for a in answers] == list(dict.fromkeys(batch))
+    assert events.index("answer") < len(events) - 1 - events[::-1].index("rows")
+    assert heard[-1] == "NOT-A-SKU"  # unknown skus are known to be so only at the end
+
+
 def lapsed_checks(statement: db.DriverStatement, params: dict[str, Any]) -> int:
     """How many times a run of the read looked for lapsed holds: its probes of held lines."""
     read_pool = db._read_engine()
