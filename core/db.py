@@ -417,7 +417,8 @@ class DriverStatement:
             return
         chunk = chunk_rows if _CHUNKED_ROWS else 0
         sent: list[Any] = []
-        finished: set[int] = set()
+        ended: set[int] = set()  # calls whose last rows have come
+        finished: set[int] = set()  # calls whose connection has nothing more to say
         failed = 0  # the call being sent or read when something fails
         try:
             for call in prepared:
@@ -433,11 +434,14 @@ class DriverStatement:
                     pgconn.consume_input()
                     while not pgconn.is_busy():
                         result = pgconn.get_result()
-                        if result is None:
+                        if result is None:  # the call is over: it must have ended its rows
+                            if index not in ended:
+                                raise pg_errors.OperationalError(pgconn.get_error_message())
                             finished.add(index)
                             break
                         if result.status != pq.ExecStatus.TUPLES_CHUNK:
                             _check(pgconn, result, pq.ExecStatus.TUPLES_OK)
+                            ended.add(index)
                         if result.ntuples:
                             yield index, _loaded(loaders, result)
                 if len(finished) < len(sent):

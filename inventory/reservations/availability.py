@@ -237,6 +237,7 @@ class _Answers:
                 each(answer)
 
     def add_unknown(self, wanted: list[str]) -> None:
+        """Answer the skus no row came for: no product has them."""
         if len(self.by_sku) == len(wanted):
             return
         for sku in wanted:
@@ -270,8 +271,8 @@ def _read(
             with closing(statement.chunks_side_by_side(calls, CHUNK_ROWS)) as chunks:
                 for _, rows in chunks:
                     answers.add(rows)
-    if answers.unstocked:
-        _ensure_warehouse_exists(warehouse)  # type: ignore[arg-type]
+    if answers.unstocked and warehouse is not None:
+        _ensure_warehouse_exists(warehouse)
     answers.add_unknown(wanted)
     return answers
 

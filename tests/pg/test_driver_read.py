@@ -260,6 +260,23 @@ def test_a_part_that_fails_after_its_first_chunks_raises_and_poisons_no_connecti
         }
 
 
+def test_a_part_whose_connection_dies_raises_rather_than_ending_short(app):
+    """A backend gone half-way is an error, not a part with fewer rows."""
+    read = db.DriverStatement(
+        text(
+            "SELECT g, CASE WHEN g = 500 AND CAST(:die AS boolean) "
+            "THEN pg_terminate_backend(pg_backend_pid()) END "
+            "FROM generate_series(1, 1000) AS g"
+        )
+    )
+    with app.app_context():
+        with pytest.raises(OperationalError):
+            _by_call(read.chunks_side_by_side([{"die": False}, {"die": True}], chunk_rows=100))
+        assert db._read_engine().pool.checkedout() == 0
+        answers = _by_call(read.chunks_side_by_side([{"die": False}, {"die": False}]))
+    assert [len(answers[i]) for i in (0, 1)] == [1000, 1000]
+
+
 def test_a_caller_that_stops_reading_early_leaves_the_pool_sound(app):
     """Leaving after the first chunk discards the connections still answering: the next reads
     get fresh ones, not a connection with someone else's rows still to come."""
