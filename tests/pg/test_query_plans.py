@@ -54,25 +54,33 @@ def kept_plan(statement: db.DriverStatement, params: dict[str, Any]) -> tuple[An
     read_pool = db._read_engine()
     call = statement.prepared_call(read_pool, params)
     assert call is not None
-    name, sql, types, values = call
     raw = read_pool.raw_connection()
     try:
         driver = raw.driver_connection
         counts = driver.execute(
             "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = %s",
-            [name.decode()],
+            [call[0].decode()],  # type: ignore[union-attr]
         ).fetchone()
         driver.execute("SET plan_cache_mode = force_generic_plan")
-        driver.execute(f"PREPARE probe ({', '.join(type_names(driver, types))}) AS {sql}")
-        arguments = ", ".join(
-            "NULL" if v is None else "'" + v.decode().replace("'", "''") + "'" for v in values
-        )
-        (plan,) = driver.execute(f"EXPLAIN (FORMAT JSON) EXECUTE probe({arguments})").fetchone()
-        driver.execute("DEALLOCATE probe")
+        plan = explain(driver, call)
         driver.execute("RESET plan_cache_mode")
     finally:
         raw.close()
-    return counts, plan[0]["Plan"]
+    return counts, plan
+
+
+def explain(driver: Any, call: Any, options: str = "") -> dict[str, Any]:
+    """The plan of ``call`` (``prepared_call``'s) prepared as the pool prepares it:
+    ``EXPLAIN (<options>, FORMAT JSON)``'s top node."""
+    _, sql, types, values = call
+    driver.execute(f"PREPARE probe ({', '.join(type_names(driver, types))}) AS {sql}")
+    arguments = ", ".join(
+        "NULL" if v is None else "'" + v.decode().replace("'", "''") + "'" for v in values
+    )
+    prefix = f"{options}, " if options else ""
+    (plan,) = driver.execute(f"EXPLAIN ({prefix}FORMAT JSON) EXECUTE probe({arguments})").fetchone()
+    driver.execute("DEALLOCATE probe")
+    return plan[0]["Plan"]  # type: ignore[no-any-return]
 
 
 def type_names(driver: Any, oids: list[int]) -> list[str]:
@@ -202,19 +210,9 @@ def lapsed_checks(statement: db.DriverStatement, params: dict[str, Any]) -> int:
     """How many times a run of the read looked for lapsed holds: its probes of held lines."""
     read_pool = db._read_engine()
     call = statement.prepared_call(read_pool, params)
-    assert call is not None
-    _, sql, types, values = call
     raw = read_pool.raw_connection()
     try:
-        driver = raw.driver_connection
-        driver.execute(f"PREPARE checks ({', '.join(type_names(driver, types))}) AS {sql}")
-        arguments = ", ".join(
-            "NULL" if v is None else "'" + v.decode().replace("'", "''") + "'" for v in values
-        )
-        (plan,) = driver.execute(
-            f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE checks({arguments})"
-        ).fetchone()
-        driver.execute("DEALLOCATE checks")
+        plan = explain(raw.driver_connection, call, "ANALYZE")
     finally:
         raw.close()
 
@@ -222,7 +220,7 @@ def lapsed_checks(statement: db.DriverStatement, params: dict[str, Any]) -> int:
         own = node["Actual Loops"] if node.get("Relation Name") == "reservation_lines" else 0
         return own + sum(loops(child) for child in node.get("Plans", []))
 
-    return loops(plan[0]["Plan"])
+    return loops(plan)
 
 
 def test_reads_look_for_lapsed_holds_only_where_one_may_have_lapsed(app, catalog, clock):
