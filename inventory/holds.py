@@ -207,14 +207,3 @@ def release_lapsed(s: Session, keys: Sequence[Key], now: datetime) -> dict[Key, 
         freed[(p, w)] += qty
     unhold(s, freed)
     return dict(freed)
-
-
-def held_total(s: Session, keys: Sequence[Key] | None = None) -> dict[Key, int]:
-    """Sum of held lines per level (what ``reserved`` must equal); for checks and tests."""
-    stmt = select(lines.c.product_id, lines.c.warehouse_id, func.sum(lines.c.quantity)).where(
-        lines.c.held == true()
-    )
-    if keys:
-        stmt = stmt.where(_keys_clause(keys))
-    stmt = stmt.group_by(lines.c.product_id, lines.c.warehouse_id)
-    return {(p, w): int(q) for p, w, q in s.execute(stmt)}

@@ -11,7 +11,6 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from core.db import read_only, utcnow
-from inventory import holds
 from inventory.models import Reservation, ReservationLine, StockLevel, StockMovement
 from tests.factories import ApiClient, MakeUser
 
@@ -78,19 +77,19 @@ def check_invariants(app: Flask) -> Callable[[], None]:
                     ).group_by(StockMovement.product_id, StockMovement.warehouse_id)
                 )
             }
-            held = holds.held_total(s)
-            earliest = {
-                (p, w): first
-                for p, w, first in s.execute(
-                    select(
-                        ReservationLine.product_id,
-                        ReservationLine.warehouse_id,
-                        func.min(ReservationLine.expires_at),
-                    )
-                    .where(ReservationLine.held.is_(True))
-                    .group_by(ReservationLine.product_id, ReservationLine.warehouse_id)
+            # Per level: the units its held lines hold, and the earliest of their expiries.
+            held, earliest = {}, {}
+            for p, w, units, first in s.execute(
+                select(
+                    ReservationLine.product_id,
+                    ReservationLine.warehouse_id,
+                    func.sum(ReservationLine.quantity),
+                    func.min(ReservationLine.expires_at),
                 )
-            }
+                .where(ReservationLine.held.is_(True))
+                .group_by(ReservationLine.product_id, ReservationLine.warehouse_id)
+            ):
+                held[(p, w)], earliest[(p, w)] = int(units), first
             for lv in s.scalars(select(StockLevel)):
                 key = (lv.product_id, lv.warehouse_id)
                 assert lv.on_hand == sums.get(key, 0), key
