@@ -46,7 +46,7 @@ class LiveServer:
 class Gunicorn:
     """``gunicorn wsgi:app`` on a database, as operators run it (two workers, four threads)."""
 
-    def __init__(self, database_url: str, log_path: Path, **env: str) -> None:
+    def __init__(self, database_url: str, log_path: Path, *, workers: int = 2, **env: str) -> None:
         self.database_url = database_url
         self.log_path = log_path
         self.log = log_path.open("wb")
@@ -59,7 +59,7 @@ class Gunicorn:
                 "--bind",
                 "127.0.0.1:0",
                 "--workers",
-                "2",
+                str(workers),
                 "--threads",
                 "4",
                 "--timeout",
