@@ -238,18 +238,30 @@ class _Answers:
         #: Rows of a part that came before its open warehouses did.
         self._waiting: dict[int, list[Any]] = {}
 
-    def add(self, rows: Iterable[Any]) -> None:
-        """Answer each known sku of rows of (sku, product id, warehouse codes, units)."""
+    def add(self, rows: Iterable[Any], code_of: dict[int, str] | None = None) -> None:
+        """Answer each known sku of rows of (sku, product id, warehouses, units, None): the
+        warehouses by code, or with ``code_of`` (the open ones' codes) by id, when a warehouse
+        missing from it is closed and what it holds is not offered."""
         by_sku, product_ids, each, warehouse = (
             self.by_sku,
             self.product_ids,
             self.each,
             self.warehouse,
         )
-        for sku, product_id, codes, units in rows:
+        code = None if code_of is None else code_of.__getitem__
+        for sku, product_id, sites, units, _ in rows:
             product_ids[sku] = product_id
-            if codes:
-                offered = tuple(sorted(zip(codes, units, strict=True)))
+            offered: tuple[tuple[str, int], ...] = ()
+            if sites:
+                if code is None:
+                    offered = tuple(sorted(zip(sites, units, strict=True)))
+                else:
+                    try:
+                        offered = tuple(sorted(zip(map(code, sites), units, strict=True)))
+                    except KeyError:  # a closed warehouse has a level for it
+                        offered = _open_only(sites, units, code_of or {})
+                        units = [u for _, u in offered]
+            if offered:
                 answer = _new_answer((sku, True, sum(units), offered))
             elif warehouse is None:
                 answer = _new_answer((sku, True, 0, ()))
@@ -262,10 +274,9 @@ class _Answers:
                 each(answer)
 
     def add_sites(self, rows: list[Any], part: int = 0) -> None:
-        """Answer each known sku of a part's rows of (sku, product id, warehouse ids, units,
-        None), once the part's row of (None, None, open warehouses' ids, None, their codes) has
-        come: the statement sends it first. A warehouse missing from it is closed, and what it
-        holds is not offered."""
+        """``add`` for a part of a large basket, whose rows name warehouses by id, once the
+        part's row of (None, None, open warehouses' ids, None, their codes) has come: the
+        statement sends it first."""
         code_of = self._codes.get(part)
         if code_of is None:
             for at, (sku, _, ids, _, codes) in enumerate(rows):
@@ -276,35 +287,7 @@ class _Answers:
             else:
                 self._waiting.setdefault(part, []).extend(rows)
                 return
-        by_sku, product_ids, each, warehouse = (
-            self.by_sku,
-            self.product_ids,
-            self.each,
-            self.warehouse,
-        )
-        code = code_of.__getitem__
-        for sku, product_id, ids, units, _ in rows:
-            product_ids[sku] = product_id
-            if ids:
-                try:
-                    offered = tuple(sorted(zip(map(code, ids), units, strict=True)))
-                except KeyError:  # a closed warehouse has a level for it
-                    offered = tuple(
-                        sorted(
-                            (code_of[i], u) for i, u in zip(ids, units, strict=True) if i in code_of
-                        )
-                    )
-                    units = [u for _, u in offered]
-            if ids and offered:
-                answer = _new_answer((sku, True, sum(units), offered))
-            elif warehouse is None:
-                answer = _new_answer((sku, True, 0, ()))
-            else:
-                self.unstocked = True
-                answer = _new_answer((sku, True, 0, ((warehouse, 0),)))
-            by_sku[sku] = answer
-            if each is not None:
-                each(answer)
+        self.add(rows, code_of)
 
     def add_unknown(self, wanted: list[str]) -> None:
         """Answer the skus no row came for: no product has them."""
@@ -349,18 +332,25 @@ def _read(
     return answers
 
 
+def _open_only(
+    ids: list[int], units: list[int], code_of: dict[int, str]
+) -> tuple[tuple[str, int], ...]:
+    """(code, units) of the warehouses that are open, by code."""
+    return tuple(sorted((code_of[i], u) for i, u in zip(ids, units, strict=True) if i in code_of))
+
+
 #: ``SkuAvailability(...)`` without the Python frame a named tuple's ``__new__`` costs: a
 #: 1,000-sku basket builds a thousand of them.
 _new_answer = functools.partial(tuple.__new__, SkuAvailability)
 
 
-def _per_sku(rows: list[Any]) -> list[tuple[str, int, list[str], list[int]]]:
-    """Rows per stock level as rows per sku, as the LATERAL aggregate returns them."""
-    found: dict[str, tuple[str, int, list[str], list[int]]] = {}
+def _per_sku(rows: list[Any]) -> list[tuple[str, int, list[str], list[int], None]]:
+    """Rows per stock level as rows per sku, as ``_Answers.add`` takes them."""
+    found: dict[str, tuple[str, int, list[str], list[int], None]] = {}
     for sku, product_id, code, units in rows:
         entry = found.get(sku)
         if entry is None:
-            entry = found[sku] = (sku, product_id, [], [])
+            entry = found[sku] = (sku, product_id, [], [], None)
         if code is not None:
             entry[2].append(code)
             entry[3].append(units if units > 0 else 0)
