@@ -65,6 +65,21 @@ def _pg_reachable(url: str) -> bool:
         engine.dispose()
 
 
+def require_redis(url: str) -> None:
+    """Skip the test when no Redis answers at ``url``; in CI, where Redis is started, fail."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis is required in CI but {url} is unreachable: {exc}")
+        pytest.skip(f"no Redis at {url}")
+    finally:
+        client.close()
+
+
 class PgServer:
     """Creates, empties and drops throwaway databases on the configured PostgreSQL server."""
 

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from sqlalchemy import func, select
 
 from core.db import session, utcnow
 from core.jobs import Job, JobChunk
 from forecasting import demand
 from forecasting.models import Forecast
+from tests.conftest import require_redis
 from tests.forecasting_factories import wait_for_job
 
 pytestmark = pytest.mark.celery
@@ -33,15 +33,7 @@ QUEUE = f"stockroom-test-{uuid.uuid4().hex[:8]}"
 
 @pytest.fixture(scope="module")
 def broker() -> str:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is required in CI but {REDIS_URL} is unreachable: {exc}")
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    finally:
-        client.close()
+    require_redis(REDIS_URL)
     return REDIS_URL
 
 

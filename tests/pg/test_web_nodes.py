@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -37,7 +36,7 @@ from accounts.principal import SYSTEM
 from core.db import dispose, read_only
 from inventory import catalog, stock
 from inventory.models import Reservation
-from tests.conftest import TEST_PASSWORD_HASH, PgServer, migrate
+from tests.conftest import TEST_PASSWORD_HASH, PgServer, migrate, require_redis
 from tests.e2e.conftest import Gunicorn
 
 pytestmark = pytest.mark.pg
@@ -67,15 +66,7 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is required in CI but {REDIS_URL} is unreachable: {exc}")
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    finally:
-        client.close()
+    require_redis(REDIS_URL)
     from app import create_app
 
     folder = tmp_path_factory.mktemp("web-nodes")
