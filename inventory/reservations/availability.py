@@ -239,9 +239,10 @@ class _Answers:
         self._waiting: dict[int, list[Any]] = {}
 
     def add(self, rows: Iterable[Any], code_of: dict[int, str] | None = None) -> None:
-        """Answer each known sku of rows of (sku, product id, warehouses, units, None): the
-        warehouses by code, or with ``code_of`` (the open ones' codes) by id, when a warehouse
-        missing from it is closed and what it holds is not offered."""
+        """Answer each known sku of rows of (sku, product id, warehouses, units, None).
+
+        The warehouses are codes, or, with ``code_of`` (the open warehouses' codes by id), ids:
+        a warehouse missing from ``code_of`` is closed, and what it holds is not offered."""
         by_sku, product_ids, each, warehouse = (
             self.by_sku,
             self.product_ids,
