@@ -312,7 +312,7 @@ class Claim:
     """The Idempotency-Key of the request, handed to a view that records itself.
 
     The view's statement runs ``idempotency_claim(lock_id, scope, key, now)`` first and stops
-    there if it returns a record; otherwise it writes the effect and inserts ``record_json``.
+    there if it returns a record; otherwise it writes the effect and inserts ``record``.
     """
 
     scope: str
@@ -324,11 +324,10 @@ class Claim:
     def lock_id(self) -> int:
         return _advisory_lock_id(self.scope, self.key)
 
-    def record_json(self, response: Response, now: datetime) -> str:
-        """The record of ``response`` for the statement that makes the effect to insert, as JSON
-        for ``jsonb_populate_record(NULL::idempotency_keys, ...)``."""
-        row = _record_of(response, self.scope, self.key, self.fingerprint, now)
-        return json.dumps(row, default=datetime.isoformat)
+    def record(self, response: Response, now: datetime) -> dict[str, Any]:
+        """The record of ``response``, by column, for the statement that makes the effect to
+        insert."""
+        return _record_of(response, self.scope, self.key, self.fingerprint, now)
 
     def recorded(self) -> None:
         """The statement wrote the effect and the record."""

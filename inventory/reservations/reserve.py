@@ -294,7 +294,10 @@ _RESERVE_STOCK = db.DriverStatement(
         "CAST(:created_by AS text), CAST(:products AS integer[]), "
         "CAST(:warehouses AS integer[]), CAST(:line_nos AS integer[]), "
         "CAST(:quantities AS integer[]), CAST(:lock AS bigint), CAST(:scope AS text), "
-        "CAST(:key AS text), CAST(:record AS jsonb))"
+        "CAST(:key AS text), CAST(:fingerprint AS text), CAST(:method AS text), "
+        "CAST(:path AS text), CAST(:status AS integer), CAST(:content_type AS text), "
+        "CAST(:body AS text), CAST(:location AS text), CAST(:headers AS text), "
+        "CAST(:record_expires_at AS timestamptz))"
     )
 )
 
@@ -448,7 +451,7 @@ def _reserve_in_one_statement(
                     "lock": claim.lock_id if claim else None,
                     "scope": claim.scope if claim else None,
                     "key": claim.key if claim else None,
-                    "record": claim.record_json(cast(Response, answered), now) if claim else None,
+                    **_record_columns(claim, cast(Response, answered), now),
                 },
             )
         except DBAPIError as exc:
@@ -470,6 +473,34 @@ def _reserve_in_one_statement(
         return cast(T, claim.answer(earlier[0]))
     claim.recorded()
     return answered
+
+
+#: The Idempotency-Key record's columns that ``reserve_stock`` takes as they are; the record's
+#: ``expires_at`` is its ``record_expires_at`` (``expires_at`` is the holds'), and its ``scope``
+#: and ``key`` are the claim's.
+_RECORD_COLUMNS = (
+    "fingerprint",
+    "method",
+    "path",
+    "status",
+    "content_type",
+    "body",
+    "location",
+    "headers",
+)
+
+
+def _record_columns(
+    claim: idempotency.Claim | None, answered: Response, now: datetime
+) -> dict[str, Any]:
+    """The record ``reserve_stock`` inserts with the reservation; none without a key."""
+    if claim is None:
+        return dict.fromkeys((*_RECORD_COLUMNS, "record_expires_at"))
+    record = claim.record(answered, now)
+    return {
+        **{column: record[column] for column in _RECORD_COLUMNS},
+        "record_expires_at": record["expires_at"],
+    }
 
 
 def _reserve_in_transaction(
