@@ -1,15 +1,13 @@
 """Reservations per second on PostgreSQL with racing clients, against pgbench in the same run.
 
-    python benchmarks/reservations.py [--duration 15] [--clients 32] [--workers 2] [--threads 8]
+    python benchmarks/reservations.py [--duration 15] [--rounds 3] [--clients 32] [--workers 2]
+                                      [--threads 8]
 
-1. Baseline: ``pgbench`` simple-update (``-N``: one UPDATE, one SELECT, one INSERT per
-   transaction) with ``--clients`` clients on a throwaway database of the same server.
-2. ``gunicorn wsgi:app`` on a throwaway database seeded with 5 warehouses and a promotion under
+1. ``gunicorn wsgi:app`` on a throwaway database seeded with 5 warehouses and a promotion under
    way (20,000 active holds: the service's checks for lapsed holds meet held lines, as at a
    real peak), the seeded tables then analyzed, as autovacuum would soon after a bulk load,
-   driven by ``wrk`` with
-   ``--clients`` connections, each request ``POST /api/v1/reservations`` with its own
-   ``Idempotency-Key``, in three modes of ``--duration`` seconds each:
+   driven by ``wrk`` with ``--clients`` connections, each request ``POST /api/v1/reservations``
+   with its own ``Idempotency-Key``, in three modes:
 
    - mixed (the main figure): baskets of 1-3 random skus out of 50 (1-2 units each), allocated
      across the warehouses: 50 skus make the clients collide on the same stock rows all the time;
@@ -17,14 +15,22 @@
      reservation waits for the one before it on that sku's stock level;
    - spread: baskets of 1-3 skus out of 1,000, so clients rarely meet on a stock row.
 
+2. The baseline: ``pgbench`` simple-update (``-N``: one UPDATE, one SELECT, one INSERT per
+   transaction) with ``--clients`` clients on a throwaway database of the same server, its
+   tables made afresh before each round. pgbench and the mixed mode take turns in ``--rounds``
+   rounds that share ``--duration`` seconds each: the host lends this machine's cores unevenly
+   from one minute to the next, and a baseline measured a minute before the figure it divides
+   would carry that drift into the ratio. The hot-sku and spread modes then run ``--duration``
+   seconds each.
+
 3. The last units: the same clients race for a sku with exactly 100 units left; the run must end
    with exactly 100 reserved (never more), and the ledger invariants must hold over every level.
 
-Prints reservations per second for each mode, its ratio to pgbench's TPS, the server CPU per
-reservation (gunicorn and PostgreSQL: steadier than throughput on a machine whose CPU share
-drifts) and the oversell check. Exits 1 if anything was oversold or the invariants broke, and 2
-if the mixed mode's ratio misses the target (>= 0.2). The load generator, gunicorn and PostgreSQL
-share the machine's cores.
+Prints each round's pair, reservations per second for each mode, its ratio to pgbench's TPS over
+all rounds, the server CPU per reservation (gunicorn and PostgreSQL: steadier than throughput on
+a machine whose CPU share drifts) and the oversell check. Exits 1 if anything was oversold or the
+invariants broke, and 2 if the mixed mode's ratio misses the target (>= 0.2). The load generator,
+gunicorn and PostgreSQL share the machine's cores.
 """
 
 from __future__ import annotations
@@ -38,7 +44,9 @@ import subprocess
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from _setup import (
@@ -76,38 +84,68 @@ SEEDED_TABLES = (
 
 @dataclass
 class Baseline:
-    tps: float
-    #: whole-machine CPU milliseconds per transaction (pgbench's client, PostgreSQL, kernel)
-    machine_cpu_ms: float
+    """pgbench's rounds so far: transactions, seconds and whole-machine CPU seconds."""
+
+    transactions: int = 0
+    seconds: float = 0.0
+    busy: float = 0.0
+    rounds: list[float] = field(default_factory=list)
+
+    @property
+    def tps(self) -> float:
+        return self.transactions / max(self.seconds, 1e-9)
+
+    @property
+    def machine_cpu_ms(self) -> float:
+        """whole-machine CPU milliseconds per transaction (pgbench's client, PostgreSQL, kernel)"""
+        return 1000 * self.busy / max(self.transactions, 1)
 
 
-def pgbench_tps(clients: int, seconds: int) -> Baseline:
-    """TPS of pgbench's built-in simple-update script on a database made and dropped here."""
+@contextmanager
+def pgbench_database() -> Iterator[list[str]]:
+    """A throwaway database for pgbench on the same server; yields pgbench's connection options."""
     url = sa.make_url(PG_ADMIN_URL)
     name = f"bench_pgbench_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(normalise_database_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    common = ["-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U", url.username or ""]
     try:
-        subprocess.run(
-            ["pgbench", *common, "-i", "-q", "-s", "10", name], check=True, capture_output=True
-        )
-        busy = machine_busy_seconds()
-        out = subprocess.run(
-            ["pgbench", *common, "-N", "-c", str(clients), "-j", "2", "-T", str(seconds), name],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        busy = machine_busy_seconds() - busy
+        yield [
+            "-h",
+            url.host or "127.0.0.1",
+            "-p",
+            str(url.port or 5432),
+            "-U",
+            url.username or "",
+            name,
+        ]
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def pgbench_round(options: list[str], clients: int, seconds: int, baseline: Baseline) -> None:
+    """One round of pgbench's built-in simple-update script, on tables made afresh for it (this
+    server may run without autovacuum: each round starts from the same state, not from the
+    previous round's dead rows), added to ``baseline``."""
+    *connection, name = options
+    subprocess.run(
+        ["pgbench", *connection, "-i", "-q", "-s", "10", name], check=True, capture_output=True
+    )
+    busy = machine_busy_seconds()
+    out = subprocess.run(
+        ["pgbench", *connection, "-N", "-c", str(clients), "-j", "2", "-T", str(seconds), name],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    baseline.busy += machine_busy_seconds() - busy
     done = int(re.search(r"number of transactions actually processed: (\d+)", out).group(1))  # type: ignore[union-attr]
     tps = float(re.search(r"tps = ([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    return Baseline(tps, 1000 * busy / max(done, 1))
+    baseline.transactions += done
+    baseline.seconds += done / tps
+    baseline.rounds.append(tps)
 
 
 def lua_reserve(skus: list[str], token: str, max_lines: int, max_qty: int) -> str:
@@ -216,21 +254,33 @@ class Mode:
 
 @dataclass
 class Outcome:
+    """A mode's wrk rounds so far."""
+
     mode: Mode
-    rate: float
-    p50: str
-    p99: str
-    non_2xx: int
-    #: gunicorn and PostgreSQL CPU milliseconds per reservation created
-    app_cpu_ms: float
-    database_cpu_ms: float
-    #: the whole machine's: gunicorn, PostgreSQL, wrk and the kernel
-    machine_cpu_ms: float
-    #: reserved == held lines and 0 <= reserved <= on_hand on every level after the run
-    sound: bool
+    created: int = 0
+    seconds: float = 0.0
+    non_2xx: int = 0
+    #: CPU seconds of gunicorn, of PostgreSQL, and of the whole machine (gunicorn, PostgreSQL,
+    #: wrk and the kernel)
+    app_cpu: float = 0.0
+    database_cpu: float = 0.0
+    busy: float = 0.0
+    #: each round's reservations per second and latency percentiles
+    rounds: list[float] = field(default_factory=list)
+    p50: list[str] = field(default_factory=list)
+    p99: list[str] = field(default_factory=list)
+    #: reserved == held lines and 0 <= reserved <= on_hand on every level after each round
+    sound: bool = True
+
+    @property
+    def rate(self) -> float:
+        return self.created / max(self.seconds, 1e-9)
 
     def ratio(self, tps: float) -> float:
         return self.rate / tps
+
+    def per_reservation_ms(self, seconds: float) -> float:
+        return 1000 * seconds / max(self.created, 1)
 
 
 def our_cpu_seconds(base: str, url: str) -> dict[int, tuple[str, float]]:
@@ -271,8 +321,9 @@ def cpu_used(
     return used
 
 
-def drive(url: str, base: str, token: str, mode: Mode, clients: int, seconds: int) -> Outcome:
-    """One wrk run of ``mode``: reservations created per second, latency, server CPU each."""
+def drive(url: str, base: str, token: str, outcome: Outcome, clients: int, seconds: int) -> None:
+    """One wrk round of ``outcome``'s mode, added to it: reservations created, latency, CPU."""
+    mode = outcome.mode
     script = lua_reserve(mode.skus, token, mode.max_lines, mode.max_quantity)
     before = count(url, "SELECT count(*) FROM reservations")
     cpu_before = our_cpu_seconds(base, url)
@@ -284,22 +335,22 @@ def drive(url: str, base: str, token: str, mode: Mode, clients: int, seconds: in
     cpu = cpu_used(cpu_before, our_cpu_seconds(base, url))
     created = count(url, "SELECT count(*) FROM reservations") - before
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return Outcome(
-        mode,
-        created / elapsed,
-        re.search(r"\s50%\s+(\S+)", out).group(1),  # type: ignore[union-attr]
-        re.search(r"\s99%\s+(\S+)", out).group(1),  # type: ignore[union-attr]
-        int(non_2xx.group(1)) if non_2xx else 0,
-        1000 * cpu["app"] / max(created, 1),
-        1000 * cpu["database"] / max(created, 1),
-        1000 * busy / max(created, 1),
-        invariants_hold(url),
-    )
+    outcome.created += created
+    outcome.seconds += elapsed
+    outcome.non_2xx += int(non_2xx.group(1)) if non_2xx else 0
+    outcome.app_cpu += cpu["app"]
+    outcome.database_cpu += cpu["database"]
+    outcome.busy += busy
+    outcome.rounds.append(created / elapsed)
+    outcome.p50.append(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    outcome.p99.append(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    outcome.sound = outcome.sound and invariants_hold(url)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
@@ -317,49 +368,74 @@ def main() -> None:
         "--keep-alive",
         "30",
     ]
+    round_seconds = max(1, args.duration // args.rounds)
     print(
         f"reservations benchmark: PostgreSQL, {args.clients} clients, gunicorn "
         f"{' '.join(gunicorn_args)}, {os.cpu_count()} cores shared by gunicorn, PostgreSQL, wrk "
-        "and pgbench"
-    )
-    baseline = pgbench_tps(args.clients, args.duration)
-    tps = baseline.tps
-    print(
-        f"  pgbench -N (simple-update) -c {args.clients} -j 2 -T {args.duration}: {tps:.0f} tps, "
-        f"machine CPU per transaction {baseline.machine_cpu_ms:.2f} ms"
+        f"and pgbench; pgbench and the mixed mode in {args.rounds} alternating rounds of "
+        f"{round_seconds} s"
     )
 
-    with throwaway_database("bench_resv") as url:
+    with throwaway_database("bench_resv") as url, pgbench_database() as pgbench:
         names = seed(url, skus=MIXED_SKUS + SPREAD_SKUS + 1, warehouses=5, units=1_000_000)
-        modes = [
-            Mode(
-                "mixed", f"1-3 lines from {MIXED_SKUS} skus x 5 warehouses", names[:MIXED_SKUS], 3
+        outcomes = [
+            Outcome(
+                Mode(
+                    "mixed",
+                    f"1-3 lines from {MIXED_SKUS} skus x 5 warehouses",
+                    names[:MIXED_SKUS],
+                    3,
+                )
             ),
-            Mode("hot sku", "1 line, every client on the same sku", names[-1:], 1),
-            Mode(
-                "spread",
-                f"1-3 lines from {SPREAD_SKUS:,} skus x 5 warehouses",
-                names[MIXED_SKUS:-1],
-                3,
+            Outcome(Mode("hot sku", "1 line, every client on the same sku", names[-1:], 1)),
+            Outcome(
+                Mode(
+                    "spread",
+                    f"1-3 lines from {SPREAD_SKUS:,} skus x 5 warehouses",
+                    names[MIXED_SKUS:-1],
+                    3,
+                )
             ),
         ]
         seed_peak_holds(url, holds=PEAK_HOLDS, skus=names)
         last = seed_last_units(url)
         token = storefront_token(url)
         analyze(url, SEEDED_TABLES)
-        outcomes = []
+        baseline = Baseline()
+        mixed = outcomes[0]
         with gunicorn(url, gunicorn_args) as base:
-            run_wrk(base + "/", lua_reserve(modes[0].skus, token, 3, 2), args.clients, 3)  # warm-up
-            for mode in modes:
-                outcome = drive(url, base, token, mode, args.clients, args.duration)
-                outcomes.append(outcome)
+            run_wrk(base + "/", lua_reserve(mixed.mode.skus, token, 3, 2), args.clients, 3)
+            # The host lends this machine's cores unevenly from one minute to the next: the
+            # baseline and the main figure take turns, so that both see the same moments.
+            for number in range(args.rounds):
+                turns = [
+                    lambda: pgbench_round(pgbench, args.clients, round_seconds, baseline),
+                    lambda: drive(url, base, token, mixed, args.clients, round_seconds),
+                ]
+                for turn in turns if number % 2 == 0 else reversed(turns):
+                    turn()
                 print(
-                    f"  {mode.name:8} POST /reservations ({mode.description}, Idempotency-Key): "
-                    f"{outcome.rate:.0f} reservations/s = {outcome.ratio(tps):.2f}x pgbench, "
-                    f"p50 {outcome.p50}, p99 {outcome.p99}, {outcome.non_2xx} non-2xx, "
-                    f"CPU per reservation: gunicorn {outcome.app_cpu_ms:.2f} ms, "
-                    f"PostgreSQL {outcome.database_cpu_ms:.2f} ms, whole machine "
-                    f"{outcome.machine_cpu_ms:.2f} ms; "
+                    f"  round {number + 1}: pgbench {baseline.rounds[-1]:.0f} tps, mixed "
+                    f"{mixed.rounds[-1]:.0f} reservations/s = "
+                    f"{mixed.rounds[-1] / baseline.rounds[-1]:.2f}x"
+                )
+            tps = baseline.tps
+            print(
+                f"  pgbench -N (simple-update) -c {args.clients} -j 2, {args.rounds} x "
+                f"{round_seconds} s: {tps:.0f} tps, machine CPU per transaction "
+                f"{baseline.machine_cpu_ms:.2f} ms"
+            )
+            for outcome in outcomes[1:]:
+                drive(url, base, token, outcome, args.clients, round_seconds * args.rounds)
+            for outcome in outcomes:
+                print(
+                    f"  {outcome.mode.name:8} POST /reservations ({outcome.mode.description}, "
+                    f"Idempotency-Key): {outcome.rate:.0f} reservations/s = "
+                    f"{outcome.ratio(tps):.2f}x pgbench, p50 {'/'.join(outcome.p50)}, "
+                    f"p99 {'/'.join(outcome.p99)}, {outcome.non_2xx} non-2xx, CPU per "
+                    f"reservation: gunicorn {outcome.per_reservation_ms(outcome.app_cpu):.2f} ms, "
+                    f"PostgreSQL {outcome.per_reservation_ms(outcome.database_cpu):.2f} ms, "
+                    f"whole machine {outcome.per_reservation_ms(outcome.busy):.2f} ms; "
                     f"oversell {'none' if outcome.sound else 'FOUND'}"
                 )
             out = run_wrk(base + "/", lua_reserve([last], token, 1, 2), args.clients, 5)
@@ -370,7 +446,7 @@ def main() -> None:
         )
         requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
         sound = invariants_hold(url) and all(outcome.sound for outcome in outcomes)
-    ratio = outcomes[0].ratio(tps)
+    ratio = mixed.ratio(tps)
     print(
         f"  last units: {requests} requests raced for {LAST_UNITS} units of {last}; "
         f"reserved {reserved_last} (must be exactly {LAST_UNITS})"
@@ -380,13 +456,13 @@ def main() -> None:
         print(
             f"  {outcome.mode.name:8} ratio reservations/s / pgbench tps: "
             f"{outcome.ratio(tps):.2f}x"
-            + (f"   (main figure, target >= {TARGET_RATIO}x)" if outcome is outcomes[0] else "")
+            + (f"   (main figure, target >= {TARGET_RATIO}x)" if outcome is mixed else "")
         )
-    main = outcomes[0]
+    machine_ms = mixed.per_reservation_ms(mixed.busy)
     print(
-        f"  CPU budget: the machine spends {main.machine_cpu_ms:.2f} ms per reservation against "
+        f"  CPU budget: the machine spends {machine_ms:.2f} ms per reservation against "
         f"{baseline.machine_cpu_ms:.2f} ms per pgbench transaction, so on shared cores the ratio "
-        f"cannot pass {baseline.machine_cpu_ms / main.machine_cpu_ms:.2f}x; {TARGET_RATIO}x needs "
+        f"cannot pass {baseline.machine_cpu_ms / machine_ms:.2f}x; {TARGET_RATIO}x needs "
         f"{baseline.machine_cpu_ms / TARGET_RATIO:.2f} ms or less"
     )
     oversell = reserved_last != LAST_UNITS or not sound
