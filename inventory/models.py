@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     Numeric,
@@ -304,8 +305,10 @@ class ReservationLine(Base):
         ForeignKey("reservations.id", ondelete="CASCADE"),
         primary_key=True,
     )
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
-    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"), primary_key=True)
+    #: The stock level the units are held on (``product_id``, ``warehouse_id``): one foreign key
+    #: to ``stock_levels``, whose own keys reach the product and the warehouse.
+    product_id: Mapped[int] = mapped_column(primary_key=True)
+    warehouse_id: Mapped[int] = mapped_column(primary_key=True)
     #: Position of the request line it serves, so lines come back in the order they were asked.
     line_no: Mapped[int] = mapped_column(Integer)
     quantity: Mapped[Qty]
@@ -318,6 +321,12 @@ class ReservationLine(Base):
 
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
+        # A line holds units of a level: every writer raises that level's ``reserved`` in the same
+        # transaction. One check per line where a key each to products and warehouses made two,
+        # each locking a row that every concurrent reservation locks too (the warehouses are few).
+        ForeignKeyConstraint(
+            ["product_id", "warehouse_id"], ["stock_levels.product_id", "stock_levels.warehouse_id"]
+        ),
         # Held units per level by expiry: the lapsed ones on a level (availability reads it for
         # every level it returns) and the holds per warehouse (the staff page).
         Index(

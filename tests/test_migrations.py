@@ -72,3 +72,39 @@ def test_the_ledger_refuses_updates_and_deletes(app, make_product, make_warehous
                 conn.execute(text(statement))
         with db.engine().connect() as conn:
             assert conn.execute(text("SELECT sum(quantity) FROM stock_movements")).scalar() == 5
+
+
+def test_a_reservation_line_must_hold_units_of_an_existing_stock_level(
+    app, make_product, make_warehouse, receive
+):
+    """Lines reference their level (product, warehouse): a product and a warehouse that both
+    exist are not enough without stock there."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    make_product(sku="A")
+    make_product(sku="B")
+    make_warehouse(code="W")
+    receive("A", "W", 5)
+    with app.app_context():
+        with db.engine().begin() as conn:
+            ids = dict(conn.execute(text("SELECT sku, id FROM products")).all())
+            w = conn.execute(text("SELECT id FROM warehouses")).scalar_one()
+            r = conn.execute(
+                text(
+                    "INSERT INTO reservations (order_ref, status, expires_at, created_by, "
+                    "created_at, updated_at) VALUES ('O-1', 'active', CURRENT_TIMESTAMP, 'shop', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id"
+                )
+            ).scalar_one()
+        line = text(
+            "INSERT INTO reservation_lines (reservation_id, product_id, warehouse_id, line_no, "
+            "quantity, held, expires_at) VALUES (:r, :p, :w, 0, 1, false, CURRENT_TIMESTAMP)"
+        )
+        with pytest.raises(IntegrityError), db.engine().begin() as conn:
+            conn.execute(line, {"r": r, "p": ids["B"], "w": w})
+        with db.engine().begin() as conn:
+            conn.execute(line, {"r": r, "p": ids["A"], "w": w})
+        with db.engine().connect() as conn:
+            held = conn.execute(text("SELECT product_id FROM reservation_lines")).scalars().all()
+    assert held == [ids["A"]]
