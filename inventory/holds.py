@@ -118,9 +118,13 @@ def hold_expiry_bound(expires_at: Any, now: Any) -> Any:
 
 
 def lock_levels(s: Session, keys: Iterable[Key]) -> dict[Key, tuple[int, int, bool]]:
-    """``SELECT ... FOR UPDATE`` in (product, warehouse) order -> (on_hand, reserved, negative ok).
+    """``SELECT ... FOR NO KEY UPDATE`` in (product, warehouse) order -> (on_hand, reserved,
+    negative ok).
 
-    SQLite has no row locks; its unit of work already holds the database's write lock.
+    The lock writers of a level's figures take: it excludes every other writer, and not the
+    ``FOR KEY SHARE`` lock that checking a new reservation line's foreign key takes on its level
+    (``FOR UPDATE`` would make that check wait for the whole of this transaction). SQLite has no
+    row locks; its unit of work already holds the database's write lock.
     """
     keys = sorted(set(keys))
     if not keys:
@@ -135,7 +139,7 @@ def lock_levels(s: Session, keys: Iterable[Key]) -> dict[Key, tuple[int, int, bo
         )
         .where(tuple_(levels.c.product_id, levels.c.warehouse_id).in_(keys))
         .order_by(levels.c.product_id, levels.c.warehouse_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     return {(r[0], r[1]): (r[2], r[3], bool(r[4])) for r in s.execute(stmt)}
 

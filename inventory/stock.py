@@ -429,14 +429,15 @@ def post_count(actor: Principal, data: dict[str, Any]) -> CountOutcome:
 
 
 def _lock_levels(s: Session, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
-    """``SELECT ... FOR UPDATE`` in (product, warehouse) order; SQLite's write lock covers it."""
+    """``SELECT ... FOR NO KEY UPDATE`` in (product, warehouse) order, as ``holds.lock_levels``;
+    SQLite's write lock covers it."""
     stmt = (
         select(StockLevel.product_id, StockLevel.warehouse_id, StockLevel.on_hand)
         .where(
             or_(*(and_(StockLevel.product_id == p, StockLevel.warehouse_id == w) for p, w in keys))
         )
         .order_by(StockLevel.product_id, StockLevel.warehouse_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     return {(r.product_id, r.warehouse_id): r.on_hand for r in s.execute(stmt)}
 

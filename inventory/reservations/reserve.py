@@ -4,7 +4,8 @@ Concurrency (PostgreSQL). Creating a reservation is optimistic first: read avail
 locks, allocate (pure), then raise ``reserved`` with conditional UPDATEs in (product, warehouse)
 order, ``... WHERE on_hand - reserved >= :qty``. A concurrent writer that took the units first makes
 an UPDATE match nothing; the attempt is then rolled back and made again with every candidate level
-locked before reading (``SELECT ... FOR UPDATE`` in the same order), which decides for certain.
+locked before reading (``SELECT ... FOR NO KEY UPDATE`` in the same order), which decides for
+certain.
 Every line of a reservation is in one transaction, so it is held entirely or not at all, and the
 CHECK ``on_hand >= reserved`` stays behind all of it. SQLite serialises writers instead.
 

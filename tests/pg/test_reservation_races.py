@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from accounts.principal import Principal
 from core import db, idempotency
@@ -240,6 +241,35 @@ def test_a_reservation_waits_for_a_locked_level_and_decides_on_what_was_committe
         assert isinstance(result, dict), result
         assert levels_of(app)[(product_id, warehouse_id)] == (5, 5)
     check_invariants()
+
+
+def test_a_writer_holding_a_level_lets_a_new_line_check_its_key_without_waiting(app, five):
+    """Writers lock levels against each other only: the ``FOR KEY SHARE`` lock with which the
+    database checks a new reservation line's reference to its level goes through at once."""
+    from inventory import holds
+
+    key = ids(app, "A", "W1")
+    with app.app_context():
+        engine = db.engine()
+        with db.UnitOfWork() as uow:
+            assert holds.lock_levels(uow.session, [key]) == {key: (5, 0, False)}
+            with engine.connect() as checker:
+                found = checker.execute(
+                    text(
+                        "SELECT 1 FROM stock_levels WHERE product_id = :p AND warehouse_id = :w "
+                        "FOR KEY SHARE NOWAIT"
+                    ),
+                    {"p": key[0], "w": key[1]},
+                ).scalar()
+                assert found == 1
+                with pytest.raises(DBAPIError, match="could not obtain lock"):
+                    checker.execute(
+                        text(
+                            "SELECT 1 FROM stock_levels WHERE product_id = :p "
+                            "AND warehouse_id = :w FOR NO KEY UPDATE NOWAIT"
+                        ),
+                        {"p": key[0], "w": key[1]},
+                    )
 
 
 def test_release_expired_skips_a_reservation_someone_holds_and_takes_it_later(
