@@ -6,14 +6,14 @@ import functools
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user
 
 from accounts import services, token_cache
 from accounts.models import User
 from accounts.principal import Principal
-from core import db, hot_paths
+from core import context, db, hot_paths
 from core.api import API_PREFIX
 from core.problems import Forbidden, Unauthorized
 
@@ -48,7 +48,7 @@ def _load_user(user_id: str) -> WebUser | None:
 
 
 def _bearer_principal() -> Principal:
-    header = request.headers.get("Authorization", "")
+    header = context.current_request().headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
     if not header:
         raise Unauthorized("Send an API token as `Authorization: Bearer <token>`.")
@@ -83,14 +83,15 @@ def _check_token(secret: str) -> services.CheckedToken:
 
 def current_principal() -> Principal:
     """The caller of this request; raises 401 when there is none."""
-    principal: Principal | None = g.get("principal")
+    kept = context.app_globals()
+    principal: Principal | None = kept.get("principal")
     if principal is not None:
         return principal
-    if "Authorization" not in request.headers and current_user.is_authenticated:
+    if "Authorization" not in context.current_request().headers and current_user.is_authenticated:
         principal = current_user.principal
     else:
         principal = _bearer_principal()
-    g.principal = principal
+    kept.principal = principal
     return principal
 
 

@@ -29,9 +29,10 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, has_app_context
 
 from accounts.principal import Principal
+from core import context
 
 DEFAULT_SECONDS = 5.0
 #: A storefront uses a handful of tokens; the bound only protects memory from a token-guessing flood
@@ -114,4 +115,4 @@ def init_app(app: Flask) -> None:
 def cache() -> TokenCache | None:
     if not has_app_context():
         return None
-    return current_app.extensions.get("stockroom.token_cache")  # type: ignore[no-any-return]
+    return context.app().extensions.get("stockroom.token_cache")  # type: ignore[no-any-return]

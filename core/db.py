@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ParamSpec, TypeVar, cast
 
-from flask import Flask, current_app, g, has_app_context
+from flask import Flask, has_app_context
 from psycopg import errors as pg_errors
 from psycopg import pq
 from psycopg.adapt import Transformer
@@ -38,6 +38,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column
+
+from core import context
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,7 @@ def utcnow() -> datetime:
     datetime): tests move that clock to cross an expiry instead of sleeping through it, and a
     replay of history can stamp rows with the time they describe. Column defaults use it too.
     """
-    clock = current_app.config.get("CLOCK") if has_app_context() else None
+    clock = context.app().config.get("CLOCK") if has_app_context() else None
     return clock() if clock is not None else datetime.now(UTC)
 
 
@@ -178,31 +180,33 @@ def init_app(app: Flask) -> None:
 
 
 def engine() -> Engine:
-    return current_app.extensions["stockroom.engine"]  # type: ignore[no-any-return]
+    return context.app().extensions["stockroom.engine"]  # type: ignore[no-any-return]
 
 
 def _read_engine() -> Engine:
     """A second pool whose connections stay in autocommit, for ``read_rows``,
     ``DriverStatement`` and ``DriverConnection``: single statements that are each a transaction."""
-    main = engine()
+    app = context.app()
+    read: Engine | None = app.extensions.get("stockroom.read_engine")
+    if read is not None:
+        return read
+    main: Engine = app.extensions["stockroom.engine"]
     if main.dialect.name == "sqlite":
         return main
-    read: Engine | None = current_app.extensions.get("stockroom.read_engine")
-    if read is None:
-        prepare_threshold = current_app.config.get("DB_PREPARE_THRESHOLD", 5)
-        read = make_engine(
-            current_app.config["DATABASE_URL"],
-            isolation_level="AUTOCOMMIT",
-            pool_size=current_app.config["DB_POOL_SIZE"],
-            prepare_threshold=prepare_threshold,
-            max_overflow=20,
-            pool_pre_ping=False,
-            # Autocommit connections have no transaction to roll back when they return.
-            pool_reset_on_return=None,
-        )
-        if read.dialect.name == "postgresql" and prepare_threshold is not None:
-            event.listen(read, "connect", _keep_generic_plans)
-        current_app.extensions["stockroom.read_engine"] = read
+    prepare_threshold = app.config.get("DB_PREPARE_THRESHOLD", 5)
+    read = make_engine(
+        app.config["DATABASE_URL"],
+        isolation_level="AUTOCOMMIT",
+        pool_size=app.config["DB_POOL_SIZE"],
+        prepare_threshold=prepare_threshold,
+        max_overflow=20,
+        pool_pre_ping=False,
+        # Autocommit connections have no transaction to roll back when they return.
+        pool_reset_on_return=None,
+    )
+    if read.dialect.name == "postgresql" and prepare_threshold is not None:
+        event.listen(read, "connect", _keep_generic_plans)
+    app.extensions["stockroom.read_engine"] = read
     return read
 
 
@@ -250,10 +254,11 @@ def is_sqlite() -> bool:
 
 def session() -> Session:
     """The session of the current app context (one per request, job or command)."""
-    s: Session | None = g.get("_db_session")
+    kept = context.app_globals()
+    s: Session | None = kept.get("_db_session")
     if s is None:
         s = Session(bind=engine(), expire_on_commit=False, autoflush=True)
-        g._db_session = s
+        kept._db_session = s
     return s
 
 
@@ -351,7 +356,7 @@ class DriverStatement:
         values = [
             _as_text(bound[key] if item is None else bound[key][item]) for key, item in sources
         ]
-        if current_app.config.get("DB_PREPARE_THRESHOLD", 5) is None:
+        if context.app().config.get("DB_PREPARE_THRESHOLD", 5) is None:
             return None, sql, types, values
         return name, sql, types, values
 
@@ -704,7 +709,7 @@ def dispose(app: Flask) -> None:
 
 
 def _close_session(_exc: BaseException | None) -> None:
-    s: Session | None = g.pop("_db_session", None)
+    s: Session | None = context.app_globals().pop("_db_session", None)
     if s is not None:
         s.close()
 
@@ -715,7 +720,7 @@ def _close_session(_exc: BaseException | None) -> None:
 
 def in_unit_of_work() -> bool:
     """Whether a unit of work is open in this app context (an inner one then nests in it)."""
-    return bool(g.get("_uow_depth", 0))
+    return bool(context.app_globals().get("_uow_depth", 0))
 
 
 class UnitOfWork:
@@ -756,7 +761,8 @@ class UnitOfWork:
             s.expire_all()
             if self.write and s.get_bind().dialect.name == "sqlite":
                 s.connection(execution_options={"sqlite_immediate": True})
-        g._uow_depth = g.get("_uow_depth", 0) + 1
+        kept = context.app_globals()
+        kept._uow_depth = kept.get("_uow_depth", 0) + 1
         return self
 
     def commit(self) -> None:
@@ -767,7 +773,8 @@ class UnitOfWork:
         self.committed = True
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        g._uow_depth = g.get("_uow_depth", 1) - 1
+        kept = context.app_globals()
+        kept._uow_depth = kept.get("_uow_depth", 1) - 1
         if self.committed:
             return
         if self.nested:

@@ -34,13 +34,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, request
 from flask.ctx import RequestContext
 from flask.sessions import SecureCookieSession
 from flask.signals import request_finished, request_started
 from werkzeug.datastructures import Headers
 
-from core import inputs, observability, security
+from core import context, inputs, observability, security
 
 #: A route's input from the body (b"" for a GET) and the raw query string, or None: ordinary path.
 Load = Callable[[bytes, str], Any]
@@ -191,19 +191,20 @@ class HotPaths:
                 try:
                     if request_started.receivers:
                         request_started.send(app, _async_wrapper=app.ensure_sync)
-                    hooks = self._hooks_for(request.blueprints)
+                    current = ctx.request
+                    hooks = self._hooks_for(current.blueprints)
                     early = hooks.before_request(app)
                     if early is None:
                         # The success path: the lean finish and write.
                         answer = hooks.after_request(ctx, route.answer(loaded))
-                        listed = _final_headers(answer)
+                        listed = _final_headers(current, answer)
                         if request_finished.receivers:
                             # Listeners see the headers the client gets, as on the ordinary path.
                             answer.headers = Headers(listed)
                             request_finished.send(
                                 app, _async_wrapper=app.ensure_sync, response=answer
                             )
-                        return _send(answer, listed, start_response)
+                        return _send(current, answer, listed, start_response)
                     response = app.finalize_request(early)
                 except Exception as raised:
                     response = app.finalize_request(app.handle_user_exception(raised))
@@ -243,7 +244,7 @@ class _Hooks:
         return response
 
 
-def _final_headers(response: Response) -> list[tuple[str, str]]:
+def _final_headers(current: Request, response: Response) -> list[tuple[str, str]]:
     """The answer's headers with what the after-request hooks add to an API client's answer.
 
     The security headers (``core.security``) and the request id (``core.observability``),
@@ -252,7 +253,7 @@ def _final_headers(response: Response) -> list[tuple[str, str]]:
     """
     listed = response.headers.to_wsgi_list()
     present = {name.lower() for name, _ in listed}
-    for name, value in security.api_headers(request.is_secure):
+    for name, value in security.api_headers(current.is_secure):
         if name.lower() not in present:
             listed.append((name, value))
     if "vary" in present:
@@ -261,16 +262,20 @@ def _final_headers(response: Response) -> list[tuple[str, str]]:
         listed.append(("Vary", response.headers["Vary"]))
     else:
         listed.append(("Vary", "Cookie"))
-    listed.append(("X-Request-ID", g.request_id))
+    listed.append(("X-Request-ID", context.app_globals().request_id))
     return listed
 
 
 def _send(
-    response: Response, listed: list[tuple[str, str]], start_response: StartResponse
+    current: Request,
+    response: Response,
+    listed: list[tuple[str, str]],
+    start_response: StartResponse,
 ) -> list[bytes]:
     """The answer sent, with its metrics counted (``core.observability``). A finished,
     in-memory response (no streaming, no range) is all an answer makes."""
-    rule = request.url_rule.rule if request.url_rule else "unmatched"
-    observability.count_request(request.method, rule, response.status_code, g.started_at)
+    rule = current.url_rule.rule if current.url_rule else "unmatched"
+    started = context.app_globals().started_at
+    observability.count_request(current.method, rule, response.status_code, started)
     start_response(response.status, listed)
     return [response.get_data()]

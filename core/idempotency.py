@@ -61,7 +61,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, ParamSpec, cast, overload
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app
 from flask_smorest.utils import deepupdate
 from sqlalchemy import (
     Integer,
@@ -77,7 +77,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.exceptions import HTTPException
 
-from core import db
+from core import context, db
 from core.db import Base, Timestamp, UnitOfWork
 from core.errors import handle_http_exception, handle_problem
 from core.problems import Conflict, Invalid, Problem
@@ -147,7 +147,8 @@ def _key_from_header(raw: str) -> str:
 
 def fingerprint() -> str:
     """What makes two requests "the same": method, path, query and body (JSON keys sorted)."""
-    raw = request.get_data(cache=True)
+    current = context.current_request()
+    raw = current.get_data(cache=True)
     try:
         canonical = json.dumps(
             json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False
@@ -156,8 +157,8 @@ def fingerprint() -> str:
         canonical = raw
     digest = hashlib.sha256()
     # If-Match is part of the request: the same body against another version is another request.
-    if_match = request.headers.get("If-Match", "").encode()
-    for part in (request.method.encode(), request.path.encode(), request.query_string, if_match):
+    if_match = current.headers.get("If-Match", "").encode()
+    for part in (current.method.encode(), current.path.encode(), current.query_string, if_match):
         digest.update(part)
         digest.update(b"\0")
     digest.update(canonical)
@@ -234,19 +235,20 @@ def _replay(record: Any) -> Response:
 def _record_of(
     response: Response, scope: str, key: str, digest: str, now: datetime
 ) -> dict[str, Any]:
+    current = context.current_request()
     return {
         "scope": scope,
         "key": key,
         "fingerprint": digest,
-        "method": request.method,
-        "path": request.path[:255],
+        "method": current.method,
+        "path": current.path[:255],
         "status": response.status_code,
         "content_type": response.content_type or "application/json",
         "body": response.get_data(as_text=True),
         "location": response.headers.get("Location"),
         "headers": json.dumps(_replayed_headers(response)),
         "created_at": now,
-        "expires_at": now + timedelta(seconds=current_app.config["IDEMPOTENCY_TTL"]),
+        "expires_at": now + timedelta(seconds=context.app().config["IDEMPOTENCY_TTL"]),
     }
 
 
@@ -346,7 +348,7 @@ class Claim:
 
 def claim() -> Claim | None:
     """The current request's claim, when its view is to record the key itself."""
-    return cast(Claim | None, g.get("_idempotency_claim"))
+    return cast(Claim | None, context.app_globals().get("_idempotency_claim"))
 
 
 def _reraise(error: Exception) -> Callable[[], Any]:
@@ -384,11 +386,12 @@ def _run_recording_itself(
 ) -> Response:
     current = Claim(scope, key, digest)
     try:
-        g._idempotency_claim = current
+        kept = context.app_globals()
+        kept._idempotency_claim = current
         try:
-            response = current_app.make_response(view(*args, **kwargs))
+            response = context.app().make_response(view(*args, **kwargs))
         finally:
-            g.pop("_idempotency_claim", None)
+            kept.pop("_idempotency_claim", None)
     except Declined:
         return _run_once(view, args, kwargs, scope, key, digest)
     except (Problem, HTTPException) as error:
@@ -424,11 +427,11 @@ def idempotent(view: Callable[P, Any] | None = None, /, *, records_itself: bool 
 
     @functools.wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-        raw = request.headers.get(HEADER)
+        raw = context.current_request().headers.get(HEADER)
         if raw is None:
             return view(*args, **kwargs)
         key = _key_from_header(raw)
-        scope = current_app.extensions["stockroom.idempotency_scope"]()
+        scope = context.app().extensions["stockroom.idempotency_scope"]()
         digest = fingerprint()
         if records_itself and not db.is_sqlite():
             return _run_recording_itself(view, args, kwargs, scope, key, digest)

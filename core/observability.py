@@ -9,7 +9,7 @@ import time
 import uuid
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -18,6 +18,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from core import context
 
 REQUEST_COUNT = Counter(
     "stockroom_http_requests_total",
@@ -60,18 +62,21 @@ def configure_logging(level: str) -> None:
 
 def start_request() -> None:
     """Before anything else: the request's id (the caller's, if it sent a usable one) and clock."""
-    incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    g.started_at = time.perf_counter()
+    incoming = context.current_request().headers.get("X-Request-ID", "")
+    kept = context.app_globals()
+    kept.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    kept.started_at = time.perf_counter()
 
 
 def finish_request(response: Response) -> Response:
     """The id on the response, so a caller can quote it; the request counted and timed."""
-    response.headers["X-Request-ID"] = g.get("request_id", "")
-    started = g.get("started_at")
+    kept = context.app_globals()
+    response.headers["X-Request-ID"] = kept.get("request_id", "")
+    started = kept.get("started_at")
     if started is not None:
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        count_request(request.method, route, response.status_code, started)
+        current = context.current_request()
+        route = current.url_rule.rule if current.url_rule else "unmatched"
+        count_request(current.method, route, response.status_code, started)
     return response
 
 

@@ -18,6 +18,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from core import context
+
 #: The value older releases fell back to; anyone can sign a session cookie with it.
 KNOWN_WEAK_KEYS = frozenset({"dev-only-change-me", "change-me", "secret", "dev", "development"})
 MIN_KEY_LENGTH = 32
@@ -179,15 +181,11 @@ class CookieSessions(SecureCookieSessionInterface):
 
 
 def _config_flag(name: str) -> bool:
-    from flask import current_app
-
-    return bool(current_app.config.get(name))
+    return bool(context.app().config.get(name))
 
 
 def _config_int(name: str, default: int) -> int:
-    from flask import current_app
-
-    return int(current_app.config.get(name, default))
+    return int(context.app().config.get(name, default))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -8,11 +8,12 @@ from json.encoder import encode_basestring_ascii as quote
 from typing import Any
 from urllib.parse import parse_qsl
 
-from flask import Response, current_app, request, url_for
+from flask import Response, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
 from accounts.auth import current_principal, require
+from core import context
 from core.api import API_PREFIX, Blueprint, PageArgs, page_of
 from core.hot_paths import HotRoute
 from core.idempotency import idempotent
@@ -241,7 +242,7 @@ def _availability_response(skus: list[str], warehouse: str | None) -> Response:
         )
 
     items = reservations.availability(skus, warehouse, each=write)
-    return current_app.response_class(
+    return context.app().response_class(
         '{"items":[' + ",".join([written[item.sku] for item in items]) + "]}",
         mimetype="application/json",
     )
@@ -327,12 +328,15 @@ def _reservation_created(view: dict[str, Any]) -> Response:
     it goes straight to JSON: on the storefront's busiest write, the schema's dump cost more than
     the rest of the response.
     """
-    response = current_app.response_class(
+    app = context.app()
+    response = app.response_class(
         json.dumps(view, separators=(",", ":"), default=_iso),
         status=201,
         mimetype="application/json",
     )
-    response.headers["Location"] = url_for("storefront.ReservationItem", reservation_id=view["id"])
+    response.headers["Location"] = app.url_for(
+        "storefront.ReservationItem", reservation_id=view["id"]
+    )
     return response
 
 

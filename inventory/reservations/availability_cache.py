@@ -27,10 +27,11 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
+from core import context
 from inventory import events
 
 V = TypeVar("V")
@@ -115,7 +116,7 @@ class AvailabilityCache(Generic[V]):
 
 def current() -> AvailabilityCache[Any] | None:
     """This app's cache, or None when it is off."""
-    return current_app.extensions.get(EXTENSION)  # type: ignore[no-any-return]
+    return context.app().extensions.get(EXTENSION)  # type: ignore[no-any-return]
 
 
 def init_app(app: Flask) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, cast
 
-from flask import current_app
 from sqlalchemy import (
     FromClause,
     Join,
@@ -19,6 +18,7 @@ from sqlalchemy import (
     true,
 )
 
+from core import context
 from core.problems import Invalid
 from inventory import holds
 from inventory.models import (
@@ -61,7 +61,7 @@ def reference_of(reservation_id: int) -> str:
 
 
 def ttl_of(seconds: int | None, field: str = "ttl_seconds") -> timedelta:
-    config = current_app.config
+    config = context.app().config
     seconds = config["RESERVATION_DEFAULT_TTL"] if seconds is None else seconds
     if not 1 <= seconds <= config["RESERVATION_MAX_TTL"]:
         raise Invalid(

@@ -66,3 +66,21 @@ def test_admins_hold_every_role():
     assert admin.has_any("storefront")
     viewer = Principal(4, "v", frozenset({"viewer"}))
     assert not viewer.has_any("buyer", "warehouse")
+
+
+def test_the_context_objects_are_the_ones_behind_flasks_proxies_and_need_a_context():
+    from flask import Flask, g, request
+
+    from core import context
+
+    app = Flask(__name__)
+    with pytest.raises(RuntimeError):
+        context.app()
+    with app.test_request_context("/x?sku=A"):
+        g.marker = "kept"
+        assert context.app() is app
+        assert context.current_request() is request._get_current_object()  # type: ignore[attr-defined]
+        assert context.current_request().args["sku"] == "A"
+        assert context.app_globals().marker == "kept"
+    with app.app_context(), pytest.raises(RuntimeError):
+        context.current_request()
