@@ -41,12 +41,11 @@ WAREHOUSES = 5
 UNITS = 10_000_000
 CLIENTS = 16
 
-#: The record ``reserve_stock`` stores for the key, as ``core.idempotency`` builds it.
+#: The record ``reserve_stock`` stores for the key, column by column, as ``core.idempotency``
+#: builds it (fingerprint, method, path, status, content type, body, location, headers, expiry).
 RECORD = (
-    "jsonb_build_object('scope', 'bench', 'key', 'k' || {n}, 'fingerprint', 'f', 'method', "
-    "'POST', 'path', '/api/v1/reservations', 'status', 201, 'content_type', "
-    "'application/json', 'body', '{{}}', 'created_at', now(), "
-    "'expires_at', now() + interval '1 day')"
+    "'f'::text, 'POST'::text, '/api/v1/reservations'::text, 201, 'application/json'::text, "
+    "'{{}}'::text, NULL::text, '{{}}'::text, now() + interval '1 day'"
 )
 CALL = (
     "reserve_stock(now(), nextval('reservations_id_seq'), 'bench'::text, "
