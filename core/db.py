@@ -670,9 +670,17 @@ _PreparedForm = tuple[bytes, str, list[int], list[tuple[str, int | None]]]
 
 
 def _as_text(value: Any) -> bytes | None:
-    """A parameter in PostgreSQL's text format; the statement's casts give it its type."""
+    """A parameter in PostgreSQL's text format; the statement's casts give it its type.
+
+    Looked up by the value's exact type first: a reservation sends some thirty parameters, most
+    of them strings, ints and None."""
     if value is None:
         return None
+    kind = type(value)
+    if kind is str:
+        return value.encode()  # type: ignore[no-any-return]
+    if kind is int:
+        return str(value).encode()
     if isinstance(value, bool):
         return b"t" if value else b"f"
     if isinstance(value, int | str):
