@@ -9,7 +9,21 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Boolean, DateTime, Integer, String, bindparam, literal, select, text
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    Numeric,
+    String,
+    bindparam,
+    cast,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from core import db
@@ -22,6 +36,13 @@ STATEMENT = select(
     bindparam("flag", type_=Boolean()),
     bindparam("moment", type_=DateTime(timezone=True)),
     literal(7),
+    # Rows come in binary: the types the storefront's statements return, read as in text.
+    cast(literal("12.50"), Numeric(10, 2)),
+    cast(literal(0.1), Float()),
+    cast(literal('{"a": [1, "b"]}'), postgresql.JSONB()),
+    cast(literal("{3,4}"), postgresql.ARRAY(Integer())),
+    cast(literal("{x,y}"), postgresql.ARRAY(String())),
+    cast(literal("2026-12-05"), Date()),
 )
 PARAMS = {
     "word": "quote ' and \\\\ 螺丝",
