@@ -58,6 +58,9 @@ class HotRoute:
 
 
 _ROUTES = "stockroom.hot_routes"
+#: The environ key of a hot request's body, as read here: code that needs the bytes (the
+#: Idempotency-Key's fingerprint) takes them as they are instead of reading werkzeug's stream.
+BODY = "stockroom.body"
 _COVERED = "stockroom.hot_paths.covered"
 #: Flask-WTF's check, registered as a closure: known by name. API blueprints are exempt from it,
 #: and a cookie-less request made with a bearer token is not a browser's.
@@ -174,6 +177,7 @@ class HotPaths:
             return None
         body: bytes = environ["wsgi.input"].read(int(length))
         environ["wsgi.input"] = io.BytesIO(body)
+        environ[BODY] = body
         environ["CONTENT_LENGTH"] = str(len(body))
         return body
 
