@@ -319,7 +319,8 @@ def _stock_of(rows: Iterable[Sequence[Any]]) -> _Stock:
         found.product_ids[sku] = p
         if w is None or not active:
             continue
-        found.sites[w] = allocation.Site(code, priority, lat, lon)
+        if w not in found.sites:  # every sku's rows repeat the warehouse
+            found.sites[w] = allocation.Site(code, priority, lat, lon)
         found.stock[sku][code] = available + lapsed_units
         if lapsed_units:
             found.lapsed[(p, w)] = lapsed_units
