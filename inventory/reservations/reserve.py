@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from flask import Response
 from sqlalchemy import (
@@ -75,8 +75,9 @@ class _StalePlan(Exception):
     """Stock moved between reading availability and holding it: plan again, under locks."""
 
 
-@dataclass(frozen=True)
-class _Request:
+class _Request(NamedTuple):
+    """An order as ``_reserve`` takes it (a named tuple for the reason ``allocation.Site`` is)."""
+
     order_ref: str
     skus: list[str]
     quantities: list[int]
