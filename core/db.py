@@ -300,6 +300,9 @@ class DriverStatement:
         #: The expanding binds' names; an expanding ``IN`` has a prepared form per list length.
         self._expanding: tuple[str, ...] = ()
         self._forms: dict[tuple[int, ...], _PreparedForm] = {}
+        #: Without expanding binds: each placeholder's bind and its value when the call gives
+        #: none (``_REQUIRED``: it must).
+        self._binds: list[tuple[str, Any]] = []
 
     def _prepared_form(self, params: dict[str, Any]) -> _PreparedForm:
         """The statement with $1, $2... placeholders for these parameters' list lengths: its
@@ -315,6 +318,11 @@ class DriverStatement:
             self._expanding = tuple(
                 name for name in self._numbered.positiontup if self._numbered.binds[name].expanding
             )
+            self._binds = [
+                (key, _REQUIRED if bind.required else bind.effective_value)
+                for key in self._numbered.positiontup
+                for bind in [self._numbered.binds[key]]
+            ]
         lengths = tuple(len(params[name]) for name in self._expanding)
         form = self._forms.get(lengths)
         if form is None:
@@ -356,13 +364,36 @@ class DriverStatement:
         if pool.dialect.name != "postgresql" or pool.dispatch.before_cursor_execute:
             return None
         name, sql, types, sources = self._prepared_form(params)
-        bound = self._numbered.construct_params(params)
-        values = [
-            _as_text(bound[key] if item is None else bound[key][item]) for key, item in sources
-        ]
+        values = self._values(params, sources)
         if context.app().config.get("DB_PREPARE_THRESHOLD", 5) is None:
             return None, sql, types, values
         return name, sql, types, values
+
+    def _values(
+        self, params: dict[str, Any], sources: list[tuple[str, int | None]]
+    ) -> list[bytes | None]:
+        """The placeholders' values in text. What SQLAlchemy's ``construct_params`` gives (each
+        bind's value, or its own when the call gives none) without its general machinery, which
+        cost a reservation as much as turning its thirty values into text; a statement with an
+        expanding ``IN``, or a call that lacks a required value (SQLAlchemy's error), goes
+        through it."""
+        if not self._expanding:
+            values: list[bytes | None] = []
+            for key, default in self._binds:
+                value = params.get(key, default)
+                if value is _REQUIRED:
+                    break
+                values.append(
+                    None
+                    if value is None
+                    else value.encode()
+                    if type(value) is str
+                    else _as_text(value)
+                )
+            else:
+                return values
+        bound = self._numbered.construct_params(params)
+        return [_as_text(bound[key] if item is None else bound[key][item]) for key, item in sources]
 
     def rows(self, params: dict[str, Any]) -> list[Any]:
         """The rows of a read, on a connection of the autocommit pool for this call alone."""
@@ -669,6 +700,8 @@ def _type_oid(type_: Any, dialect: Any) -> int:
     return found.oid if found is not None else 0
 
 
+#: A bind's default in ``DriverStatement._binds`` when the call must give its value.
+_REQUIRED = object()
 #: A prepared statement's name (None: sent whole), text, parameter types and values.
 _PreparedCall = tuple[bytes | None, str, list[int], list[bytes | None]]
 #: A statement's name, text, parameter types, and the bind (and item of it) each value is.

@@ -24,7 +24,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InvalidRequestError, OperationalError
 
 from core import db
 
@@ -58,6 +58,25 @@ def test_answers_what_sqlalchemy_answers(app):
         expected = [tuple(row) for row in db.read_rows(STATEMENT, PARAMS)]
         assert read.rows(PARAMS) == expected
         assert read.rows({**PARAMS, "number": None, "flag": False})[0][1:3] == (None, False)
+
+
+def test_binds_take_their_own_value_or_must_be_given_as_sqlalchemy_has_it(app):
+    """The values are made without SQLAlchemy's ``construct_params``, to the same effect: a
+    bind's own value when the call gives none, the call's when it does, and SQLAlchemy's error,
+    before anything is sent, for a value the call must give."""
+    statement = select(
+        bindparam("step", value=3, type_=Integer()) + bindparam("number", type_=Integer()),
+        cast(bindparam("at", type_=db.UTCDateTime()), String()),
+    )
+    read = db.DriverStatement(statement)
+    moment = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+    with app.app_context():
+        expected = [tuple(row) for row in db.read_rows(statement, {"at": moment, "number": 4})]
+        assert read.rows({"at": moment, "number": 4}) == expected
+        assert expected[0][0] == 7
+        assert read.rows({"at": moment, "number": 4, "step": 10})[0][0] == 14
+        with pytest.raises(InvalidRequestError, match="number"):
+            read.rows({"at": moment})
 
 
 def test_a_connection_the_database_dropped_is_replaced(app):
