@@ -6,7 +6,6 @@ import logging
 import os
 import re
 import time
-import uuid
 from typing import Any
 
 from flask import Flask, Response, g
@@ -61,10 +60,13 @@ def configure_logging(level: str) -> None:
 
 
 def start_request() -> None:
-    """Before anything else: the request's id (the caller's, if it sent a usable one) and clock."""
+    """Before anything else: the request's id (the caller's, if it sent a usable one) and clock.
+
+    A made id is 32 random hex digits, like a UUID's but made without one: building the UUID
+    object cost the storefront's reservation 1.5 % of its CPU, for an opaque id."""
     incoming = context.current_request().headers.get("X-Request-ID", "")
     kept = context.app_globals()
-    kept.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    kept.request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
     kept.started_at = time.perf_counter()
 
 
