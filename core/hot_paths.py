@@ -6,8 +6,9 @@ throttle's bookkeeping, the CSRF check, the session, the remember-me cookie, the
 walk of the body), webargs' parsing and the full response finalisation: more CPU than the reading
 and writing of stock they exist for. A feature registers such a route here with:
 
-- ``load``: the route's input from the raw body and query string, checked by the same rules as its
-  schema (usually by the schema itself), or None. None sends the request down the ordinary path,
+- ``load``: the route's input from the body's JSON document (parsed here: None for a GET) and the
+  raw query string, checked by the same rules as its schema (usually by the schema itself), or
+  None. None sends the request down the ordinary path,
   untouched, and that path answers it exactly as before, including every 4xx it may deserve: only
   requests whose input is plainly good, from an API client (a bearer token and no cookie), are
   answered here;
@@ -29,6 +30,7 @@ ordinary path would. With rate limits configured for every request, nothing is a
 from __future__ import annotations
 
 import io
+import json
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -42,8 +44,9 @@ from werkzeug.datastructures import Headers
 
 from core import context, inputs, observability, security
 
-#: A route's input from the body (b"" for a GET) and the raw query string, or None: ordinary path.
-Load = Callable[[bytes, str], Any]
+#: A route's input from the body's JSON document (None for a GET) and the raw query string, or
+#: None: ordinary path.
+Load = Callable[[Any, str], Any]
 StartResponse = Callable[..., Any]
 
 
@@ -58,9 +61,9 @@ class HotRoute:
 
 
 _ROUTES = "stockroom.hot_routes"
-#: The environ key of a hot request's body, as read here: code that needs the bytes (the
-#: Idempotency-Key's fingerprint) takes them as they are instead of reading werkzeug's stream.
-BODY = "stockroom.body"
+#: The environ key of a hot request's JSON document, as parsed here: code that needs it (the
+#: Idempotency-Key's fingerprint) takes it instead of reading werkzeug's stream and parsing again.
+DOCUMENT = "stockroom.document"
 _COVERED = "stockroom.hot_paths.covered"
 #: Flask-WTF's check, registered as a closure: known by name. API blueprints are exempt from it,
 #: and a cookie-less request made with a bearer token is not a browser's.
@@ -156,13 +159,17 @@ class HotPaths:
         route = self.routes.get((environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")))
         if route is None or "HTTP_COOKIE" in environ or "HTTP_AUTHORIZATION" not in environ:
             return self.ordinary(environ, start_response)
-        body = b""
+        document = None
         if route.method != "GET":
-            body_or_none = self._json_body(environ)
-            if body_or_none is None:
+            body = self._json_body(environ)
+            if body is None:
                 return self.ordinary(environ, start_response)
-            body = body_or_none
-        loaded = route.load(body, environ.get("QUERY_STRING", ""))
+            try:
+                document = environ[DOCUMENT] = json.loads(body)
+            except (ValueError, RecursionError):
+                # The ordinary path answers a body that is not JSON (a 400 or 422).
+                return self.ordinary(environ, start_response)
+        loaded = route.load(document, environ.get("QUERY_STRING", ""))
         if loaded is None:
             return self.ordinary(environ, start_response)
         return self._answer(route, loaded, environ, start_response)
@@ -177,7 +184,6 @@ class HotPaths:
             return None
         body: bytes = environ["wsgi.input"].read(int(length))
         environ["wsgi.input"] = io.BytesIO(body)
-        environ[BODY] = body
         environ["CONTENT_LENGTH"] = str(len(body))
         return body
 

@@ -366,15 +366,7 @@ def _storable(text: str) -> bool:
     return bad_text(text) is None
 
 
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    return document if isinstance(document, dict) else None
-
-
-def _hot_availability_query(_: bytes, query: str) -> tuple[list[str], str | None] | None:
+def _hot_availability_query(_: None, query: str) -> tuple[list[str], str | None] | None:
     """``request.args`` as werkzeug parses them, when ``_plain_query`` holds."""
     try:
         pairs = parse_qsl(
@@ -393,10 +385,9 @@ def _hot_availability_query(_: bytes, query: str) -> tuple[list[str], str | None
     return skus, warehouse
 
 
-def _hot_availability_basket(body: bytes, _: str) -> tuple[list[str], str | None] | None:
+def _hot_availability_basket(document: Any, _: str) -> tuple[list[str], str | None] | None:
     """The body ``AvailabilityRequestSchema`` takes as it is."""
-    document = _json_object(body)
-    if document is None or not document.keys() <= _BASKET_FIELDS:
+    if type(document) is not dict or not document.keys() <= _BASKET_FIELDS:
         return None
     skus = document.get("skus")
     if (
@@ -463,10 +454,9 @@ def _plain_order(document: dict[str, Any]) -> dict[str, Any] | None:
     return loaded
 
 
-def _hot_reservation(body: bytes, _: str) -> dict[str, Any] | None:
+def _hot_reservation(document: Any, _: str) -> dict[str, Any] | None:
     """The body as ``ReservationCreateSchema`` loads it, when it passes."""
-    document = _json_object(body)
-    if document is None:
+    if type(document) is not dict:
         return None
     plain = _plain_order(document)
     if plain is not None:

@@ -440,3 +440,28 @@ def test_request_signals_are_sent_on_the_short_way(app, paths, stocked):
     assert finished_with == [dict(answer.headers)]
     assert "X-Request-ID" in finished_with[0]
     assert "X-Content-Type-Options" in finished_with[0]
+
+
+def test_a_replay_is_known_by_its_document_whichever_way_each_came(paths, stocked):
+    """An Idempotency-Key's fingerprint is the body's document, keys sorted: the short way's (the
+    document the dispatcher parsed) and the ordinary way's (the body read from the stream) agree,
+    whatever the spacing and the order of the keys, so a retry is a replay either way."""
+    headers = {"Idempotency-Key": "the-same-order", "Content-Type": "application/json"}
+    first = paths.short_way(
+        "POST",
+        "/api/v1/reservations",
+        data=b'{"order_ref": "O-9", "lines": [{"sku": "A", "quantity": 2}]}',
+        headers=headers,
+    )
+    retry = b'{"lines":[{"quantity":2,"sku":"A"}],"order_ref":"O-9"}'
+    again = paths.ordinary_way("POST", "/api/v1/reservations", data=retry, headers=headers)
+    short_again = paths.short_way("POST", "/api/v1/reservations", data=retry, headers=headers)
+    assert first.short and short_again.short
+    assert first.status == again.status == short_again.status == 201
+    assert first.json == again.json == short_again.json
+    other = paths.short_way(
+        "POST", "/api/v1/reservations", data=retry.replace(b":2", b":3"), headers=headers
+    )
+    assert other.status == 422
+    available = paths.short_way("GET", "/api/v1/availability", query_string="sku=A").json
+    assert available["items"][0]["available"] == 800 - 2
