@@ -225,15 +225,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(url: str, args: list[str], env: dict[str, str] | None = None) -> Iterator[str]:
-    """``gunicorn wsgi:app`` on a free port, ready when /readyz says so; stopped afterwards."""
+def gunicorn(
+    url: str, args: list[str], env: dict[str, str] | None = None, target: str = "wsgi:app"
+) -> Iterator[str]:
+    """``gunicorn wsgi:app`` (or ``target``, a module of ``benchmarks/``) on a free port, ready
+    when /readyz says so; stopped afterwards."""
     port = free_port()
+    if target != "wsgi:app":
+        args = [*args, "--pythonpath", str(Path(__file__).parent)]
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "gunicorn",
-            "wsgi:app",
+            target,
             "--bind",
             f"127.0.0.1:{port}",
             "--log-level",

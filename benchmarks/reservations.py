@@ -26,11 +26,17 @@
 3. The last units: the same clients race for a sku with exactly 100 units left; the run must end
    with exactly 100 reserved (never more), and the ledger invariants must hold over every level.
 
+4. The server's floor: the same gunicorn settings serving ``constant_app.py`` (a WSGI application
+   that answers a constant and does nothing else) to the same clients for ``--duration`` seconds:
+   the CPU gunicorn spends per request before any application runs.
+
 Prints each round's pair, reservations per second for each mode, its ratio to pgbench's TPS over
 all rounds, the server CPU per reservation (gunicorn and PostgreSQL: steadier than throughput on
-a machine whose CPU share drifts) and the oversell check. Exits 1 if anything was oversold or the
-invariants broke, and 2 if the mixed mode's ratio misses the target (>= 0.2). The load generator,
-gunicorn and PostgreSQL share the machine's cores.
+a machine whose CPU share drifts), the oversell check, and the CPU budget: what a reservation may
+cost the whole machine for the target ratio, and what that leaves the application's own Python
+once PostgreSQL's share, the load generator's and gunicorn's floor are paid. Exits 1 if anything
+was oversold or the invariants broke, and 2 if the mixed mode's ratio misses the target (>= 0.2).
+The load generator, gunicorn and PostgreSQL share the machine's cores.
 """
 
 from __future__ import annotations
@@ -446,6 +452,8 @@ def main() -> None:
         )
         requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
         sound = invariants_hold(url) and all(outcome.sound for outcome in outcomes)
+        with gunicorn(url, gunicorn_args, target="constant_app:app") as base:
+            floor = server_floor(base, url, args.clients, round_seconds * args.rounds)
     ratio = mixed.ratio(tps)
     print(
         f"  last units: {requests} requests raced for {LAST_UNITS} units of {last}; "
@@ -459,11 +467,24 @@ def main() -> None:
             + (f"   (main figure, target >= {TARGET_RATIO}x)" if outcome is mixed else "")
         )
     machine_ms = mixed.per_reservation_ms(mixed.busy)
+    needed_ms = baseline.machine_cpu_ms / TARGET_RATIO
     print(
         f"  CPU budget: the machine spends {machine_ms:.2f} ms per reservation against "
         f"{baseline.machine_cpu_ms:.2f} ms per pgbench transaction, so on shared cores the ratio "
         f"cannot pass {baseline.machine_cpu_ms / machine_ms:.2f}x; {TARGET_RATIO}x needs "
-        f"{baseline.machine_cpu_ms / TARGET_RATIO:.2f} ms or less"
+        f"{needed_ms:.2f} ms or less"
+    )
+    # What the application's own Python spends, and what the target leaves it once everything
+    # else (PostgreSQL, wrk, the kernel outside the server, gunicorn's floor) is paid.
+    gunicorn_ms = mixed.per_reservation_ms(mixed.app_cpu)
+    others_ms = machine_ms - gunicorn_ms
+    print(
+        f"  server floor: gunicorn answering a constant with the same settings and clients, "
+        f"{floor.rate:.0f} requests/s, {floor.cpu_ms:.2f} ms of gunicorn CPU per request; a "
+        f"reservation's own Python (gunicorn's {gunicorn_ms:.2f} ms less the floor) "
+        f"{gunicorn_ms - floor.cpu_ms:.2f} ms, of which {TARGET_RATIO}x would leave "
+        f"{max(needed_ms - others_ms - floor.cpu_ms, 0.0):.2f} ms once PostgreSQL, wrk and the "
+        f"kernel ({others_ms:.2f} ms) and the floor are paid"
     )
     oversell = reserved_last != LAST_UNITS or not sound
     print(
@@ -474,6 +495,25 @@ def main() -> None:
         raise SystemExit(1)
     if ratio < TARGET_RATIO:
         raise SystemExit(2)
+
+
+@dataclass
+class Floor:
+    """gunicorn answering a constant: requests per second, and its CPU milliseconds per request."""
+
+    rate: float
+    cpu_ms: float
+
+
+def server_floor(base: str, url: str, clients: int, seconds: int) -> Floor:
+    """``base`` (gunicorn serving ``constant_app.py``) driven by wrk as the reservations are."""
+    cpu_before = our_cpu_seconds(base, url)
+    started = time.perf_counter()
+    out = run_wrk(base + "/", "", clients, seconds)
+    elapsed = time.perf_counter() - started
+    used = cpu_used(cpu_before, our_cpu_seconds(base, url))["app"]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return Floor(requests / elapsed, 1000 * used / max(requests, 1))
 
 
 def seed_last_units(url: str) -> str:
