@@ -41,6 +41,7 @@ from flask.ctx import RequestContext
 from flask.sessions import SecureCookieSession
 from flask.signals import request_finished, request_started
 from werkzeug.datastructures import Headers
+from werkzeug.routing import Rule
 
 from core import context, inputs, observability, security
 
@@ -129,6 +130,8 @@ class HotPaths:
         self.max_body = int(app.config.get("MAX_CONTENT_LENGTH") or 0)
         #: The hooks to run, per route's blueprints (known once the first request matched).
         self._hooks: dict[tuple[str, ...], _Hooks] = {}
+        #: Each route's URL rule, as Flask matched it for the route's first request.
+        self._rules: dict[HotRoute, Rule] = {}
 
     def _hooks_for(self, blueprints: list[str]) -> _Hooks:
         """The before- and after-request hooks Flask would run for a request of ``blueprints``,
@@ -192,7 +195,8 @@ class HotPaths:
     ) -> Iterable[bytes]:
         app = self.app
         # No cookie, so no session to read: the empty one the ordinary path would have opened.
-        ctx = RequestContext(app, environ, session=SecureCookieSession())
+        ctx = _RouteContext(app, environ, session=SecureCookieSession())
+        ctx.rule = self._rules.get(route)
         error: BaseException | None = None
         try:
             try:
@@ -202,6 +206,8 @@ class HotPaths:
                     if request_started.receivers:
                         request_started.send(app, _async_wrapper=app.ensure_sync)
                     current = ctx.request
+                    if ctx.rule is None and current.url_rule is not None:
+                        self._rules[route] = current.url_rule
                     hooks = self._hooks_for(current.blueprints)
                     early = hooks.before_request(app)
                     if early is None:
@@ -229,6 +235,20 @@ class HotPaths:
             if error is not None and app.should_ignore_error(error):
                 error = None
             ctx.pop(error)
+
+
+class _RouteContext(RequestContext):
+    """A hot request's context, given the rule its route matched before: a route is one method
+    and one path without variables, so Flask's matching of the URL (``match_request`` is the
+    hook Flask offers for this) would find the same rule and no view arguments every time."""
+
+    rule: Rule | None = None
+
+    def match_request(self) -> None:
+        if self.rule is None:
+            super().match_request()
+            return
+        self.request.url_rule, self.request.view_args = self.rule, {}
 
 
 @dataclass(frozen=True)

@@ -278,6 +278,9 @@ def test_requests_answered_short_are_counted_by_route(paths, stocked):
         "POST", "/api/v1/availability", json={"skus": ["A"]}, headers={"X-Request-ID": "req-7"}
     )
     assert echoed.headers["X-Request-ID"] == "req-7"
+    # The second request takes the rule the first one matched: counted under the same route.
+    assert echoed.short
+    assert served() == before + 2
 
 
 @pytest.mark.parametrize(
