@@ -383,13 +383,7 @@ class DriverStatement:
                 value = params.get(key, default)
                 if value is _REQUIRED:
                     break
-                values.append(
-                    None
-                    if value is None
-                    else value.encode()
-                    if type(value) is str
-                    else _as_text(value)
-                )
+                values.append(_as_text(value))
             else:
                 return values
         bound = self._numbered.construct_params(params)

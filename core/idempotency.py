@@ -51,6 +51,7 @@ as above (an earlier answer is replayed, a 400/422 is stored), so every rule rea
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
@@ -156,18 +157,19 @@ def fingerprint() -> str:
     again, cost 3 % of a reservation's instructions (``benchmarks/instructions.py``), and parsing
     it again 2 % (1.49 to 1.46 million)."""
     current = context.current_request()
+    raw = b""
     document = current.environ.get(hot_paths.DOCUMENT, _UNPARSED)
-    canonical = b""
     if document is _UNPARSED:
-        canonical = current.get_data(cache=True)
-        try:
-            document = json.loads(canonical)
-        except ValueError:
-            document = _UNPARSED
-    if document is not _UNPARSED:
-        canonical = json.dumps(
+        raw = current.get_data(cache=True)
+        with contextlib.suppress(ValueError):
+            document = json.loads(raw)
+    canonical = (
+        raw
+        if document is _UNPARSED
+        else json.dumps(
             document, sort_keys=True, separators=(",", ":"), ensure_ascii=False
         ).encode()
+    )
     digest = hashlib.sha256()
     # If-Match is part of the request: the same body against another version is another request.
     if_match = current.headers.get("If-Match", "").encode()
