@@ -25,7 +25,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from flask import Flask, has_app_context
 from sqlalchemy import event
@@ -43,6 +43,8 @@ EXTENSION = "stockroom.availability_cache"
 #: a promotion's hot skus are back in it within a request each).
 MAX_ENTRIES = 100_000
 PENDING = "stockroom.availability_changed"
+#: What forgets on every write that changes availability: this cache and ``forgets_too``'s.
+FORGETTING = "stockroom.availability_memories"
 
 
 class AvailabilityCache(Generic[V]):
@@ -121,14 +123,31 @@ def current() -> AvailabilityCache[Any] | None:
 
 def init_app(app: Flask) -> None:
     seconds = float(app.config.get("AVAILABILITY_CACHE_SECONDS") or 0)
-    app.extensions[EXTENSION] = AvailabilityCache(seconds) if seconds > 0 else None
+    cache: AvailabilityCache[Any] | None = AvailabilityCache(seconds) if seconds > 0 else None
+    app.extensions[EXTENSION] = cache
+    if cache is not None:
+        forgets_too(app, cache)
+
+
+class Forgetting(Protocol):
+    def forget(self, product_ids: Collection[int] | None) -> None: ...
+
+
+def forgets_too(app: Flask, memory: Forgetting) -> None:
+    """Have ``memory`` (another per-process memory of stock, such as the reservation plans')
+    forget what every write that changes availability changes, at the moments this cache does."""
+    app.extensions.setdefault(FORGETTING, []).append(memory)
+
+
+def _forgetting() -> list[Forgetting]:
+    return context.app().extensions.get(FORGETTING) or []  # type: ignore[no-any-return]
 
 
 class _Pending:
     """What a transaction changed, forgotten when it ends (rolled back too: forgetting is safe)."""
 
-    def __init__(self, cache: AvailabilityCache[Any]) -> None:
-        self.cache = cache
+    def __init__(self, memories: list[Forgetting]) -> None:
+        self.memories = memories
         self.product_ids: set[int] | None = set()
 
     def add(self, product_ids: Collection[int] | None) -> None:
@@ -144,15 +163,16 @@ def _note_change(
 ) -> None:
     if not has_app_context():
         return
-    cache = current()
-    if cache is None:
+    memories = _forgetting()
+    if not memories:
         return
     if session is None:  # already committed
-        cache.forget(product_ids)
+        for memory in memories:
+            memory.forget(product_ids)
         return
     pending: _Pending | None = session.info.get(PENDING)
-    if pending is None or pending.cache is not cache:
-        pending = session.info[PENDING] = _Pending(cache)
+    if pending is None or pending.memories is not memories:
+        pending = session.info[PENDING] = _Pending(memories)
     pending.add(product_ids)
 
 
@@ -167,4 +187,5 @@ def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
         return
     pending: _Pending | None = session.info.pop(PENDING, None)
     if pending is not None:
-        pending.cache.forget(pending.product_ids)
+        for memory in pending.memories:
+            memory.forget(pending.product_ids)
