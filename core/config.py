@@ -159,6 +159,10 @@ def from_environment() -> dict[str, Any]:
         # Writes through the same process are seen at once, others' within this many seconds;
         # reserving always checks the database (inventory.reservations.availability_cache).
         "AVAILABILITY_CACHE_SECONDS": float(os.environ.get("AVAILABILITY_CACHE_SECONDS", "0")),
+        # Seconds each server process may plan a reservation from its last read of the basket's
+        # skus instead of reading them again (0: read every time); the hold itself always checks
+        # the database (inventory.reservations.plan_cache).
+        "RESERVATION_PLAN_SECONDS": float(os.environ.get("RESERVATION_PLAN_SECONDS", "1")),
         "IDEMPOTENCY_TTL": int(os.environ.get("IDEMPOTENCY_TTL", str(24 * 3600))),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -9,7 +9,7 @@ def init_app(app: Flask) -> None:
     from core import hot_paths
     from core.api import register_api
     from inventory import api, cli, views
-    from inventory.reservations import availability_cache, sweeper
+    from inventory.reservations import availability_cache, plan_cache, sweeper
     from inventory.reservations import views as holds_views
 
     register_api(app, api.catalog)
@@ -21,3 +21,4 @@ def init_app(app: Flask) -> None:
     cli.init_app(app)
     sweeper.init_app(app)
     availability_cache.init_app(app)
+    plan_cache.init_app(app)

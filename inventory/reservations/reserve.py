@@ -13,10 +13,13 @@ The optimistic attempt is two round trips on PostgreSQL, outside any unit of wor
 (products, open warehouses, stock, lapsed holds, and the new reservation's id), and one call of
 the database function ``reserve_stock`` (a migration) that, for an API request with an
 Idempotency-Key, claims the key, then inserts the reservation, its lines and the key's record and
-makes the conditional UPDATEs (in the same order), all in one statement: it commits whole or
-fails whole. The response is made
-before that statement (the id is drawn by the read) so that its record can be part of it. When a
-level lost its units meanwhile (SQLSTATE ``SR001``), or the plan touches lapsed holds that must be
+makes the conditional UPDATEs (in the same order, in open warehouses only), all in one statement:
+it commits whole or fails whole. The response is made before that statement (the id is drawn by
+the read) so that its record can be part of it. A basket whose skus this process read less than
+``RESERVATION_PLAN_SECONDS`` ago is planned from that read (``plan_cache``, with an id of the
+process's block) and costs the call alone; a plan from memory that the call finds stale, or that
+memory cannot settle (a short line, lapsed holds), is made again from a fresh read. When a level
+lost its units meanwhile (SQLSTATE ``SR001``), or the plan touches lapsed holds that must be
 released first, the reservation is made in a unit of work as above (the request's key, if any, is
 then handled by ``core.idempotency`` around it).
 """
@@ -33,6 +36,7 @@ from typing import Any, NamedTuple, TypeVar, cast
 from flask import Response
 from sqlalchemy import (
     ColumnClause,
+    Integer,
     Select,
     String,
     and_,
@@ -55,7 +59,7 @@ from core import db, idempotency
 from core.db import UnitOfWork, UTCDateTime, retry_on_conflict
 from core.problems import Conflict, Invalid
 from inventory import events, holds
-from inventory.reservations import allocation
+from inventory.reservations import allocation, plan_cache
 from inventory.reservations.tables import (
     ACTIVE,
     Key,
@@ -93,6 +97,12 @@ T = TypeVar("T")
 #: resolves once when it prepares the read: ``pg_get_serial_sequence`` with the table's name as
 #: parameters would look the sequence up in the catalog at every reservation.
 ID_SEQUENCE: ColumnClause[Any] = literal_column("'reservations_id_seq'::regclass")
+#: A block of reservation ids for plans made from memory (``plan_cache.PlanCache.next_id``).
+_DRAW_IDS = db.DriverStatement(
+    select(func.nextval(ID_SEQUENCE)).select_from(
+        func.generate_series(1, bindparam("n", type_=Integer))
+    )
+)
 #: SQLSTATE of ``reserve_stock`` when a level no longer has the units the plan took from it.
 STALE_PLAN = "SR001"
 
@@ -405,70 +415,129 @@ def _reserve_in_one_statement(
     answer: Callable[[dict[str, Any]], T],
     claim: idempotency.Claim | None,
 ) -> T | None:
-    """The optimistic attempt in two round trips (PostgreSQL, outside a unit of work).
+    """The optimistic attempt: one round trip when this process read the basket's skus a moment
+    ago (``plan_cache``), else two (PostgreSQL, outside a unit of work).
 
     None when it cannot be made this way (lapsed holds to release first, or a named warehouse
     without stock, whose reason the transaction's path tells); ``_StalePlan`` when a level lost
     its units meanwhile. Either way nothing was changed.
     """
     now = db.now()
-    listed = _listed_size(len(request.skus))
-    params: dict[str, Any] = {
-        f"sku_{i}": request.skus[i] if i < len(request.skus) else None for i in range(listed)
-    }
-    params["now"] = now
-    if request.warehouse is not None:
-        params["warehouse"] = request.warehouse
-    read = _optimistic_read(request.warehouse is not None, listed)
+    plans = plan_cache.current() if request.warehouse is None else None
     with db.driver_connection() as conn:
-        rows = conn.rows(read, params, repeatable=True)
-        found = _stock_of(rows)
-        _unknown_skus(request, found.product_ids)
-        if request.warehouse is not None and not found.sites:
-            return None
+        recent = plans.rows(request.skus) if plans is not None else None
+        if plans is not None and recent is not None:
+            try:
+                done = _plan_and_hold(
+                    conn, actor, request, answer, claim, now, recent, plans, from_memory=True
+                )
+            except _StalePlan:
+                done = _READ_AGAIN
+            if done is not _READ_AGAIN:
+                return cast(T | None, done)
+            # Memory was wrong about this basket's stock (or it touches lapsed holds): read it.
+            plans.forget_skus(request.skus)
+        listed = _listed_size(len(request.skus))
+        params: dict[str, Any] = {
+            f"sku_{i}": request.skus[i] if i < len(request.skus) else None for i in range(listed)
+        }
+        params["now"] = now
+        if request.warehouse is not None:
+            params["warehouse"] = request.warehouse
+        read_at = plans.clock() if plans is not None else 0.0
+        rows = conn.rows(
+            _optimistic_read(request.warehouse is not None, listed), params, repeatable=True
+        )
+        done = _plan_and_hold(
+            conn, actor, request, answer, claim, now, (rows, read_at), plans, from_memory=False
+        )
+        return cast(T | None, done)
+
+
+#: ``_plan_and_hold`` from memory: the basket must be read first.
+_READ_AGAIN = object()
+
+
+def _plan_and_hold(
+    conn: db.DriverConnection,
+    actor: Principal,
+    request: _Request,
+    answer: Callable[[dict[str, Any]], T],
+    claim: idempotency.Claim | None,
+    now: datetime,
+    read: tuple[Sequence[Sequence[Any]], float],
+    plans: plan_cache.PlanCache | None,
+    *,
+    from_memory: bool,
+) -> T | object | None:
+    """Allocate from ``read`` (the rows and when they were read) and hold with ``reserve_stock``.
+
+    From memory (which holds every level of each sku it knows), what only a fresh read may
+    conclude (a short line, lapsed holds to release) is ``_READ_AGAIN`` instead, and the id comes
+    from the process's block."""
+    rows, read_at = read
+    found = _stock_of(rows)
+    _unknown_skus(request, found.product_ids)
+    if request.warehouse is not None and not found.sites:
+        return None
+    try:
         picks, need = _allocate(request, found)
-        if any(key in found.lapsed for key in need):
-            return None
+    except Conflict:
+        if from_memory:
+            return _READ_AGAIN
+        raise
+    if any(key in found.lapsed for key in need):
+        return _READ_AGAIN if from_memory else None
+    if from_memory:
+        assert plans is not None
+        reservation_id = plans.next_id(lambda n: _draw_ids(conn, n))
+    else:
         reservation_id = rows[0][-1]
-        answered = answer(_view(reservation_id, actor, request, now, picks))
-        order = sorted(need)  # the lock order of every writer: (product, warehouse)
-        try:
-            earlier = conn.rows(
-                _RESERVE_STOCK,
-                {
-                    "now": now,
-                    "id": reservation_id,
-                    "order_ref": request.order_ref,
-                    "expires_at": now + request.ttl,
-                    "warehouse_id": _site_of(request, found),
-                    "latitude": request.destination[0] if request.destination else None,
-                    "longitude": request.destination[1] if request.destination else None,
-                    "region": request.region,
-                    "deliver_by": request.deliver_by,
-                    "created_by_id": actor.user_id,
-                    "created_by": actor.username,
-                    "products": [p for p, _ in order],
-                    "warehouses": [w for _, w in order],
-                    "line_nos": [need[key].line for key in order],
-                    "quantities": [need[key].quantity for key in order],
-                    "lock": claim.lock_id if claim else None,
-                    "scope": claim.scope if claim else None,
-                    "key": claim.key if claim else None,
-                    **_record_columns(claim, cast(Response, answered), now),
-                },
-            )
-        except DBAPIError as exc:
-            state = db.sqlstate(exc)
-            if state == STALE_PLAN:
-                raise _StalePlan from None
-            if state == idempotency.IN_FLIGHT and claim is not None:
-                raise claim.in_flight() from None
-            raise
+    answered = answer(_view(reservation_id, actor, request, now, picks))
+    order = sorted(need)  # the lock order of every writer: (product, warehouse)
+    try:
+        earlier = conn.rows(
+            _RESERVE_STOCK,
+            {
+                "now": now,
+                "id": reservation_id,
+                "order_ref": request.order_ref,
+                "expires_at": now + request.ttl,
+                "warehouse_id": _site_of(request, found),
+                "latitude": request.destination[0] if request.destination else None,
+                "longitude": request.destination[1] if request.destination else None,
+                "region": request.region,
+                "deliver_by": request.deliver_by,
+                "created_by_id": actor.user_id,
+                "created_by": actor.username,
+                "products": [p for p, _ in order],
+                "warehouses": [w for _, w in order],
+                "line_nos": [need[key].line for key in order],
+                "quantities": [need[key].quantity for key in order],
+                "lock": claim.lock_id if claim else None,
+                "scope": claim.scope if claim else None,
+                "key": claim.key if claim else None,
+                **_record_columns(claim, cast(Response, answered), now),
+            },
+        )
+    except DBAPIError as exc:
+        state = db.sqlstate(exc)
+        if state == STALE_PLAN:
+            raise _StalePlan from None
+        if state == idempotency.IN_FLIGHT and claim is not None:
+            raise claim.in_flight() from None
+        raise
     if not earlier:
         # That statement held the units and committed them (the pool is in autocommit).
         events.availability_changed.send(
             "inventory", session=None, product_ids={p for p, _ in need}
         )
+        if plans is not None:
+            # After the event, which made this process forget these skus: what it just held is
+            # the one change to them it knows of.
+            plans.held(rows, read_at, {key: pick.quantity for key, pick in need.items()})
+    elif plans is not None and not from_memory:
+        plans.keep(rows, read_at)
     if claim is None:
         return answered
     if earlier:
@@ -476,6 +545,10 @@ def _reserve_in_one_statement(
         return cast(T, claim.answer(earlier[0]))
     claim.recorded()
     return answered
+
+
+def _draw_ids(conn: db.DriverConnection, n: int) -> list[int]:
+    return [row[0] for row in conn.rows(_DRAW_IDS, {"n": n})]
 
 
 #: The Idempotency-Key record's columns that ``reserve_stock`` takes as they are; the record's

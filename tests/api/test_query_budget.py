@@ -222,6 +222,19 @@ def test_a_reservation_with_an_idempotency_key_is_two_round_trips(app, stocked, 
     assert sent.round_trips == 4, sent
 
 
+@pytest.mark.skipif(backend() != "postgresql", reason="round trips are PostgreSQL's concern")
+@pytest.mark.parametrize("app_config", [{"RESERVATION_PLAN_SECONDS": 60}])
+def test_a_basket_read_a_moment_ago_is_one_round_trip(app, stocked, storefront):
+    """The process plans from its read of the same skus (``plan_cache``): the second reservation
+    draws a block of ids with its holding statement, the third sends that statement alone."""
+    for key in ("memory-1", "memory-2"):
+        assert reserve(storefront, {"A": 1, "B": 1}, key=key).status_code == 201
+    with counting(app) as sent:
+        r = reserve(storefront, {"A": 1, "B": 1}, key="memory-3")
+    assert r.status_code == 201, r.get_data(as_text=True)
+    assert sent.round_trips == 1, sent
+
+
 def test_posting_a_movement_stays_within_budget(app, stocked, admin):
     admin.get("/me")
     body = {"type": "receipt", "sku": "A", "warehouse": "W1", "quantity": 5}
