@@ -13,15 +13,18 @@
      across the warehouses: 50 skus make the clients collide on the same stock rows all the time;
    - hot sku: every client reserves 1-2 units of the same sku, the promotion case: every
      reservation waits for the one before it on that sku's stock level;
-   - spread: baskets of 1-3 skus out of 1,000, so clients rarely meet on a stock row.
+   - spread: baskets of 1-3 skus out of 1,000, so clients rarely meet on a stock row;
+   - read first: the mixed baskets on a second gunicorn with ``RESERVATION_PLAN_SECONDS=0``, where
+     every reservation reads its skus before holding them (two round trips), against the
+     default, where a process plans a basket it read less than a second ago from that read.
 
 2. The baseline: ``pgbench`` simple-update (``-N``: one UPDATE, one SELECT, one INSERT per
    transaction) with ``--clients`` clients on a throwaway database of the same server, its
    tables made afresh before each round. pgbench and the mixed mode take turns in ``--rounds``
-   rounds that share ``--duration`` seconds each: the host lends this machine's cores unevenly
-   from one minute to the next, and a baseline measured a minute before the figure it divides
-   would carry that drift into the ratio. The hot-sku and spread modes then run ``--duration``
-   seconds each.
+   rounds that share ``--duration`` seconds each (the read-first mode takes its turn in each
+   round too): the host lends this machine's cores unevenly from one minute to the next, and a
+   baseline measured a minute before the figure it divides would carry that drift into the
+   ratio. The hot-sku and spread modes then run ``--duration`` seconds each.
 
 3. The last units: the same clients race for a sku with exactly 100 units left; the run must end
    with exactly 100 reserved (never more), and the ledger invariants must hold over every level.
@@ -378,8 +381,9 @@ def main() -> None:
     print(
         f"reservations benchmark: PostgreSQL, {args.clients} clients, gunicorn "
         f"{' '.join(gunicorn_args)}, {os.cpu_count()} cores shared by gunicorn, PostgreSQL, wrk "
-        f"and pgbench; pgbench and the mixed mode in {args.rounds} alternating rounds of "
-        f"{round_seconds} s"
+        f"and pgbench; pgbench, the mixed mode and the read-first mode in {args.rounds} "
+        f"alternating rounds of {round_seconds} s; RESERVATION_PLAN_SECONDS="
+        f"{os.environ.get('RESERVATION_PLAN_SECONDS', '1 (the default)')}"
     )
 
     with throwaway_database("bench_resv") as url, pgbench_database() as pgbench:
@@ -403,27 +407,41 @@ def main() -> None:
                 )
             ),
         ]
+        read_first = Outcome(
+            Mode(
+                "read first",
+                "as mixed, RESERVATION_PLAN_SECONDS=0: every reservation reads its skus first",
+                names[:MIXED_SKUS],
+                3,
+            )
+        )
         seed_peak_holds(url, holds=PEAK_HOLDS, skus=names)
         last = seed_last_units(url)
         token = storefront_token(url)
         analyze(url, SEEDED_TABLES)
         baseline = Baseline()
         mixed = outcomes[0]
-        with gunicorn(url, gunicorn_args) as base:
-            run_wrk(base + "/", lua_reserve(mixed.mode.skus, token, 3, 2), args.clients, 3)
+        with (
+            gunicorn(url, gunicorn_args) as base,
+            gunicorn(url, gunicorn_args, env={"RESERVATION_PLAN_SECONDS": "0"}) as reading,
+        ):
+            for warm in (base, reading):
+                run_wrk(warm + "/", lua_reserve(mixed.mode.skus, token, 3, 2), args.clients, 3)
             # The host lends this machine's cores unevenly from one minute to the next: the
             # baseline and the main figure take turns, so that both see the same moments.
             for number in range(args.rounds):
                 turns = [
                     lambda: pgbench_round(pgbench, args.clients, round_seconds, baseline),
                     lambda: drive(url, base, token, mixed, args.clients, round_seconds),
+                    lambda: drive(url, reading, token, read_first, args.clients, round_seconds),
                 ]
                 for turn in turns if number % 2 == 0 else reversed(turns):
                     turn()
                 print(
                     f"  round {number + 1}: pgbench {baseline.rounds[-1]:.0f} tps, mixed "
                     f"{mixed.rounds[-1]:.0f} reservations/s = "
-                    f"{mixed.rounds[-1] / baseline.rounds[-1]:.2f}x"
+                    f"{mixed.rounds[-1] / baseline.rounds[-1]:.2f}x; read first "
+                    f"{read_first.rounds[-1]:.0f} reservations/s"
                 )
             tps = baseline.tps
             print(
@@ -433,7 +451,7 @@ def main() -> None:
             )
             for outcome in outcomes[1:]:
                 drive(url, base, token, outcome, args.clients, round_seconds * args.rounds)
-            for outcome in outcomes:
+            for outcome in [*outcomes, read_first]:
                 print(
                     f"  {outcome.mode.name:8} POST /reservations ({outcome.mode.description}, "
                     f"Idempotency-Key): {outcome.rate:.0f} reservations/s = "
@@ -451,7 +469,7 @@ def main() -> None:
             f"JOIN products p ON p.id = l.product_id WHERE p.sku = '{last}'",
         )
         requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-        sound = invariants_hold(url) and all(outcome.sound for outcome in outcomes)
+        sound = invariants_hold(url) and all(o.sound for o in [*outcomes, read_first])
         with gunicorn(url, gunicorn_args, target="constant_app:app") as base:
             floor = server_floor(base, url, args.clients, round_seconds * args.rounds)
     ratio = mixed.ratio(tps)
@@ -467,6 +485,16 @@ def main() -> None:
             + (f"   (main figure, target >= {TARGET_RATIO}x)" if outcome is mixed else "")
         )
     machine_ms = mixed.per_reservation_ms(mixed.busy)
+    reading_ms = read_first.per_reservation_ms(read_first.busy)
+    print(
+        f"  plans from memory: the machine spends {machine_ms:.2f} ms per reservation against "
+        f"{reading_ms:.2f} ms when every reservation reads first "
+        f"({100 * (machine_ms - reading_ms) / reading_ms:+.0f} %; PostgreSQL "
+        f"{mixed.per_reservation_ms(mixed.database_cpu):.2f} against "
+        f"{read_first.per_reservation_ms(read_first.database_cpu):.2f} ms, gunicorn "
+        f"{mixed.per_reservation_ms(mixed.app_cpu):.2f} against "
+        f"{read_first.per_reservation_ms(read_first.app_cpu):.2f} ms)"
+    )
     needed_ms = baseline.machine_cpu_ms / TARGET_RATIO
     print(
         f"  CPU budget: the machine spends {machine_ms:.2f} ms per reservation against "
