@@ -40,6 +40,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from flask import Flask
+from prometheus_client import Counter
 
 from core import context
 
@@ -48,6 +49,21 @@ EXTENSION = "stockroom.reservation_plans"
 MAX_ENTRIES = 100_000
 #: Reservation ids drawn from the sequence per round trip.
 ID_BLOCK = 64
+
+PLANS = Counter(
+    "stockroom_reservation_plans_total",
+    "Reservations planned on PostgreSQL's one-statement path, by where the plan's figures came "
+    "from (memory: this process's read of a moment ago; read: a read for this reservation) and "
+    "what became of it (done: held, or answered from the Idempotency-Key's record; stale: the "
+    "database found a level short or a warehouse closed; read_again: memory could not settle it).",
+    ["source", "outcome"],
+)
+#: The counters each outcome adds to, bound once.
+MEMORY_DONE = PLANS.labels("memory", "done")
+MEMORY_STALE = PLANS.labels("memory", "stale")
+MEMORY_READ_AGAIN = PLANS.labels("memory", "read_again")
+READ_DONE = PLANS.labels("read", "done")
+READ_STALE = PLANS.labels("read", "stale")
 
 #: A row of the optimistic read, without the id it draws: (sku, product id, warehouse id, code,
 #: priority, latitude, longitude, open, available, units of lapsed holds).

@@ -432,9 +432,12 @@ def _reserve_in_one_statement(
                     conn, actor, request, answer, claim, now, recent, plans, from_memory=True
                 )
             except _StalePlan:
-                done = _READ_AGAIN
-            if done is not _READ_AGAIN:
-                return cast(T | None, done)
+                plan_cache.MEMORY_STALE.inc()
+            else:
+                if done is not _READ_AGAIN:
+                    plan_cache.MEMORY_DONE.inc()
+                    return cast(T | None, done)
+                plan_cache.MEMORY_READ_AGAIN.inc()
             # Memory was wrong about this basket's stock (or it touches lapsed holds): read it.
             plans.forget_skus(request.skus)
         listed = _listed_size(len(request.skus))
@@ -448,9 +451,15 @@ def _reserve_in_one_statement(
         rows = conn.rows(
             _optimistic_read(request.warehouse is not None, listed), params, repeatable=True
         )
-        done = _plan_and_hold(
-            conn, actor, request, answer, claim, now, (rows, read_at), plans, from_memory=False
-        )
+        try:
+            done = _plan_and_hold(
+                conn, actor, request, answer, claim, now, (rows, read_at), plans, from_memory=False
+            )
+        except _StalePlan:
+            plan_cache.READ_STALE.inc()
+            raise
+        if done is not None:
+            plan_cache.READ_DONE.inc()
         return cast(T | None, done)
 
 

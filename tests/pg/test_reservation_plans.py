@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from prometheus_client import REGISTRY
 
 from accounts import services as accounts
 from accounts.principal import SYSTEM
@@ -90,6 +91,24 @@ def attempts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, bool]]:
     return seen
 
 
+def counted() -> dict[tuple[str, str], float]:
+    """``stockroom_reservation_plans_total`` by (source, outcome), as /metrics reports it."""
+    found: dict[tuple[str, str], float] = {}
+    for metric in REGISTRY.collect():
+        for sample in metric.samples:
+            if sample.name == "stockroom_reservation_plans_total":
+                found[(sample.labels["source"], sample.labels["outcome"])] = sample.value
+    return found
+
+
+def added(before: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
+    return {
+        key: value - before.get(key, 0)
+        for key, value in counted().items()
+        if value != before.get(key, 0)
+    }
+
+
 def warehouses_of(response: Any) -> dict[str, str]:
     return {line["sku"]: line["warehouse"] for line in response.json["lines"]}
 
@@ -97,10 +116,12 @@ def warehouses_of(response: Any) -> dict[str, str]:
 def test_a_basket_read_a_moment_ago_is_planned_from_memory(
     app, world, storefront, attempts, check_invariants
 ):
+    before = counted()
     first = reserve(storefront, {"A": 1}, key="k1")
     second = reserve(storefront, {"A": 1}, key="k2")
     assert first.status_code == second.status_code == 201
     assert attempts == [(False, False), (True, False)]
+    assert added(before) == {("read", "done"): 1, ("memory", "done"): 1}
     assert second.json["id"] != first.json["id"]
     check_invariants()
 
@@ -113,10 +134,12 @@ def test_units_another_process_took_are_not_sold_twice(
     assert warehouses_of(reserve(storefront, {"A": 1}, key="k1")) == {"A": "W1"}
     assert warehouses_of(reserve(other_storefront, {"A": 4}, key="k2")) == {"A": "W1"}
     attempts.clear()
+    before = counted()
     r = reserve(storefront, {"A": 3}, key="k3")
     assert r.status_code == 201, r.json
     assert warehouses_of(r) == {"A": "W2"}
     assert attempts == [(True, True), (False, False)]
+    assert added(before) == {("memory", "stale"): 1, ("read", "done"): 1}
     assert sorted(reserved for _, reserved in levels_of(app).values() if reserved) == [3, 5]
     check_invariants()
 
@@ -132,9 +155,11 @@ def test_units_the_memory_does_not_know_of_are_not_refused(
             SYSTEM, {"type": "receipt", "sku": "B", "warehouse": "W2", "quantity": 10}
         )
     attempts.clear()
+    before = counted()
     r = reserve(storefront, {"B": 6}, key="k2")
     assert r.status_code == 201, r.json
     assert attempts == [(True, True), (False, False)]
+    assert added(before) == {("memory", "read_again"): 1, ("read", "done"): 1}
     check_invariants()
 
 
