@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 import pytest
 
 from accounts.principal import Principal
 from core.api import decode_cursor, encode_cursor
 from core.config import normalise_database_url
 from core.errors import flatten_validation_messages
+from core.observability import new_request_id
 from core.problems import Forbidden, Invalid
 
 
@@ -84,3 +88,20 @@ def test_the_context_objects_are_the_ones_behind_flasks_proxies_and_need_a_conte
         assert context.app_globals().marker == "kept"
     with app.app_context(), pytest.raises(RuntimeError):
         context.current_request()
+
+
+def test_request_ids_differ_between_worker_processes_forked_from_one() -> None:
+    """gunicorn forks its workers from one process: each must draw ids of its own."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one id, then gone
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    ours = {new_request_id() for _ in range(1000)}
+    assert len(ours) == 1000
+    assert all(re.fullmatch(r"[0-9a-f]{32}", made) for made in [child, *ours])
+    assert child not in ours
